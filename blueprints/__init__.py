@@ -1,0 +1,1 @@
+"""CloudFormation blueprints, installed as package data of `controller.blueprints`."""

@@ -1,0 +1,60 @@
+"""Where each setting comes from: a command-line flag, then the environment, then the file.
+
+The file is the desired state and wins over generic AWS variables (AWS_REGION is only the
+last fallback for `region`); MLOPS_* variables and flags are explicit overrides, for CI jobs
+that deploy one config to several accounts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+ENVIRONMENT = {
+    "assets_bucket": "MLOPS_ASSETS_BUCKET",
+    "stack_prefix": "MLOPS_STACK_PREFIX",
+    "controller_id": "MLOPS_CONTROLLER_ID",
+    "region": "MLOPS_REGION",
+    "max_deletes": "MLOPS_MAX_DELETES",
+    "notification_topic_arn": "MLOPS_NOTIFICATION_TOPIC_ARN",
+    "deployment_branch": "MLOPS_DEPLOYMENT_BRANCH",
+}
+
+DEFAULTS: dict[str, Any] = {
+    "stack_prefix": "mlops-pipeline",
+    "controller_id": "mlops-controller",
+    "deployment_branch": "main",
+}
+
+REGION_FALLBACKS = ("AWS_REGION", "AWS_DEFAULT_REGION")
+
+
+def merge(
+    from_file: Mapping[str, Any],
+    environ: Mapping[str, str],
+    flags: Mapping[str, Any],
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The effective raw settings and, for each overridden key, where its value came from."""
+    merged: dict[str, Any] = {**DEFAULTS, **from_file}
+    origin: dict[str, str] = {}
+    if "region" not in merged:
+        for name in REGION_FALLBACKS:
+            if environ.get(name):
+                merged["region"] = environ[name]
+                origin["region"] = name
+                break
+    for key, variable in ENVIRONMENT.items():
+        if environ.get(variable):
+            merged[key] = _coerce(key, environ[variable])
+            origin[key] = variable
+    for key, value in flags.items():
+        if value is not None:
+            merged[key] = value
+            origin[key] = "--" + key.replace("_", "-")
+    return merged, origin
+
+
+def _coerce(key: str, text: str) -> Any:
+    if key == "max_deletes" and text.strip().isdigit():
+        return int(text)
+    return text

@@ -1,0 +1,76 @@
+"""Where the config text comes from: a file on disk, or a file at a git revision.
+
+Git is read through its object database (GitPython), never by checking out, so it works on
+CodeBuild's detached HEAD and on a bare mirror alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import git
+
+from controller.diagnostics import Diagnostic, error
+
+DEFAULT_CONFIG = "mlops-config.json"
+
+
+@dataclass(frozen=True)
+class ConfigText:
+    name: str
+    raw: bytes
+    revision: str | None = None
+
+
+class SourceError(Exception):
+    def __init__(self, diagnostic: Diagnostic) -> None:
+        super().__init__(diagnostic.format())
+        self.diagnostic = diagnostic
+
+
+def read_file(path: str | Path) -> ConfigText:
+    path = Path(path)
+    try:
+        return ConfigText(str(path), path.read_bytes())
+    except FileNotFoundError:
+        raise _fail(str(path), "file not found", "an existing mlops-config.json") from None
+    except IsADirectoryError:
+        raise _fail(str(path), "is a directory", "a JSON file") from None
+    except OSError as exc:
+        raise _fail(str(path), f"cannot read file: {exc.strerror}", "a readable file") from None
+
+
+def open_repo(repo_dir: str | Path) -> git.Repo:
+    try:
+        return git.Repo(repo_dir, search_parent_directories=True)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        raise _fail(str(repo_dir), "not a git repository", "a git working tree or clone") from None
+
+
+def resolve(repo: git.Repo, ref: str) -> git.Commit:
+    try:
+        return repo.commit(ref)
+    except (git.BadName, ValueError):
+        raise _fail(
+            str(repo.working_dir), f"unknown revision {ref!r}", "a branch, tag or commit id"
+        ) from None
+
+
+def read_git(repo_dir: str | Path, ref: str = "HEAD", path: str = DEFAULT_CONFIG) -> ConfigText:
+    repo = open_repo(repo_dir)
+    commit = resolve(repo, ref)
+    name = f"{path}@{commit.hexsha[:12]}"
+    try:
+        blob = commit.tree / path
+    except KeyError:
+        raise _fail(
+            name,
+            f"no {path} in commit {commit.hexsha[:12]}",
+            "the config committed at the repository root (or --config-path)",
+        ) from None
+    return ConfigText(name, blob.data_stream.read(), commit.hexsha)
+
+
+def _fail(name: str, message: str, expected: str) -> SourceError:
+    return SourceError(error("E000", "$", message, expected).located(name, None))

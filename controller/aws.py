@@ -1,0 +1,40 @@
+"""The one place that builds boto3 clients.
+
+Everything goes through standard configuration (AWS_ENDPOINT_URL, AWS_PROFILE, AWS_REGION),
+so the controller cannot tell a real account from an emulator. Retries live here, not in
+business code: botocore's adaptive mode backs off on `Throttling` and 5xx answers.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import boto3
+from botocore.config import Config as BotoConfig
+
+RETRIES = {"mode": "adaptive", "max_attempts": 10}
+
+
+class Aws:
+    """One boto3 session and one shared client per service (clients are thread-safe)."""
+
+    def __init__(self, region: str | None = None, profile: str | None = None) -> None:
+        self.session = boto3.session.Session(region_name=region, profile_name=profile)
+        self.region = self.session.region_name or region or "us-east-1"
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._config = BotoConfig(
+            retries=RETRIES,  # type: ignore[arg-type]
+            max_pool_connections=32,
+            connect_timeout=10,
+            read_timeout=60,
+        )
+
+    def client(self, service: str) -> Any:
+        with self._lock:
+            if service not in self._clients:
+                self._clients[service] = self.session.client(
+                    service, region_name=self.region, config=self._config
+                )
+            return self._clients[service]

@@ -7,6 +7,7 @@ duplicate keys) become diagnostics, never tracebacks.
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 from dataclasses import dataclass, field
@@ -81,15 +82,7 @@ def parse(name: str, raw: bytes) -> tuple[Document | None, list[Diagnostic]]:
     if not text.strip():
         return None, [_at(name, None, error("E003", "$", "file is empty", "a JSON object"))]
     try:
-        data = json.loads(text, object_pairs_hook=_reject_duplicates)
-    except _DuplicateKey as exc:
-        return None, [
-            _at(
-                name,
-                _line_of_key(text, exc.key),
-                error("E005", "$", f"key {exc.key!r} appears twice in one object", "each key once"),
-            )
-        ]
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         return None, [
             _at(
@@ -109,44 +102,39 @@ def parse(name: str, raw: bytes) -> tuple[Document | None, list[Diagnostic]]:
                 name, None, error("E006", "$", "nesting is too deep", f"at most {MAX_DEPTH} levels")
             )
         ]
-    lines: dict[Path, int] = {}
+    scanner = _Scanner(text)
     try:
-        _Scanner(text, lines).value(_skip_ws(text, 0), ())
+        scanner.value(_skip_ws(text, 0), ())
     except _TooDeep:
         return None, [
             _at(
                 name, None, error("E006", "$", "nesting is too deep", f"at most {MAX_DEPTH} levels")
             )
         ]
-    return Document(name=name, data=data, lines=lines), []
+    if scanner.duplicates:
+        return None, [
+            _at(
+                name,
+                line,
+                error(
+                    "E005",
+                    format_path(path),
+                    f"key {path[-1]!r} appears twice in one object (first on line "
+                    f"{scanner.lines[path]})",
+                    "each key once: JSON would silently keep only the last value",
+                ),
+            )
+            for path, line in scanner.duplicates
+        ]
+    return Document(name=name, data=data, lines=scanner.lines), []
 
 
 def _at(name: str, line: int | None, diagnostic: Diagnostic) -> Diagnostic:
     return diagnostic.located(name, line)
 
 
-class _DuplicateKey(ValueError):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
-
-
 class _TooDeep(ValueError):
     pass
-
-
-def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            raise _DuplicateKey(key)
-        result[key] = value
-    return result
-
-
-def _line_of_key(text: str, key: str) -> int | None:
-    matches = [m.start() for m in re.finditer(re.escape(json.dumps(key)) + r"\s*:", text)]
-    return text.count("\n", 0, matches[1]) + 1 if len(matches) > 1 else None
 
 
 _WS = re.compile(r"[ \t\n\r]*")
@@ -159,16 +147,19 @@ def _skip_ws(text: str, pos: int) -> int:
 
 
 class _Scanner:
-    """Walks text that `json` already accepted, so it needs no error handling of its own."""
+    """Walks text that `json` already accepted, so it needs no error handling of its own.
 
-    def __init__(self, text: str, lines: dict[Path, int]) -> None:
+    It also finds duplicate keys, which `json` accepts silently (the last one wins), here
+    rather than in an `object_pairs_hook` because only the scanner knows their path and line.
+    """
+
+    def __init__(self, text: str) -> None:
         self.text = text
-        self.lines = lines
+        self.lines: dict[Path, int] = {}
+        self.duplicates: list[tuple[Path, int]] = []
         self._newlines = [m.start() for m in re.finditer("\n", text)]
 
     def _line(self, pos: int) -> int:
-        import bisect
-
         return bisect.bisect_left(self._newlines, pos) + 1
 
     def value(self, pos: int, path: Path) -> int:
@@ -192,6 +183,12 @@ class _Scanner:
             key, pos = _DECODER.raw_decode(self.text, pos)
             pos = _skip_ws(self.text, pos) + 1  # the colon
             pos = _skip_ws(self.text, pos)
+            if (*path, key) in self.lines:
+                self.duplicates.append(((*path, key), self._line(key_start)))
+                pos = self._member_end(_DECODER.raw_decode(self.text, pos)[1])
+                if self.text[pos - 1] == "}":
+                    return pos
+                continue
             self.lines[(*path, key)] = self._line(key_start)
             pos = self._member_end(self.value(pos, (*path, key)))
             if self.text[pos - 1] == "}":

@@ -89,18 +89,22 @@ BUILTIN: dict[tuple[str, str], ImageFamily] = {
 
 
 class UnknownImage(LookupError):
-    def __init__(self, message: str, expected: str) -> None:
+    """No image is known; `setting` names what to change: framework, version or region."""
+
+    def __init__(self, message: str, expected: str, setting: str) -> None:
         super().__init__(message)
         self.message = message
         self.expected = expected
+        self.setting = setting
 
 
-def image_uri(family: ImageFamily, region: str) -> str:
+def image_uri(family: ImageFamily, region: str, alternative: str = "") -> str:
     account = family.accounts.get(region)
     if account is None:
         raise UnknownImage(
             f"no {family.repository} image is known in region {region!r}",
-            f"one of {', '.join(sorted(family.accounts))}, or use custom_image_uri",
+            f"one of {', '.join(sorted(family.accounts))}{alternative}",
+            "region",
         )
     domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
     uri = f"{account}.dkr.ecr.{region}.{domain}/{family.repository}"
@@ -110,18 +114,20 @@ def image_uri(family: ImageFamily, region: str) -> str:
 def builtin_image_uri(framework: str, version: str, region: str) -> str:
     family = BUILTIN.get((framework, version))
     if family is None:
-        known = sorted(f"{f} {v}" for f, v in BUILTIN)
         frameworks = sorted({f for f, _ in BUILTIN})
         if framework not in frameworks:
             raise UnknownImage(
                 f"unknown built-in framework {framework!r}",
                 f"one of {', '.join(frameworks)}, or a *_custom pipeline with custom_image_uri",
+                "framework",
             )
+        versions = sorted(v for f, v in BUILTIN if f == framework)
         raise UnknownImage(
             f"unknown version {version!r} of {framework}",
-            f"one of: {', '.join(known)}",
+            f"one of {', '.join(versions)}, or a *_custom pipeline with custom_image_uri",
+            "version",
         )
-    return image_uri(family, region)
+    return image_uri(family, region, ", or a *_custom pipeline with custom_image_uri")
 
 
 def monitor_image_uri(monitor: str, region: str) -> str:

@@ -92,10 +92,10 @@ def _images(config: Config) -> Iterator[Diagnostic]:
             if pipeline.kind.family is Family.MONITOR:
                 images.monitor_image_uri(pipeline.kind.monitor, region)
         except images.UnknownImage as exc:
-            key = "model_framework" if "framework" in exc.message else "model_framework_version"
-            if "region" in exc.message:
+            if exc.setting == "region":
                 yield error("C104", "$.settings.region", exc.message, exc.expected)
             else:
+                key = "model_framework" if exc.setting == "framework" else "model_framework_version"
                 yield error("C104", _path(pipeline, key), exc.message, exc.expected)
 
 

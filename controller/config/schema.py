@@ -20,6 +20,8 @@ from jsonschema.exceptions import ValidationError
 from controller.config.document import Document, Path, format_path
 from controller.diagnostics import Diagnostic, error
 
+STAGES = frozenset({"dev", "staging", "prod"})
+
 
 @cache
 def schema() -> dict[str, Any]:
@@ -100,15 +102,14 @@ def _explain(err: ValidationError) -> Iterator[tuple[Path, Diagnostic]]:
                 ),
             )
     elif validator == "type":
-        yield (
-            path,
-            error(
-                "S103",
-                where,
-                f"is {_json_type(instance)}",
-                expected or f"{_article(rule)}",
-            ),
-        )
+        message = f"is {_json_type(instance)}"
+        if _is_per_stage(instance):
+            message += (
+                " of per-stage values (the original's multi-account mode); the controller "
+                "deploys one account per config, so give one value and override settings "
+                "per account with MLOPS_* variables"
+            )
+        yield (path, error("S103", where, message, expected or _article(rule)))
     elif validator == "enum":
         message = str(node.get("x-message", f"{_short(instance)} is not allowed"))
         if "x-message" in node:
@@ -134,6 +135,10 @@ def _explain(err: ValidationError) -> Iterator[tuple[Path, Diagnostic]]:
             path,
             error("S106", where, f"{_short(instance)} is not valid", expected or err.message),
         )
+
+
+def _is_per_stage(instance: Any) -> bool:
+    return isinstance(instance, dict) and bool(instance) and set(instance) <= STAGES
 
 
 def _owner(instance: dict[str, Any]) -> str:

@@ -8,6 +8,7 @@ only on input the earlier ones accepted, so it never meets a value of the wrong 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -17,6 +18,8 @@ from controller.config import checks, document, schema, settings
 from controller.config.model import Config, Pipeline, S3Location, Settings
 from controller.diagnostics import Diagnostic, error
 from controller.pipelines import ASSET_KEYS, INTEGER_KEYS, KINDS, LOCATION_KEYS, stack_name
+
+_PIPELINE = re.compile(r"\$\.pipelines\[(\d+)\]")
 
 
 @dataclass(frozen=True)
@@ -43,18 +46,19 @@ def load(
     single = _is_single_pipeline(doc.data)
     if single:
         doc = _wrap_single(doc)
-    from_file = doc.data.get("settings") if isinstance(doc.data, dict) else None
+    from_file = doc.data.get("settings", {}) if isinstance(doc.data, dict) else {}
     merged, origin = settings.merge(
         from_file if isinstance(from_file, dict) else {},
         os.environ if environ is None else environ,
         flags or {},
     )
-    if isinstance(doc.data, dict) and (isinstance(from_file, dict) or from_file is None):
+    if isinstance(doc.data, dict) and isinstance(from_file, dict):
         doc = document.Document(doc.name, {**doc.data, "settings": merged}, doc.lines)
     found = [_with_origin(d, origin) for d in schema.validate(doc)]
-    if not found:
-        found = [doc.locate(d, ("settings",)) for d in _required_settings(merged, name)]
+    if not any(d.path in ("$", "$.settings") for d in found):
+        found += [doc.locate(d, ("settings",)) for d in _required_settings(merged, name)]
     if found:
+        found += _checks_of_valid_pipelines(doc, merged, found)
         return _result(None, found, single)
     config = _build(doc, merged, revision)
     found = [doc.locate(d, _path_tuple(d.path)) for d in checks.run(config)]
@@ -63,6 +67,21 @@ def load(
         return _result(None, found, single)
     config = Config(config.settings, config.pipelines, name, revision, tuple(_unique(warnings)))
     return _result(config, found, single)
+
+
+def _checks_of_valid_pipelines(
+    doc: document.Document, merged: Mapping[str, Any], found: list[Diagnostic]
+) -> list[Diagnostic]:
+    """Cross-pipeline checks over the pipelines the schema accepted, so one run shows all.
+
+    They need valid settings (the region picks images, the prefix makes stack names) and a
+    list of pipelines; the pipelines with schema errors are left out, keeping their index.
+    """
+    if any(not d.path.startswith("$.pipelines[") for d in found):
+        return []
+    rejected = frozenset(int(m.group(1)) for d in found if (m := _PIPELINE.match(d.path)))
+    config = _build(doc, merged, None, skip=rejected)
+    return [doc.locate(d, _path_tuple(d.path)) for d in checks.run(config) if d.is_error]
 
 
 def _result(config: Config | None, found: list[Diagnostic], single: bool) -> LoadResult:
@@ -138,11 +157,18 @@ def _path_tuple(path: str) -> document.Path:
     return tuple(parts)
 
 
-def _build(doc: document.Document, merged: Mapping[str, Any], revision: str | None) -> Config:
+def _build(
+    doc: document.Document,
+    merged: Mapping[str, Any],
+    revision: str | None,
+    skip: frozenset[int] = frozenset(),
+) -> Config:
     known = {f for f in Settings.__dataclass_fields__}
     resolved = Settings(**{k: v for k, v in merged.items() if k in known})
     pipelines = tuple(
-        _pipeline(index, raw, resolved) for index, raw in enumerate(doc.data["pipelines"])
+        _pipeline(index, raw, resolved)
+        for index, raw in enumerate(doc.data["pipelines"])
+        if index not in skip
     )
     return Config(resolved, pipelines, doc.name, revision)
 

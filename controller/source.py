@@ -52,6 +52,10 @@ def resolve(repo: git.Repo, ref: str) -> git.Commit:
     try:
         return repo.commit(ref)
     except (git.BadName, ValueError):
+        if not repo.head.is_valid():
+            raise _fail(
+                str(repo.working_dir), "the repository has no commits yet", "a committed config"
+            ) from None
         raise _fail(
             str(repo.working_dir), f"unknown revision {ref!r}", "a branch, tag or commit id"
         ) from None
@@ -69,6 +73,8 @@ def read_git(repo_dir: str | Path, ref: str = "HEAD", path: str = DEFAULT_CONFIG
             f"no {path} in commit {commit.hexsha[:12]}",
             "the config committed at the repository root (or --config-path)",
         ) from None
+    if blob.type != "blob":
+        raise _fail(name, f"{path} is a directory in commit {commit.hexsha[:12]}", "a JSON file")
     return ConfigText(name, blob.data_stream.read(), commit.hexsha)
 
 

@@ -69,13 +69,17 @@ def parse(name: str, raw: bytes) -> tuple[Document | None, list[Diagnostic]]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
+        start = exc.start + len(raw) - len(exc.object)  # the decoder drops a byte order mark
+        line = raw[:start].count(b"\n") + 1
         return None, [
             _at(
                 name,
                 line,
                 error(
-                    "E002", "$", f"not valid UTF-8 (byte {exc.start})", "a UTF-8 encoded JSON file"
+                    "E002",
+                    "$",
+                    f"not valid UTF-8: byte 0x{raw[start]:02x} at offset {start}",
+                    "a UTF-8 encoded JSON file",
                 ),
             )
         ]

@@ -8,12 +8,13 @@ business code: botocore's adaptive mode backs off on `Throttling` and 5xx answer
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from typing import Any
 
 import boto3
 from botocore.config import Config as BotoConfig
 
-RETRIES = {"mode": "adaptive", "max_attempts": 10}
+RETRIES: Any = {"mode": "adaptive", "max_attempts": 10}
 
 
 class Aws:
@@ -24,8 +25,11 @@ class Aws:
         self.region = self.session.region_name or region or "us-east-1"
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self.calls: Counter[str] = Counter()
+        """AWS API calls made through this session, as `service.Operation` -> count."""
+        self.session.events.register("before-call", self._count)
         self._config = BotoConfig(
-            retries=RETRIES,  # type: ignore[arg-type]
+            retries=RETRIES,
             max_pool_connections=32,
             connect_timeout=10,
             read_timeout=60,
@@ -38,3 +42,7 @@ class Aws:
                     service, region_name=self.region, config=self._config
                 )
             return self._clients[service]
+
+    def _count(self, model: Any, **_: Any) -> None:
+        with self._lock:
+            self.calls[f"{model.service_model.service_name}.{model.name}"] += 1

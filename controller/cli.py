@@ -7,9 +7,10 @@ Heavy modules (boto3, the renderer) are imported inside the commands that need t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from controller import __version__
@@ -98,6 +99,132 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _print_diagnostics(result: Any) -> None:
+    for diagnostic in result.diagnostics:
+        print(diagnostic.format(), file=sys.stderr)
+
+
+def _console(args: argparse.Namespace) -> Any:
+    """Human output goes to stderr when stdout carries JSON or Markdown."""
+    from rich.console import Console
+
+    return Console(stderr=getattr(args, "output", "text") != "text", highlight=False)
+
+
+def _plan(args: argparse.Namespace) -> tuple[Any, Any]:
+    """(config, plan); plan is None when the config is invalid (already reported)."""
+    from controller import reconcile
+    from controller.aws import Aws
+
+    result = load_config(args, default_to_git=True)
+    if result.config is None:
+        _print_diagnostics(result)
+        return None, None
+    for warning in result.config.warnings:
+        print(warning.format(), file=sys.stderr)
+    config = result.config
+    guards = reconcile.guards_for(config, getattr(args, "allow_delete_all", False))
+    return config, reconcile.plan_for(config, Aws(region=config.settings.region), guards)
+
+
+def _emit_plan(args: argparse.Namespace, config: Any, plan: Any) -> None:
+    from controller import report
+
+    if args.output == "json":
+        print(report.dumps(report.plan_json(plan)))
+    elif args.output == "markdown":
+        print(report.plan_markdown(plan, config.source), end="")
+    else:
+        report.print_plan(plan, _console(args), config.source)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    with aws_errors():
+        config, plan = _plan(args)
+        if plan is None:
+            return EXIT_ERROR
+        _emit_plan(args, config, plan)
+        if plan.refusal:
+            return EXIT_ERROR
+        return EXIT_CHANGES if plan.has_changes else EXIT_OK
+    return EXIT_ERROR
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    if args.dry_run:
+        return cmd_plan(args)
+    from controller import report
+    from controller.apply import Applier, ApplyOptions
+    from controller.aws import Aws
+
+    with aws_errors():
+        config, plan = _plan(args)
+        if plan is None:
+            return EXIT_ERROR
+        console = _console(args)
+        report.print_plan(plan, console, config.source)
+        options = ApplyOptions(
+            controller_id=config.settings.controller_id,
+            assets_bucket=config.settings.assets_bucket,
+            parallel=args.parallel,
+        )
+        applier = Applier(
+            Aws(region=config.settings.region),
+            options,
+            on_event=lambda event: report.print_event(event, console),
+            on_result=lambda result: report.print_result(result, console),
+        )
+        outcome = applier.apply(plan)
+        if args.output == "json":
+            print(report.dumps(report.apply_json(outcome)))
+        report.print_apply(outcome, console)
+        return EXIT_OK if outcome.ok else EXIT_ERROR
+    return EXIT_ERROR
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from controller import report, status
+    from controller.aws import Aws
+
+    with aws_errors():
+        controller_id, region = status.identity(
+            load_config(args, default_to_git=True), setting_flags(args)
+        )
+        rows = status.collect(Aws(region=region), controller_id)
+        if args.output == "json":
+            print(report.dumps([row.to_json() for row in rows]))
+        else:
+            status.print_table(rows, _console(args), controller_id)
+        return EXIT_OK
+    return EXIT_ERROR
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from controller import demo
+
+    return demo.run(keep=args.keep, workdir=args.workdir)
+
+
+@contextlib.contextmanager
+def aws_errors() -> Iterator[None]:
+    """Turn "cannot reach AWS" into one line and exit 1, never a traceback."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except (ClientError, BotoCoreError) as exc:
+        print(f"error: AWS call failed: {exc}", file=sys.stderr)
+
+
+def _add_plan_options(parser: argparse.ArgumentParser) -> None:
+    add_source_options(parser)
+    parser.add_argument(
+        "--allow-delete-all",
+        action="store_true",
+        help="allow a plan that deletes every managed pipeline",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mlops-controller",
@@ -114,6 +241,38 @@ def build_parser() -> argparse.ArgumentParser:
 
     schema_cmd = commands.add_parser("schema", help="print the JSON Schema of mlops-config.json")
     schema_cmd.set_defaults(handler=cmd_schema)
+
+    plan = commands.add_parser(
+        "plan", help="show what apply would change (exit 0 none, 2 changes, 1 error)"
+    )
+    _add_plan_options(plan)
+    plan.add_argument("--output", choices=("text", "json", "markdown"), default="text")
+    plan.set_defaults(handler=cmd_plan)
+
+    apply = commands.add_parser("apply", help="make AWS match the config")
+    _add_plan_options(apply)
+    apply.add_argument("--dry-run", action="store_true", help="only plan")
+    apply.add_argument(
+        "--parallel",
+        type=int,
+        default=4,
+        metavar="N",
+        help="stack operations in flight at once (default 4)",
+    )
+    apply.add_argument("--output", choices=("text", "json", "markdown"), default="text")
+    apply.set_defaults(handler=cmd_apply)
+
+    status_cmd = commands.add_parser("status", help="every managed pipeline and its state")
+    add_source_options(status_cmd)
+    status_cmd.add_argument("--output", choices=("text", "json"), default="text")
+    status_cmd.set_defaults(handler=cmd_status)
+
+    demo = commands.add_parser("demo", help="the GitOps story on an embedded AWS emulator")
+    demo.add_argument(
+        "--keep", action="store_true", help="leave the emulator running and print AWS_ENDPOINT_URL"
+    )
+    demo.add_argument("--workdir", help="where to create the demo config repo (default: temp)")
+    demo.set_defaults(handler=cmd_demo)
     return parser
 
 

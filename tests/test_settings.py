@@ -1,0 +1,163 @@
+"""Where each setting comes from: flag > MLOPS_* variable > file > defaults, AWS_REGION last."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from controller import config
+from controller.config import settings
+
+FILE = {"assets_bucket": "file-bucket", "region": "eu-west-1", "stack_prefix": "file-prefix"}
+
+
+def merged(
+    from_file: dict[str, Any], environ: dict[str, str], flags: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    return settings.merge(from_file, environ, flags or {})
+
+
+def test_defaults_apply_when_nothing_sets_a_value() -> None:
+    values, origin = merged({}, {})
+
+    assert values == {
+        "stack_prefix": "mlops-pipeline",
+        "controller_id": "mlops-controller",
+        "deployment_branch": "main",
+    }
+    assert origin == {}
+
+
+def test_file_wins_over_defaults() -> None:
+    values, origin = merged(FILE, {})
+
+    assert values["stack_prefix"] == "file-prefix"
+    assert origin == {}
+
+
+def test_environment_wins_over_file() -> None:
+    values, origin = merged(
+        FILE, {"MLOPS_ASSETS_BUCKET": "env-bucket", "MLOPS_REGION": "us-west-2"}
+    )
+
+    assert (values["assets_bucket"], values["region"]) == ("env-bucket", "us-west-2")
+    assert origin == {"assets_bucket": "MLOPS_ASSETS_BUCKET", "region": "MLOPS_REGION"}
+
+
+def test_flag_wins_over_environment_and_file() -> None:
+    values, origin = merged(
+        FILE,
+        {"MLOPS_ASSETS_BUCKET": "env-bucket"},
+        {"assets_bucket": "flag-bucket", "region": None},
+    )
+
+    assert values["assets_bucket"] == "flag-bucket"
+    assert values["region"] == "eu-west-1"
+    assert origin == {"assets_bucket": "--assets-bucket"}
+
+
+def test_aws_region_is_only_the_last_fallback_for_region() -> None:
+    aws = {"AWS_REGION": "ap-southeast-1", "AWS_DEFAULT_REGION": "us-east-2"}
+
+    assert merged(FILE, aws)[0]["region"] == "eu-west-1"
+    assert merged(FILE, {**aws, "MLOPS_REGION": "us-west-2"})[0]["region"] == "us-west-2"
+    assert merged({}, aws) == (
+        {**merged({}, {})[0], "region": "ap-southeast-1"},
+        {"region": "AWS_REGION"},
+    )
+    assert merged({}, {"AWS_DEFAULT_REGION": "us-east-2"})[0]["region"] == "us-east-2"
+
+
+def test_aws_region_does_not_fill_other_settings() -> None:
+    values, _ = merged({}, {"AWS_REGION": "us-east-1", "AWS_BUCKET": "x"})
+
+    assert "assets_bucket" not in values
+
+
+def test_empty_environment_variables_are_ignored() -> None:
+    values, origin = merged(FILE, {"MLOPS_REGION": "", "MLOPS_ASSETS_BUCKET": ""})
+
+    assert values["region"] == "eu-west-1"
+    assert origin == {}
+
+
+def test_max_deletes_from_the_environment_becomes_a_number() -> None:
+    assert merged({}, {"MLOPS_MAX_DELETES": "3"})[0]["max_deletes"] == 3
+
+
+@pytest.mark.parametrize(
+    ("variable", "key"), sorted((v, k) for k, v in settings.ENVIRONMENT.items())
+)
+def test_every_setting_has_an_mlops_variable(variable: str, key: str) -> None:
+    value = "7" if key == "max_deletes" else "from-env"
+    values, origin = merged({key: "from-file"}, {variable: value})
+
+    assert values[key] == (7 if key == "max_deletes" else "from-env")
+    assert origin[key] == variable
+
+
+def load(data: dict[str, Any], environ: dict[str, str], flags: dict[str, Any] | None = None) -> Any:
+    result = config.load(json.dumps(data).encode(), "c.json", environ=environ, flags=flags)
+    assert result.errors == (), [d.format() for d in result.errors]
+    return result.config.settings
+
+
+def test_the_loaded_config_uses_the_merged_settings() -> None:
+    data = {"settings": FILE, "pipelines": []}
+
+    resolved = load(
+        data,
+        {"MLOPS_REGION": "us-west-2", "AWS_REGION": "us-east-1", "MLOPS_MAX_DELETES": "2"},
+        {"stack_prefix": "flag-prefix"},
+    )
+
+    assert resolved == config.Settings(
+        assets_bucket="file-bucket",
+        region="us-west-2",
+        stack_prefix="flag-prefix",
+        max_deletes=2,
+    )
+
+
+def test_settings_can_come_entirely_from_the_environment() -> None:
+    resolved = load(
+        {"pipelines": []}, {"MLOPS_ASSETS_BUCKET": "env-bucket", "AWS_REGION": "eu-central-1"}
+    )
+
+    assert (resolved.assets_bucket, resolved.region) == ("env-bucket", "eu-central-1")
+
+
+def test_flag_override_changes_stack_names() -> None:
+    pipeline = {
+        "pipeline_type": "byom_image_builder",
+        "custom_algorithm_docker": "a.zip",
+        "ecr_repo_name": "repo",
+        "image_tag": "tag",
+    }
+    result = config.load(
+        json.dumps(pipeline).encode(),
+        "c.json",
+        environ={
+            "MLOPS_STACK_PREFIX": "env",
+            "MLOPS_ASSETS_BUCKET": "bucket-a",
+            "MLOPS_REGION": "us-east-1",
+        },
+        flags={"stack_prefix": "flag"},
+    )
+
+    assert result.config is not None
+    assert result.config.pipelines[0].stack_name == "flag-tag-byompipelineimagebuilder"
+
+
+def test_load_reads_os_environ_when_no_environment_is_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MLOPS_ASSETS_BUCKET", "os-bucket")
+    monkeypatch.setenv("MLOPS_REGION", "us-east-2")
+
+    result = config.load(b'{"pipelines": []}', "c.json")
+
+    assert result.config is not None
+    assert result.config.settings.assets_bucket == "os-bucket"

@@ -153,8 +153,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_apply(args: argparse.Namespace) -> int:
     if args.dry_run:
         return cmd_plan(args)
-    from controller import report
-    from controller.apply import Applier, ApplyOptions
+    from controller import reconcile, report
     from controller.aws import Aws
 
     with aws_errors():
@@ -163,18 +162,14 @@ def cmd_apply(args: argparse.Namespace) -> int:
             return EXIT_ERROR
         console = _console(args)
         report.print_plan(plan, console, config.source)
-        options = ApplyOptions(
-            controller_id=config.settings.controller_id,
-            assets_bucket=config.settings.assets_bucket,
-            parallel=args.parallel,
-        )
-        applier = Applier(
+        outcome = reconcile.apply_plan(
+            config,
+            plan,
             Aws(region=config.settings.region),
-            options,
+            reconcile.options_for(config, parallel=args.parallel),
             on_event=lambda event: report.print_event(event, console),
             on_result=lambda result: report.print_result(result, console),
         )
-        outcome = applier.apply(plan)
         if args.output == "json":
             print(report.dumps(report.apply_json(outcome)))
         report.print_apply(outcome, console)

@@ -113,20 +113,18 @@ def _plan(console: Console, repo: git.Repo, aws: Any) -> Any:
 
 
 def _reconcile(console: Console, repo: git.Repo, aws: Any) -> bool:
-    from controller.apply import Applier, ApplyOptions
+    from controller import reconcile
 
     config = _load(repo)
     plan = _plan(console, repo, aws)
-    options = ApplyOptions(
-        config.settings.controller_id, config.settings.assets_bucket, parallel=4, poll_seconds=0.2
-    )
-    applier = Applier(
+    result = reconcile.apply_plan(
+        config,
+        plan,
         aws,
-        options,
+        reconcile.options_for(config, poll_seconds=0.2),
         on_event=lambda e: report.print_event(e, console),
         on_result=lambda r: report.print_result(r, console),
     )
-    result = applier.apply(plan)
     report.print_apply(result, console)
     return result.ok
 

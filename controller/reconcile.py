@@ -6,12 +6,16 @@ source -> config -> render -> discover -> plan -> pre-flight; applying is the ca
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from controller import preflight
+from controller.apply import Applier, ApplyOptions, ApplyResult, ResultSink
 from controller.aws import Aws
 from controller.config.model import Config
 from controller.discover import discover
 from controller.plan import Guards, Plan, PlanInput, make_plan, with_preflight
 from controller.render import render_all
+from controller.waiting import EventSink
 
 
 def plan_for(config: Config, aws: Aws, guards: Guards) -> Plan:
@@ -25,3 +29,26 @@ def plan_for(config: Config, aws: Aws, guards: Guards) -> Plan:
 
 def guards_for(config: Config, allow_delete_all: bool) -> Guards:
     return Guards(allow_delete_all=allow_delete_all, max_deletes=config.settings.max_deletes)
+
+
+def apply_plan(
+    config: Config,
+    plan: Plan,
+    aws: Aws,
+    options: ApplyOptions,
+    on_event: EventSink,
+    on_result: ResultSink,
+) -> ApplyResult:
+    """Apply a plan computed by `plan_for`; the one path every apply takes (CLI, CI, watch)."""
+    return Applier(aws, options, on_event=on_event, on_result=on_result).apply(plan)
+
+
+def options_for(
+    config: Config, parallel: int = 4, poll_seconds: float | None = None
+) -> ApplyOptions:
+    options = ApplyOptions(
+        controller_id=config.settings.controller_id,
+        assets_bucket=config.settings.assets_bucket,
+        parallel=parallel,
+    )
+    return options if poll_seconds is None else replace(options, poll_seconds=poll_seconds)

@@ -295,3 +295,24 @@ def test_main_with_repo_and_ref(config_repo: git.Repo, capsys: pytest.CaptureFix
 
     assert code == 0
     assert json.loads(out) == {"valid": True, "diagnostics": []}
+
+
+def test_the_pre_commit_hook_runs_validate_on_the_config(workdir: Path) -> None:
+    import yaml
+
+    (hook,) = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    assert hook["id"] == "mlops-controller-validate"
+    assert hook["language"] == "python"
+    assert hook["pass_filenames"] is True
+    assert re.search(hook["files"], "mlops-config.json")
+    assert not re.search(hook["files"], "docs/mlops-config.json.bak")
+    command = [str(EXECUTABLE), *hook["entry"].split()[1:], "mlops-config.json"]
+
+    ok = subprocess.run(command, cwd=workdir, capture_output=True, text=True, env=clean_env())
+    (workdir / "mlops-config.json").write_text('{"pipelines": [}')
+    broken = subprocess.run(command, cwd=workdir, capture_output=True, text=True, env=clean_env())
+
+    assert hook["entry"].split()[0] == EXECUTABLE.name
+    assert ok.returncode == 0
+    assert broken.returncode == 1
+    assert broken.stderr.startswith("mlops-config.json:1: error E004 $: invalid JSON")

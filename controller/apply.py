@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from controller import runs
 from controller.aws import Aws
@@ -155,6 +155,8 @@ class Applier:
             outcome, message = Outcome.FAILED, str(exc)
         except ClientError as exc:
             outcome, message = Outcome.FAILED, _client_error(exc)
+        except BotoCoreError as exc:
+            outcome, message = Outcome.FAILED, f"AWS call failed: {exc}"
         return ActionResult(
             action.stack_name,
             action.pipeline_type,

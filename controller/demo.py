@@ -53,7 +53,7 @@ def _story(console: Console, workdir: Path) -> bool:
     example = json.loads(_example_text())
     settings = example["settings"]
     aws = Aws(region=REGION)
-    _seed(aws, settings["assets_bucket"], example)
+    seed(aws, settings["assets_bucket"], example)
     repo = _config_repo(workdir / "config-repo", example)
     console.print(f"Config repository: {repo.working_dir}")
     ok = True
@@ -96,7 +96,7 @@ def _example_text() -> str:
 
 
 def _load(repo: git.Repo) -> Any:
-    text = source.read_git(repo.working_dir, "HEAD")
+    text = source.read_git(str(repo.working_dir), "HEAD")
     result = config_module.load(text.raw, text.name, revision=text.revision, environ={})
     if result.config is None:
         raise SystemExit("\n".join(d.format() for d in result.diagnostics))
@@ -129,7 +129,7 @@ def _reconcile(console: Console, repo: git.Repo, aws: Any) -> bool:
     return result.ok
 
 
-def _seed(aws: Any, assets_bucket: str, example: dict[str, Any]) -> None:
+def seed(aws: Any, assets_bucket: str, example: dict[str, Any]) -> None:
     """The buckets and small stand-ins for the artifacts the example config names."""
     from controller.config.model import S3Location
     from controller.pipelines import ASSET_KEYS, LOCATION_KEYS

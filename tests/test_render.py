@@ -1,0 +1,412 @@
+"""Rendering: every pipeline type and its structural variants, values only in parameters,
+stable output (snapshots, determinism), hashes that move when and only when they should."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+from dataclasses import replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import pytest
+import yaml
+
+from controller import render
+from controller.cli import main
+from controller.config import Config, load
+from controller.config.model import Pipeline
+from tests.conftest import EXAMPLE
+
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+KMS = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+PACKAGE = "arn:aws:sagemaker:us-east-1:123456789012:model-package/churn/3"
+
+
+def _example() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(EXAMPLE.read_text())
+    return data
+
+
+def _by_type(data: dict[str, Any], pipeline_type: str) -> dict[str, Any]:
+    return copy.deepcopy(next(p for p in data["pipelines"] if p["pipeline_type"] == pipeline_type))
+
+
+def _variant(
+    data: dict[str, Any], pipeline_type: str, name: str, drop: tuple[str, ...] = (), **extra: Any
+) -> dict[str, Any]:
+    pipeline = _by_type(data, pipeline_type)
+    for key in drop:
+        pipeline.pop(key, None)
+    return {**pipeline, "model_name": name, **extra}
+
+
+def _problem_types(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """The three problem-type monitors with each problem type and the keys it requires."""
+    found = []
+    for problem in ("Regression", "BinaryClassification", "MulticlassClassification"):
+        short = problem.lower()[:5]
+        found.append(
+            _variant(
+                data,
+                "byom_model_quality_monitor",
+                f"mq-{short}",
+                problem_type=problem,
+                monitor_inference_attribute="0",
+            )
+        )
+        bias = _variant(
+            data,
+            "byom_model_bias_monitor",
+            f"bias-{short}",
+            problem_type=problem,
+            monitor_inference_attribute="0",
+        )
+        if problem == "Regression":
+            bias.pop("model_predicted_label_config")
+        found.append(bias)
+        found.append(
+            _variant(
+                data,
+                "byom_model_explainability_monitor",
+                f"shap-{short}",
+                problem_type=problem,
+                monitor_inference_attribute="0",
+                model_scores=0,
+                features_attribute="features",
+            )
+        )
+    found[0].pop("probability_threshold_attribute")
+    return found
+
+
+def variants_document() -> dict[str, Any]:
+    """Edge variants of the example: registry models, KMS, a generated endpoint name and every
+    problem type of the three problem-type monitors."""
+    data = _example()
+    model_keys = ("model_framework", "model_framework_version", "model_artifact_location")
+    pipelines = [
+        _variant(
+            data,
+            "byom_realtime_builtin",
+            "registry-rt",
+            drop=(*model_keys, "endpoint_name"),
+            model_package_name=PACKAGE,
+        ),
+        _variant(
+            data,
+            "byom_batch_custom",
+            "registry-batch",
+            drop=("custom_image_uri", "model_artifact_location"),
+            model_package_name=PACKAGE,
+        ),
+        _variant(data, "byom_realtime_custom", "kms-rt", kms_key_arn=KMS, endpoint_name="kms-ep"),
+        _variant(data, "byom_batch_builtin", "kms-batch", kms_key_arn=KMS),
+        _variant(data, "byom_data_quality_monitor", "kms-dq", kms_key_arn=KMS),
+        _variant(data, "byom_model_bias_monitor", "kms-bias", kms_key_arn=KMS),
+        _variant(data, "byom_realtime_builtin", "generated-ep", drop=("endpoint_name",)),
+        *_problem_types(data),
+    ]
+    return {"settings": data["settings"], "pipelines": pipelines}
+
+
+def load_document(document: dict[str, Any]) -> Config:
+    result = load(json.dumps(document).encode(), "mlops-config.json", environ={})
+    assert result.config is not None, [d.format() for d in result.diagnostics]
+    return result.config
+
+
+def example_config() -> Config:
+    return load_document(_example())
+
+
+def all_rendered() -> tuple[render.RenderedStack, ...]:
+    """Every example pipeline and every variant, rendered."""
+    return render.render_all(example_config()) + render.render_all(
+        load_document(variants_document())
+    )
+
+
+def template(stack: render.RenderedStack) -> dict[str, Any]:
+    """The template as data; CloudFormation's short-form tags become plain mappings."""
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+        if isinstance(node, yaml.ScalarNode):
+            value: Any = loader.construct_scalar(node)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        else:
+            value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+        return {suffix: value}
+
+    Loader.add_multi_constructor("!", tag)
+    loaded: dict[str, Any] = yaml.load(stack.template_body, Loader=Loader)
+    return loaded
+
+
+STACKS = all_rendered()
+IDS = [s.stack_name.removeprefix("mlops-pipeline-") for s in STACKS]
+
+
+def test_every_pipeline_type_renders_with_a_parameter_for_every_declared_slot() -> None:
+    types = {stack.pipeline.type for stack in STACKS}
+    assert len(types) == 9
+    for stack in STACKS:
+        declared = set(template(stack)["Parameters"])
+        given = {key for key, _ in stack.parameters}
+        assert given == declared, stack.stack_name
+        assert [k for k, _ in stack.parameters] == sorted(given)
+
+
+@pytest.mark.parametrize("stack", STACKS, ids=IDS)
+def test_state_machine_definitions_are_json_after_substitution(
+    stack: render.RenderedStack,
+) -> None:
+    definition = _definition(stack)
+    if definition is None:
+        assert stack.run is None
+        return
+    assert stack.run is not None
+    assert stack.run.execution_name in json.dumps(definition)
+
+
+def _definition(stack: render.RenderedStack) -> Any:
+    """The state machine's definition as CloudFormation's Fn::Sub would produce it."""
+    machine = template(stack)["Resources"].get("RunOnceStateMachine")
+    if machine is None:
+        return None
+    values = dict(stack.parameters)
+    text = machine["Properties"]["DefinitionString"]["Sub"]
+    return json.loads(re.sub(r"\$\{([^}]+)\}", lambda m: values.get(m.group(1), "x"), text))
+
+
+def test_a_quote_in_an_s3_key_cannot_change_the_job() -> None:
+    pipeline, config = _example_of("byom_batch_builtin")
+    key = 'batch/in", "ModelName": "other.csv'
+    data = replace(pipeline.get("batch_inference_data"), key=key)
+    definition = _definition(
+        render.render(_edit(pipeline, batch_inference_data=data), config.settings)
+    )
+    job = definition["States"]["Transform"]["Parameters"]
+    assert (
+        job["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"]
+        == f"s3://mlops-data-example/{key}"
+    )
+    assert job["ModelName"] == "x"
+
+
+def test_injection_leaves_the_template_alone_and_lands_in_a_parameter() -> None:
+    """A value holding Jinja and YAML syntax changes parameters only, never the template."""
+    config = example_config()
+    hostile = "{{ 7*7 }}\n: !Ref x"
+    for pipeline in config.pipelines:
+        values = dict(pipeline.values)
+        for key in ("inference_instance", "instance_type", "schedule_expression", "image_tag"):
+            if key in values:
+                values[key] = hostile
+        if "bias_config" in values:
+            values["bias_config"] = {**values["bias_config"], "facet_name": hostile}
+        poisoned = replace(pipeline, values=MappingProxyType(values))
+        clean = render.render(pipeline, config.settings)
+        dirty = render.render(poisoned, config.settings)
+        assert dirty.template_body == clean.template_body
+        assert "49" not in dirty.template_body and hostile not in dirty.template_body
+        assert any("7*7" in value for _, value in dirty.parameters)
+        assert dirty.spec_hash != clean.spec_hash
+
+
+def test_rendering_twice_gives_identical_bytes() -> None:
+    render.template_text.cache_clear()
+    again = all_rendered()
+    assert [(s.template_body, s.parameters, s.spec_hash) for s in again] == [
+        (s.template_body, s.parameters, s.spec_hash) for s in STACKS
+    ]
+
+
+def _edit(pipeline: Pipeline, **changes: Any) -> Pipeline:
+    return replace(pipeline, values=MappingProxyType({**pipeline.values, **changes}))
+
+
+def _example_of(pipeline_type: str) -> tuple[Pipeline, Config]:
+    config = example_config()
+    return next(p for p in config.pipelines if p.type == pipeline_type), config
+
+
+def test_the_hash_moves_with_a_value_and_not_with_the_gate() -> None:
+    pipeline, config = _example_of("byom_data_quality_monitor")
+    stack = render.render(pipeline, config.settings)
+    edited = render.render(_edit(pipeline, instance_type="ml.m5.xlarge"), config.settings)
+    assert edited.spec_hash != stack.spec_hash
+    opened = replace(
+        stack,
+        parameters=tuple((k, "true" if k == "BaselineReady" else v) for k, v in stack.parameters),
+    )
+    assert render.spec_hash(opened.template_body, opened.parameters, opened.capabilities) == (
+        stack.spec_hash
+    )
+
+
+def test_the_gate_is_closed_on_render_and_opened_through_boto_parameters() -> None:
+    pipeline, config = _example_of("byom_model_bias_monitor")
+    stack = render.render(pipeline, config.settings)
+    assert stack.run == render.RunOnce(
+        "baseline",
+        "BaselineStateMachineArn",
+        stack.run.execution_name if stack.run else "",
+        "BaselineReady",
+    )
+    assert dict(stack.parameters)["BaselineReady"] == "false"
+    opened = {
+        p["ParameterKey"]: p["ParameterValue"] for p in stack.boto_parameters(BaselineReady="true")
+    }
+    assert opened["BaselineReady"] == "true"
+    with pytest.raises(KeyError):
+        stack.boto_parameters(NoSuchParameter="x")
+
+
+def test_a_new_schedule_keeps_the_baseline_and_new_baseline_data_makes_a_new_job() -> None:
+    pipeline, config = _example_of("byom_model_quality_monitor")
+    stack = render.render(pipeline, config.settings)
+    rescheduled = render.render(
+        _edit(pipeline, schedule_expression="cron(0 0 ? * * *)"), config.settings
+    )
+    assert stack.run and rescheduled.run
+    assert rescheduled.run.execution_name == stack.run.execution_name
+    assert (
+        dict(rescheduled.parameters)["JobDefinitionName"]
+        == dict(stack.parameters)["JobDefinitionName"]
+    )
+    data = replace(pipeline.get("baseline_data"), key="churn/baseline/v2.csv")
+    rebaselined = render.render(_edit(pipeline, baseline_data=data), config.settings)
+    assert rebaselined.run and rebaselined.run.execution_name != stack.run.execution_name
+
+
+def test_batch_job_names_follow_the_model_and_the_input_only() -> None:
+    pipeline, config = _example_of("byom_batch_builtin")
+    stack = render.render(pipeline, config.settings)
+    assert stack.run and stack.run.kind == "batch_transform" and stack.run.gate_parameter is None
+    assert stack.run.output_key == "RunStateMachineArn"
+    assert dict(stack.parameters)["TransformJobName"] == stack.run.execution_name
+    same = render.render(_edit(pipeline), config.settings)
+    assert same.run == stack.run
+    artifact = replace(pipeline.get("model_artifact_location"), key="linearlearner/v2.tar.gz")
+    retrained = render.render(_edit(pipeline, model_artifact_location=artifact), config.settings)
+    assert retrained.run and retrained.run.execution_name != stack.run.execution_name
+
+
+def test_derived_names_are_valid_sagemaker_names_even_for_long_models() -> None:
+    pattern = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+    pipeline, config = _example_of("byom_model_explainability_monitor")
+    long_name = "m" * 63
+    stack = render.render(replace(pipeline, name=long_name), config.settings)
+    names = [
+        v for k, v in stack.parameters if k.endswith(("JobName", "DefinitionName", "ScheduleName"))
+    ]
+    assert len(names) == 3
+    for stack_ in (*STACKS, stack):
+        for key, value in stack_.parameters:
+            if key.endswith(("JobName", "DefinitionName", "ScheduleName")):
+                assert pattern.match(value), (key, value)
+    for name in names:
+        assert pattern.match(name)
+    assert all(
+        s.run is None or re.fullmatch(r"[A-Za-z0-9_-]{1,80}", s.run.execution_name) for s in STACKS
+    )
+
+
+def test_objects_become_canonical_json_parameters() -> None:
+    pipeline, config = _example_of("byom_model_bias_monitor")
+    stack = render.render(pipeline, config.settings)
+    analysis = json.loads(json.loads('"' + dict(stack.parameters)["AnalysisConfig"] + '"'))
+    assert analysis["facet"] == [{"name_or_index": "Account Length", "value_or_threshold": [100]}]
+    assert analysis["probability_threshold"] == 0.8
+    assert analysis["predictor"]["endpoint_name"] == "churn-endpoint"
+    assert render.canonical_json(analysis) == json.loads(
+        '"' + dict(stack.parameters)["AnalysisConfig"] + '"'
+    )
+
+
+def test_templates_are_cached_per_shape() -> None:
+    shapes = {render.shape_of(s.pipeline) for s in STACKS}
+    assert {s.template_body for s in STACKS} == {render.template_text(shape) for shape in shapes}
+    assert render.template_text.cache_info().currsize >= len(shapes)
+
+
+def test_no_iam_statement_grants_every_action() -> None:
+    for stack in STACKS:
+        for statement in _statements(template(stack)):
+            actions = (
+                statement["Action"]
+                if isinstance(statement["Action"], list)
+                else [statement["Action"]]
+            )
+            assert "*" not in actions and not any(a.endswith(":*") for a in actions), (
+                stack.stack_name
+            )
+            if statement.get("Resource") == "*":
+                assert actions in (["ecr:GetAuthorizationToken"], ["cloudwatch:PutMetricData"])
+
+
+def test_no_template_creates_a_bucket_or_hard_codes_a_sagemaker_name() -> None:
+    for stack in STACKS:
+        resources = template(stack)["Resources"]
+        assert not any(r["Type"] == "AWS::S3::Bucket" for r in resources.values())
+        config = resources.get("EndpointConfig")
+        if config is not None:
+            assert "EndpointConfigName" not in config["Properties"]
+
+
+def _statements(document: Any) -> list[dict[str, Any]]:
+    if isinstance(document, dict):
+        found = [document] if "Effect" in document and "Action" in document else []
+        for value in document.values():
+            found.extend(_statements(value))
+        return found
+    if isinstance(document, list):
+        return [s for item in document for s in _statements(item)]
+    return []
+
+
+@pytest.mark.parametrize("stack", STACKS, ids=IDS)
+def test_snapshot(stack: render.RenderedStack) -> None:
+    """Pins rendered output; regenerate with UPDATE_SNAPSHOTS=1 after a deliberate change."""
+    path = SNAPSHOTS / f"{stack.stack_name}.yaml"
+    parameters = "".join(f"# {key} = {value}\n" for key, value in stack.parameters)
+    text = (
+        f"# spec_hash = {stack.spec_hash}\n# run = {stack.run}\n{parameters}{stack.template_body}"
+    )
+    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
+        path.write_text(text)
+    assert path.exists(), f"no snapshot {path.name}: run with UPDATE_SNAPSHOTS=1"
+    assert path.read_text() == text
+
+
+def _render_cli(out: Path) -> dict[str, bytes]:
+    assert main(["render", str(EXAMPLE), "--out", str(out)]) == 0
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+
+
+def test_render_command_writes_template_and_parameters_per_stack(tmp_path: Path) -> None:
+    first = _render_cli(tmp_path / "a")
+    second = _render_cli(tmp_path / "b")
+    assert first == second
+    names = {s.stack_name for s in render.render_all(example_config())}
+    assert set(first) == {f"{n}.yaml" for n in names} | {f"{n}.parameters.json" for n in names}
+    for name in names:
+        parameters = json.loads(first[f"{name}.parameters.json"])
+        assert all(set(p) == {"ParameterKey", "ParameterValue"} for p in parameters)
+
+
+def test_render_command_rejects_a_bad_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "mlops-config.json"
+    bad.write_text('{"pipelines": [{"pipeline_type": "nope"}]}')
+    assert main(["render", str(bad), "--out", str(tmp_path / "out")]) == 1
+    assert not (tmp_path / "out").exists()

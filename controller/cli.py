@@ -92,6 +92,27 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK if result.config is not None else EXIT_ERROR
 
 
+def cmd_render(args: argparse.Namespace) -> int:
+    """Write each stack's template and parameters, to review or deploy by other means."""
+    from pathlib import Path
+
+    from controller import render
+
+    result = load_config(args, default_to_git=False)
+    if result.config is None:
+        for diagnostic in result.diagnostics:
+            print(diagnostic.format(), file=sys.stderr)
+        return EXIT_ERROR
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for stack in render.render_all(result.config):
+        (out / f"{stack.stack_name}.yaml").write_text(stack.template_body)
+        parameters = json.dumps(stack.boto_parameters(), indent=2) + "\n"
+        (out / f"{stack.stack_name}.parameters.json").write_text(parameters)
+        print(f"{out / stack.stack_name}.yaml  spec {stack.spec_hash[:12]}")
+    return EXIT_OK
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     from controller.config import schema
 
@@ -233,6 +254,13 @@ def build_parser() -> argparse.ArgumentParser:
     add_source_options(validate, positional=True)
     validate.add_argument("--output", choices=("text", "json"), default="text")
     validate.set_defaults(handler=cmd_validate)
+
+    render_cmd = commands.add_parser(
+        "render", help="write every stack's template and parameters to a directory"
+    )
+    add_source_options(render_cmd, positional=True)
+    render_cmd.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    render_cmd.set_defaults(handler=cmd_render)
 
     schema_cmd = commands.add_parser("schema", help="print the JSON Schema of mlops-config.json")
     schema_cmd.set_defaults(handler=cmd_schema)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -106,10 +107,12 @@ class Applier:
         self.options = options
         self.on_event = on_event
         self.on_result = on_result
+        self._nonce = ""
 
     def apply(self, plan: Plan) -> ApplyResult:
         if plan.refusal:
             return ApplyResult(plan.revision, (), plan.refusal)
+        self._nonce = plan.revision or uuid.uuid4().hex
         outcomes: dict[str, ActionResult] = {}
         pending = list(plan.actions)
         running: dict[Future[ActionResult], PlannedAction] = {}
@@ -188,7 +191,7 @@ class Applier:
 
     def _create(self, rendered: RenderedStack, previous: DeployedStack | None) -> DeployedStack:
         since = _now()
-        token = _token("create", rendered, previous)
+        token = self._token("create", rendered, previous)
         try:
             response = self.cfn.create_stack(
                 StackName=rendered.stack_name,
@@ -226,7 +229,7 @@ class Applier:
                 Parameters=rendered.boto_parameters(**gate),
                 Capabilities=list(rendered.capabilities),
                 Tags=self._tags(rendered, run_done=run_done),
-                ClientRequestToken=_token("update", rendered, deployed, str(run_done)),
+                ClientRequestToken=self._token("update", rendered, deployed, str(run_done)),
             )
         except ClientError as exc:
             message = _client_error(exc)
@@ -240,10 +243,7 @@ class Applier:
     def _delete(self, deployed: DeployedStack) -> None:
         since = _now()
         kwargs: dict[str, Any] = {"StackName": deployed.stack_id}
-        if deployed.status == "DELETE_FAILED":
-            kwargs["ClientRequestToken"] = _token("retry-delete", None, deployed)
-        else:
-            kwargs["ClientRequestToken"] = _token("delete", None, deployed)
+        kwargs["ClientRequestToken"] = self._token("delete", None, deployed, deployed.status)
         self.cfn.delete_stack(**kwargs)
         settled = wait_until_settled(
             self.cfn,
@@ -302,6 +302,29 @@ class Applier:
         verb = "started" if run.kind != "baseline" else "written, schedule enabled"
         return Outcome.SUCCEEDED, f"{stack.status}; {what} {run.execution_name} {verb}"
 
+    def _token(
+        self,
+        verb: str,
+        rendered: RenderedStack | None,
+        deployed: DeployedStack | None,
+        *extra: str,
+    ) -> str:
+        """The same request after a crash gets the same token, so CloudFormation runs it once.
+
+        It names the revision being applied and the stack's state (id, last update), so a
+        later request that happens to want the same result (a revert, a re-create) is new.
+        """
+        parts = [
+            verb,
+            self._nonce,
+            rendered.spec_hash if rendered else "",
+            deployed.stack_id if deployed else "",
+            deployed.last_updated.isoformat() if deployed and deployed.last_updated else "",
+            *extra,
+        ]
+        digest = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
+        return f"mlops-{verb}-{digest}"
+
     def _tags(self, rendered: RenderedStack, *, run_done: bool = False) -> list[dict[str, str]]:
         tags = {
             OWNER_TAG: self.options.controller_id,
@@ -359,28 +382,22 @@ def _is_pending_run(action: PlannedAction) -> bool:
     )
 
 
+_WHICH = {
+    Outcome.FAILED: "failed",
+    Outcome.SKIPPED: "was skipped",
+    Outcome.BLOCKED: "is blocked",
+    Outcome.WAITING: "is not ready yet",
+}
+
+
 def _skipped(action: PlannedAction, dependency: str, result: ActionResult) -> ActionResult:
     return ActionResult(
         action.stack_name,
         action.pipeline_type,
         action.action,
         Outcome.SKIPPED,
-        f"skipped: depends on {dependency}, which {result.outcome.value}",
+        f"skipped: depends on {dependency}, which {_WHICH[result.outcome]}",
     )
-
-
-def _token(
-    verb: str, rendered: RenderedStack | None, deployed: DeployedStack | None, *extra: str
-) -> str:
-    """Same request after a crash -> same token, so CloudFormation runs it only once."""
-    parts = [
-        verb,
-        rendered.spec_hash if rendered else "",
-        deployed.stack_id if deployed else "",
-        *extra,
-    ]
-    digest = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
-    return f"mlops-{verb}-{digest}"
 
 
 def _now() -> datetime:

@@ -29,7 +29,7 @@ REGION = "us-east-1"
 
 
 def run(keep: bool = False, workdir: str | None = None) -> int:
-    console = Console(highlight=False)
+    console = report.console()
     emulator = Emulator(REGION)
     try:
         url = emulator.start()

@@ -49,6 +49,17 @@ SUMMARY_ORDER = (
 MAX_VALUE = 80
 
 
+LOG_WIDTH = 160
+"""Width for output that is not a terminal (CI logs): wide enough for stack names."""
+
+
+def console(*, stderr: bool = False) -> Console:
+    """A console for humans; in a log file, wide enough that tables do not fold."""
+    probe = Console(stderr=stderr)
+    width = None if probe.is_terminal else LOG_WIDTH
+    return Console(stderr=stderr, highlight=False, width=width)
+
+
 def summary(plan: Plan) -> str:
     counts = Counter(a.action for a in plan.actions)
     if not plan.actions:

@@ -1,0 +1,167 @@
+"""AWS faults over real HTTP: bench.proxy in front of the moto server.
+
+The first tests pin the proxy itself (it answers exactly as AWS does, so botocore retries it
+as AWS); the rest run the controller through it and through emulated CloudFormation failures.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import urllib.parse
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConnectionError
+from botocore.retries.standard import ExponentialBackoff
+
+from bench.proxy import FaultProxy
+
+NO_RETRIES = BotoConfig(retries={"mode": "standard", "total_max_attempts": 1})
+
+
+def _client(service: str, url: str, config: BotoConfig = NO_RETRIES) -> Any:
+    return boto3.client(service, region_name="us-east-1", endpoint_url=url, config=config)
+
+
+@pytest.fixture
+def proxy(aws: str) -> Iterator[FaultProxy]:
+    with FaultProxy(aws, seed=7) as running:
+        yield running
+
+
+def test_the_proxy_forwards_every_protocol_unchanged(proxy, aws):
+    s3 = _client("s3", proxy.url)
+    s3.create_bucket(Bucket="through-the-proxy")
+    s3.put_object(Bucket="through-the-proxy", Key="a/b.txt", Body=b"\x00\xffbytes")
+    assert s3.get_object(Bucket="through-the-proxy", Key="a/b.txt")["Body"].read() == (
+        b"\x00\xffbytes"
+    )
+    assert s3.head_object(Bucket="through-the-proxy", Key="a/b.txt")["ContentLength"] == 7
+    s3.delete_object(Bucket="through-the-proxy", Key="a/b.txt")
+    cfn = _client("cloudformation", proxy.url)
+    template = json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}})
+    cfn.create_stack(StackName="via-proxy", TemplateBody=template)
+    direct = _client("cloudformation", aws)
+    assert [s["StackName"] for s in direct.describe_stacks()["Stacks"]] == ["via-proxy"]
+    sfn = _client("stepfunctions", proxy.url)
+    assert sfn.list_state_machines()["stateMachines"] == []
+    assert proxy.stats["requests"] == proxy.stats["forwarded"] == 7
+    assert proxy.operations["cloudformation.CreateStack"] == 1
+    assert proxy.operations["states.ListStateMachines"] == 1
+
+
+@pytest.mark.parametrize(
+    ("service", "call", "status", "code"),
+    [
+        ("cloudformation", lambda c: c.describe_stacks(), 400, "Throttling"),
+        ("stepfunctions", lambda c: c.list_state_machines(), 400, "ThrottlingException"),
+        ("s3", lambda c: c.list_objects_v2(Bucket="any"), 503, "SlowDown"),
+    ],
+)
+def test_throttling_looks_like_aws_for_each_protocol(proxy, service, call, status, code):
+    proxy.throttle_rate = 1.0
+    with pytest.raises(ClientError) as raised:
+        call(_client(service, proxy.url))
+    error = raised.value.response
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == status
+    assert error["Error"]["Code"] == code
+    assert proxy.stats["throttled"] == 1
+    assert proxy.stats["forwarded"] == 0
+
+
+def test_raw_query_throttling_body_is_the_cloudformation_error_document(proxy):
+    proxy.throttle_rate = 1.0
+    parsed = urllib.parse.urlsplit(proxy.url)
+    connection = http.client.HTTPConnection(parsed.hostname, parsed.port)
+    connection.request("POST", "/", body=b"Action=DescribeStacks&Version=2010-05-15")
+    response = connection.getresponse()
+    body = response.read().decode()
+    assert response.status == 400
+    assert body.startswith("<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>")
+    assert "<Message>Rate exceeded</Message>" in body and "<RequestId>" in body
+
+
+@pytest.fixture
+def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore's standard retries, with its back-off cut to a few milliseconds."""
+    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0.005)
+
+
+def test_botocore_retries_through_throttling_and_errors(proxy, fast_backoff):
+    proxy.throttle_rate = 0.3
+    proxy.error_rate = 0.2
+    retrying = BotoConfig(retries={"mode": "standard", "max_attempts": 20})
+    cfn = _client("cloudformation", proxy.url, retrying)
+    for _ in range(12):
+        assert cfn.describe_stacks()["Stacks"] == []
+    assert proxy.stats["throttled"] > 0
+    assert proxy.stats["errors"] > 0
+    assert proxy.stats["forwarded"] == 12
+
+
+@pytest.mark.parametrize(
+    ("status", "code"), [(500, "InternalFailure"), (503, "ServiceUnavailable")]
+)
+def test_server_errors_carry_aws_codes(proxy, status, code, monkeypatch):
+    proxy.error_rate = 1.0
+    monkeypatch.setattr(proxy, "choose", lambda options: status)
+    with pytest.raises(ClientError) as raised:
+        _client("cloudformation", proxy.url).describe_stacks()
+    assert raised.value.response["Error"]["Code"] == code
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == status
+
+
+def test_a_timeout_drops_the_connection_and_after_mode_still_reaches_upstream(proxy, aws):
+    proxy.timeout_rate = 1.0
+    s3 = _client("s3", proxy.url)
+    with pytest.raises((ConnectionClosedError, EndpointConnectionError)):
+        s3.create_bucket(Bucket="never-made")
+    proxy.timeout_mode = "after"
+    with pytest.raises((ConnectionClosedError, EndpointConnectionError)):
+        s3.create_bucket(Bucket="made-but-unanswered")
+    names = [b["Name"] for b in _client("s3", aws).list_buckets()["Buckets"]]
+    assert names == ["made-but-unanswered"]
+    assert proxy.stats["timeouts"] == 2
+
+
+def test_max_rps_throttles_a_burst_beyond_the_bucket(proxy):
+    proxy.max_rps = 0.01
+    cfn = _client("cloudformation", proxy.url)
+    outcomes = []
+    for _ in range(6):
+        try:
+            cfn.describe_stacks()
+            outcomes.append("ok")
+        except ClientError as exc:
+            outcomes.append(exc.response["Error"]["Code"])
+    assert outcomes == ["ok"] + ["Throttling"] * 5
+    assert proxy.stats["throttled"] == 5
+
+
+def test_faults_are_repeatable_for_a_seed(aws):
+    def pattern(seed: int) -> list[str]:
+        with FaultProxy(aws, throttle_rate=0.5, seed=seed) as proxy:
+            cfn = _client("cloudformation", proxy.url)
+            seen = []
+            for _ in range(12):
+                try:
+                    cfn.describe_stacks()
+                    seen.append("ok")
+                except ClientError:
+                    seen.append("throttled")
+            return seen
+
+    assert pattern(3) == pattern(3)
+    assert "ok" in pattern(3) and "throttled" in pattern(3)
+
+
+def test_match_limits_faults_to_chosen_calls(proxy):
+    proxy.throttle_rate = 1.0
+    proxy.match = lambda call: call.service == "cloudformation"
+    assert _client("stepfunctions", proxy.url).list_state_machines()["stateMachines"] == []
+    with pytest.raises(ClientError):
+        _client("cloudformation", proxy.url).describe_stacks()

@@ -6,7 +6,9 @@ CodeBuild's detached HEAD and on a bare mirror alike.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
+from os import PathLike
 from pathlib import Path
 
 import git
@@ -41,7 +43,7 @@ def read_file(path: str | Path) -> ConfigText:
         raise _fail(str(path), f"cannot read file: {exc.strerror}", "a readable file") from None
 
 
-def open_repo(repo_dir: str | Path) -> git.Repo:
+def open_repo(repo_dir: str | PathLike[str]) -> git.Repo:
     try:
         return git.Repo(repo_dir, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
@@ -61,7 +63,9 @@ def resolve(repo: git.Repo, ref: str) -> git.Commit:
         ) from None
 
 
-def read_git(repo_dir: str | Path, ref: str = "HEAD", path: str = DEFAULT_CONFIG) -> ConfigText:
+def read_git(
+    repo_dir: str | PathLike[str], ref: str = "HEAD", path: str = DEFAULT_CONFIG
+) -> ConfigText:
     repo = open_repo(repo_dir)
     commit = resolve(repo, ref)
     name = f"{path}@{commit.hexsha[:12]}"
@@ -80,3 +84,52 @@ def read_git(repo_dir: str | Path, ref: str = "HEAD", path: str = DEFAULT_CONFIG
 
 def _fail(name: str, message: str, expected: str) -> SourceError:
     return SourceError(error("E000", "$", message, expected).located(name, None))
+
+
+def commit_id(repo_dir: str | PathLike[str], ref: str = "HEAD") -> str:
+    """The full commit id a ref names (a detached HEAD is just another ref)."""
+    return str(resolve(open_repo(repo_dir), ref).hexsha)
+
+
+def is_ancestor(repo: git.Repo, ancestor: str, descendant: str) -> bool:
+    """Whether `ancestor` is reachable from `descendant` (a commit is its own ancestor).
+
+    A commit the clone does not have cannot be proved older, so the answer is then False.
+    """
+    try:
+        return bool(repo.is_ancestor(repo.commit(ancestor), repo.commit(descendant)))
+    except (git.BadName, ValueError, git.GitCommandError):
+        return False
+
+
+def config_diff(
+    repo_dir: str | PathLike[str], old: str, new: str, path: str = DEFAULT_CONFIG
+) -> str | None:
+    """A unified diff of the config text between two commits, for a pull-request comment.
+
+    None when either commit is not in the clone; "" when the config did not change. A commit
+    without the config diffs as an empty file, so a first config shows as all additions.
+    """
+    repo = open_repo(repo_dir)
+    texts = []
+    for ref in (old, new):
+        try:
+            commit = repo.commit(ref)
+        except (git.BadName, ValueError):
+            return None
+        texts.append(_blob_text(commit, path))
+    lines = difflib.unified_diff(
+        texts[0].splitlines(keepends=True),
+        texts[1].splitlines(keepends=True),
+        fromfile=f"a/{path}@{old[:12]}",
+        tofile=f"b/{path}@{new[:12]}",
+    )
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def _blob_text(commit: git.Commit, path: str) -> str:
+    try:
+        blob = commit.tree / path
+    except KeyError:
+        return ""
+    return bytes(blob.data_stream.read()).decode("utf-8", errors="replace")

@@ -6,13 +6,17 @@ source -> config -> render -> discover -> plan -> pre-flight; applying is the ca
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 
-from controller import preflight
+from controller import notify, preflight
 from controller.apply import Applier, ApplyOptions, ApplyResult, ResultSink
 from controller.aws import Aws
 from controller.config.model import Config
 from controller.discover import discover
+from controller.ledger import Deployment, Ledger
+from controller.ledger import actor as ledger_actor
+from controller.ledger import now as ledger_now
 from controller.plan import Guards, Plan, PlanInput, make_plan, with_preflight
 from controller.render import render_all
 from controller.waiting import EventSink
@@ -38,9 +42,34 @@ def apply_plan(
     options: ApplyOptions,
     on_event: EventSink,
     on_result: ResultSink,
+    *,
+    ledger: Ledger | None = None,
+    actor: str | None = None,
 ) -> ApplyResult:
-    """Apply a plan computed by `plan_for`; the one path every apply takes (CLI, CI, watch)."""
-    return Applier(aws, options, on_event=on_event, on_result=on_result).apply(plan)
+    """Apply a plan computed by `plan_for`; the one path every apply takes (CLI, CI, watch).
+
+    Recording (to `ledger`) and notifying (when settings name a topic) happen here and only
+    here, so no entry point can apply without leaving a trace.
+    """
+    result = Applier(aws, options, on_event=on_event, on_result=on_result).apply(plan)
+    deployment = Deployment.of(
+        plan,
+        result,
+        actor=actor if actor is not None else ledger_actor(os.environ),
+        source=config.source,
+        now=ledger_now(),
+    )
+    if ledger is not None:
+        ledger.record(deployment)
+    settings = config.settings
+    notify.publish(
+        aws.client("sns"), settings.notification_topic_arn, deployment, settings.controller_id
+    )
+    return result
+
+
+def ledger_for(config: Config, aws: Aws) -> Ledger:
+    return Ledger(aws.client("s3"), config.settings.assets_bucket, config.settings.controller_id)
 
 
 def options_for(

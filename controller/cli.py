@@ -127,9 +127,9 @@ def _print_diagnostics(result: Any) -> None:
 
 def _console(args: argparse.Namespace) -> Any:
     """Human output goes to stderr when stdout carries JSON or Markdown."""
-    from rich.console import Console
+    from controller import report
 
-    return Console(stderr=getattr(args, "output", "text") != "text", highlight=False)
+    return report.console(stderr=getattr(args, "output", "text") != "text")
 
 
 def _plan(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -183,13 +183,15 @@ def cmd_apply(args: argparse.Namespace) -> int:
             return EXIT_ERROR
         console = _console(args)
         report.print_plan(plan, console, config.source)
+        aws = Aws(region=config.settings.region)
         outcome = reconcile.apply_plan(
             config,
             plan,
-            Aws(region=config.settings.region),
+            aws,
             reconcile.options_for(config, parallel=args.parallel),
             on_event=lambda event: report.print_event(event, console),
             on_result=lambda result: report.print_result(result, console),
+            ledger=reconcile.ledger_for(config, aws),
         )
         if args.output == "json":
             print(report.dumps(report.apply_json(outcome)))
@@ -221,15 +223,63 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return demo.run(keep=args.keep, workdir=args.workdir)
 
 
+def cmd_ci(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from controller import ci, source
+
+    try:
+        context = ci.context_from(os.environ)
+    except ci.CiContextError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    options = ci.CiOptions(
+        Path(args.repo), args.config_path, Path(args.artifacts), setting_flags(args), os.environ
+    )
+    with aws_errors():
+        try:
+            return ci.run(context, options, Console(highlight=False))
+        except source.SourceError as exc:
+            print(str(exc), file=sys.stderr)
+    return EXIT_ERROR
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from controller import history
+
+    with aws_errors():
+        identity = history.identity(load_config(args, default_to_git=True), setting_flags(args))
+        if identity is None:
+            print(
+                "error: history needs the assets bucket: give --assets-bucket or a valid config",
+                file=sys.stderr,
+            )
+            return EXIT_ERROR
+        records = history.read(identity, args.limit)
+        if args.output == "json":
+            print(json.dumps([r.to_json() for r in records], indent=2))
+        else:
+            history.print_table(records, _console(args), identity)
+        return EXIT_OK
+    return EXIT_ERROR
+
+
 @contextlib.contextmanager
 def aws_errors() -> Iterator[None]:
     """Turn "cannot reach AWS" into one line and exit 1, never a traceback."""
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from controller.ledger import LedgerError
+
     try:
         yield
     except (ClientError, BotoCoreError) as exc:
         print(f"error: AWS call failed: {exc}", file=sys.stderr)
+    except LedgerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
 
 
 def _add_plan_options(parser: argparse.ArgumentParser) -> None:
@@ -289,6 +339,25 @@ def build_parser() -> argparse.ArgumentParser:
     add_source_options(status_cmd)
     status_cmd.add_argument("--output", choices=("text", "json"), default="text")
     status_cmd.set_defaults(handler=cmd_status)
+
+    ci_cmd = commands.add_parser(
+        "ci", help="CodeBuild entry point: apply a push, comment a pull request's plan"
+    )
+    ci_cmd.add_argument("--repo", default=".", metavar="DIR", help="the build's git clone")
+    ci_cmd.add_argument("--config-path", default="mlops-config.json", help="config in the repo")
+    ci_cmd.add_argument(
+        "--artifacts", default="mlops-artifacts", metavar="DIR", help="where plan files go"
+    )
+    for flag in ("--assets-bucket", "--stack-prefix", "--controller-id", "--region"):
+        ci_cmd.add_argument(flag)
+    ci_cmd.add_argument("--max-deletes", type=int)
+    ci_cmd.set_defaults(handler=cmd_ci)
+
+    history_cmd = commands.add_parser("history", help="past applies from the ledger, newest first")
+    add_source_options(history_cmd)
+    history_cmd.add_argument("--output", choices=("text", "json"), default="text")
+    history_cmd.add_argument("--limit", type=int, default=20, metavar="N")
+    history_cmd.set_defaults(handler=cmd_history)
 
     demo = commands.add_parser("demo", help="the GitOps story on an embedded AWS emulator")
     demo.add_argument(

@@ -1,0 +1,381 @@
+"""`mlops-controller ci` as CodeBuild runs it: a real clone at a detached HEAD, the moto server,
+and botocore's Stubber only for CodeCommit's pull-request calls (moto does not have them)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import git
+import pytest
+from botocore.stub import ANY, Stubber
+from rich.console import Console
+
+from controller import ci
+from controller.aws import Aws
+from controller.cli import main
+from controller.ledger import Ledger
+from tests.conftest import commit_config
+from tests.gitops import REALTIME, instance_type, seed_account, small_config, stack_names
+
+PR_ID = "17"
+REPOSITORY = "mlops-config"
+
+
+@pytest.fixture
+def repo(aws: str, config_repo: git.Repo, example_config: dict[str, Any]) -> git.Repo:
+    """The config repo holding the one-pipeline config, in a seeded emulated account."""
+    seed_account(example_config)
+    commit_config(config_repo, small_config(example_config), "Keep only the realtime endpoint")
+    return config_repo
+
+
+def push_env(monkeypatch: pytest.MonkeyPatch, commit: str, branch: str = "main") -> None:
+    monkeypatch.setenv("MLOPS_EVENT", "push")
+    monkeypatch.setenv("MLOPS_BRANCH", branch)
+    monkeypatch.setenv("CODEBUILD_RESOLVED_SOURCE_VERSION", commit)
+
+
+def run_ci(repo: git.Repo, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """The build: CodeBuild checks the commit out at a detached HEAD, then runs the command."""
+    repo.git.checkout(os.environ["CODEBUILD_RESOLVED_SOURCE_VERSION"])
+    code = main(["ci", "--repo", str(repo.working_dir), "--artifacts", str(tmp_path / "out")])
+    out, err = capsys.readouterr()
+    return code, out + err
+
+
+def ledger() -> Ledger:
+    return Ledger(Aws(region="us-east-1").client("s3"), "mlops-assets-example", "mlops-controller")
+
+
+# The run context
+
+
+def test_context_of_a_push_and_of_a_pull_request() -> None:
+    commit, base = "a" * 40, "b" * 40
+    push = ci.context_from(
+        {
+            "MLOPS_EVENT": "push",
+            "MLOPS_BRANCH": "refs/heads/main",
+            "CODEBUILD_RESOLVED_SOURCE_VERSION": commit,
+        }
+    )
+    assert (push.event, push.commit, push.branch) == (ci.Event.PUSH, commit, "main")
+    pull = ci.context_from(
+        {
+            "MLOPS_EVENT": "pull_request",
+            "CODEBUILD_RESOLVED_SOURCE_VERSION": commit,
+            "MLOPS_PULL_REQUEST_ID": PR_ID,
+            "MLOPS_REPOSITORY_NAME": REPOSITORY,
+            "MLOPS_SOURCE_COMMIT": commit,
+            "MLOPS_DESTINATION_COMMIT": base,
+        }
+    )
+    assert (pull.pull_request_id, pull.repository, pull.destination_commit) == (
+        PR_ID,
+        REPOSITORY,
+        base,
+    )
+
+
+@pytest.mark.parametrize(
+    ("environ", "expected"),
+    [
+        ({}, ["MLOPS_EVENT is not set", "CODEBUILD_RESOLVED_SOURCE_VERSION is not set"]),
+        (
+            {"MLOPS_EVENT": "merge", "CODEBUILD_RESOLVED_SOURCE_VERSION": "main"},
+            ["MLOPS_EVENT is 'merge'", "expected a 40-character commit id"],
+        ),
+        (
+            {"MLOPS_EVENT": "push", "CODEBUILD_RESOLVED_SOURCE_VERSION": "a" * 40},
+            ["a push run needs MLOPS_BRANCH"],
+        ),
+        (
+            {
+                "MLOPS_EVENT": "pull_request",
+                "CODEBUILD_RESOLVED_SOURCE_VERSION": "a" * 40,
+                "MLOPS_SOURCE_COMMIT": "c" * 40,
+            },
+            [
+                "MLOPS_SOURCE_COMMIT is cccccccccccc but the build checked out aaaaaaaaaaaa",
+                "MLOPS_PULL_REQUEST_ID, MLOPS_REPOSITORY_NAME, MLOPS_DESTINATION_COMMIT",
+            ],
+        ),
+    ],
+    ids=["nothing-set", "bad-values", "push-without-branch", "pr-inconsistent"],
+)
+def test_context_errors_name_every_variable(environ: dict[str, str], expected: list[str]) -> None:
+    with pytest.raises(ci.CiContextError) as caught:
+        ci.context_from(environ)
+    for text in expected:
+        assert text in str(caught.value)
+
+
+def test_cli_reports_a_bad_context_in_one_line(monkeypatch, capsys) -> None:
+    monkeypatch.delenv("CODEBUILD_RESOLVED_SOURCE_VERSION", raising=False)
+    monkeypatch.setenv("MLOPS_EVENT", "push")
+    code = main(["ci"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("error: CODEBUILD_RESOLVED_SOURCE_VERSION is not set")
+    assert "Traceback" not in err
+
+
+# Pushes
+
+
+def test_push_to_main_applies_and_leaves_plan_artifacts_and_a_junit_report(
+    repo, tmp_path, monkeypatch, capsys
+) -> None:
+    commit = repo.head.commit.hexsha
+    push_env(monkeypatch, commit)
+
+    code, out = run_ci(repo, tmp_path, capsys)
+
+    assert code == 0, out
+    assert REALTIME in stack_names()
+    out_dir = tmp_path / "out"
+    assert {p.name for p in out_dir.iterdir()} >= {
+        "plan.txt",
+        "plan.md",
+        "plan.json",
+        "apply.json",
+        "report.xml",
+    }
+    assert json.loads((out_dir / "plan.json").read_text())["revision"] == commit
+    assert json.loads((out_dir / "apply.json").read_text())["ok"] is True
+    suite = ET.parse(out_dir / "report.xml").getroot().find("testsuite")
+    assert suite is not None
+    assert [c.get("name") for c in suite.iter("testcase")] == [REALTIME]
+    assert suite.get("failures") == "0"
+    assert ledger().last_applied() == commit
+
+
+def test_push_to_another_branch_plans_but_does_not_apply(
+    repo, tmp_path, monkeypatch, capsys
+) -> None:
+    push_env(monkeypatch, repo.head.commit.hexsha, branch="feature/bigger-endpoint")
+
+    code, out = run_ci(repo, tmp_path, capsys)
+
+    assert code == 0, out
+    assert "not to the deployment branch main: planning only" in out
+    assert stack_names() == set()
+    assert (tmp_path / "out" / "plan.md").exists()
+    assert not (tmp_path / "out" / "apply.json").exists()
+    assert ledger().last_applied() is None
+
+
+def test_a_late_build_of_an_older_commit_never_rolls_back(
+    repo, tmp_path, monkeypatch, capsys, example_config
+) -> None:
+    old = repo.head.commit.hexsha
+    bigger = small_config(example_config)
+    bigger["pipelines"][0]["inference_instance"] = "ml.m5.xlarge"
+    new = commit_config(repo, bigger, "Scale the endpoint")
+    push_env(monkeypatch, new)
+    assert run_ci(repo, tmp_path, capsys)[0] == 0
+
+    push_env(monkeypatch, old)
+    code, out = run_ci(repo, tmp_path, capsys)
+
+    assert code == 0
+    assert f"Nothing done: commit {old[:12]} is an ancestor of {new[:12]}" in out
+    assert instance_type(REALTIME) == "ml.m5.xlarge"
+    assert ledger().last_applied() == new
+    assert len(ledger().history()) == 1
+
+
+def test_the_same_commit_again_converges_instead_of_being_skipped(
+    repo, tmp_path, monkeypatch, capsys
+) -> None:
+    push_env(monkeypatch, repo.head.commit.hexsha)
+    assert run_ci(repo, tmp_path, capsys)[0] == 0
+    monkeypatch.setenv("MLOPS_EVENT", "schedule")
+
+    code, out = run_ci(repo, tmp_path, capsys)
+
+    assert code == 0, out
+    assert "Nothing done" not in out
+    assert len(ledger().history()) == 2
+
+
+def test_an_invalid_config_on_main_fails_the_build_with_a_junit_failure(
+    repo, tmp_path, monkeypatch, capsys, example_config
+) -> None:
+    broken = small_config(example_config)
+    broken["pipelines"][0]["inference_instance"] = 42
+    push_env(monkeypatch, commit_config(repo, broken, "Typo"))
+
+    code, out = run_ci(repo, tmp_path, capsys)
+
+    assert code == 1
+    assert "$.pipelines[0].inference_instance" in out
+    assert "is invalid: nothing was planned" in out
+    suite = ET.parse(tmp_path / "out" / "report.xml").getroot().find("testsuite")
+    assert suite is not None and suite.get("failures") == "1"
+    assert stack_names() == set()
+
+
+# Pull requests
+
+
+@pytest.fixture
+def pull_request(repo: git.Repo, example_config: dict[str, Any]) -> tuple[str, str]:
+    """A feature branch that scales the endpoint: (destination commit, source commit)."""
+    base = repo.head.commit.hexsha
+    repo.git.checkout("-b", "feature")
+    bigger = small_config(example_config)
+    bigger["pipelines"][0]["inference_instance"] = "ml.m5.xlarge"
+    head = commit_config(repo, bigger, "Scale the endpoint")
+    return base, head
+
+
+def pr_context(base: str, head: str) -> ci.CiContext:
+    return ci.context_from(
+        {
+            "MLOPS_EVENT": "pull_request",
+            "CODEBUILD_RESOLVED_SOURCE_VERSION": head,
+            "MLOPS_PULL_REQUEST_ID": PR_ID,
+            "MLOPS_REPOSITORY_NAME": REPOSITORY,
+            "MLOPS_SOURCE_COMMIT": head,
+            "MLOPS_DESTINATION_COMMIT": base,
+        }
+    )
+
+
+def run_pr(
+    repo: git.Repo, tmp_path: Path, context: ci.CiContext, stub: Any, aws: Aws
+) -> tuple[int, str, list[dict[str, Any]]]:
+    sent: list[dict[str, Any]] = []
+    codecommit = aws.client("codecommit")
+    for operation in ("PostCommentForPullRequest", "UpdateComment"):
+        codecommit.meta.events.register(
+            f"provide-client-params.codecommit.{operation}",
+            lambda params, **_: sent.append(dict(params)),
+        )
+    repo.git.checkout(context.commit)
+    output = io.StringIO()
+    options = ci.CiOptions(Path(repo.working_dir), artifacts=tmp_path / "out")
+    with stub:
+        code = ci.run(context, options, Console(file=output, width=200), aws=aws)
+    stub.assert_no_pending_responses()
+    return code, output.getvalue(), sent
+
+
+def comments_page(*comments: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "commentsForPullRequestData": [
+            {"pullRequestId": PR_ID, "repositoryName": REPOSITORY, "comments": list(comments)}
+        ]
+    }
+
+
+def test_a_pull_request_gets_the_plan_and_the_config_diff_as_one_comment(
+    repo, pull_request, tmp_path
+) -> None:
+    base, head = pull_request
+    aws = Aws(region="us-east-1")
+    stub = Stubber(aws.client("codecommit"))
+    query = {"pullRequestId": PR_ID, "repositoryName": REPOSITORY}
+    stub.add_response("get_comments_for_pull_request", comments_page(), query)
+    stub.add_response(
+        "post_comment_for_pull_request",
+        {"comment": {"commentId": "c-1"}},
+        {
+            **query,
+            "beforeCommitId": base,
+            "afterCommitId": head,
+            "content": ANY,
+            "clientRequestToken": ci.request_token(PR_ID, head),
+        },
+    )
+
+    code, out, sent = run_pr(repo, tmp_path, pr_context(base, head), stub, aws)
+
+    assert code == 0, out
+    content = sent[0]["content"]
+    assert content.startswith(ci.MARKER)
+    assert f"`{REALTIME}`" in content
+    assert "1 to create" in content
+    assert '-      "inference_instance": "ml.m5.large",' in content
+    assert '+      "inference_instance": "ml.m5.xlarge",' in content
+    assert len(content) <= ci.MAX_COMMENT
+    assert stack_names() == set()
+
+
+def test_a_new_push_to_the_pull_request_updates_the_earlier_comment(
+    repo, pull_request, tmp_path
+) -> None:
+    base, head = pull_request
+    aws = Aws(region="us-east-1")
+    stub = Stubber(aws.client("codecommit"))
+    earlier = {"commentId": "c-1", "content": f"{ci.MARKER}\nold plan", "deleted": False}
+    quoted = {"commentId": "c-2", "content": f"> {ci.MARKER}", "inReplyTo": "c-1"}
+    query = {"pullRequestId": PR_ID, "repositoryName": REPOSITORY}
+    stub.add_response(
+        "get_comments_for_pull_request",
+        {**comments_page({"commentId": "c-0", "content": "LGTM"}), "nextToken": "page-2"},
+        query,
+    )
+    stub.add_response(
+        "get_comments_for_pull_request",
+        comments_page(quoted, earlier),
+        {**query, "nextToken": "page-2"},
+    )
+    stub.add_response(
+        "update_comment", {"comment": {"commentId": "c-1"}}, {"commentId": "c-1", "content": ANY}
+    )
+
+    code, _, sent = run_pr(repo, tmp_path, pr_context(base, head), stub, aws)
+
+    assert code == 0
+    assert sent[0]["content"].startswith(ci.MARKER)
+    assert "ml.m5.xlarge" in sent[0]["content"]
+
+
+def test_an_invalid_config_on_a_pull_request_is_commented_and_fails(
+    repo, tmp_path, example_config
+) -> None:
+    base = repo.head.commit.hexsha
+    broken = small_config(example_config)
+    del broken["pipelines"][0]["model_name"]
+    head = commit_config(repo, broken, "Forget the model name")
+    aws = Aws(region="us-east-1")
+    stub = Stubber(aws.client("codecommit"))
+    stub.add_response("get_comments_for_pull_request", comments_page())
+    stub.add_response("post_comment_for_pull_request", {"comment": {}})
+
+    code, _, sent = run_pr(repo, tmp_path, pr_context(base, head), stub, aws)
+
+    assert code == 1
+    assert f"the config at `{head[:12]}` is invalid" in sent[0]["content"]
+    assert "model_name" in sent[0]["content"]
+
+
+def test_the_comment_keeps_the_plan_and_drops_a_diff_too_long_to_fit(
+    repo, tmp_path, example_config
+) -> None:
+    base = repo.head.commit.hexsha
+    padded = small_config(example_config)
+    text = json.dumps(padded, indent=2) + "\n"
+    path = Path(repo.working_dir) / "mlops-config.json"
+    path.write_text(text.replace("{\n", "{\n" + (" " * 20 + "\n") * 1000, 1))
+    repo.index.add([str(path)])
+    head = repo.index.commit("Reformat with a thousand blank lines").hexsha
+    aws = Aws(region="us-east-1")
+    stub = Stubber(aws.client("codecommit"))
+    stub.add_response("get_comments_for_pull_request", comments_page())
+    stub.add_response("post_comment_for_pull_request", {"comment": {}})
+
+    code, _, sent = run_pr(repo, tmp_path, pr_context(base, head), stub, aws)
+
+    content = sent[0]["content"]
+    assert code == 0
+    assert len(content) <= ci.MAX_COMMENT
+    assert "1 to create" in content
+    assert "does not fit in a comment: see plan.md in the build artifacts" in content

@@ -121,9 +121,15 @@ def spec_hash(
         "blueprint_version": BLUEPRINT_VERSION,
         "capabilities": list(capabilities),
         "parameters": [[k, v] for k, v in parameters if k != GATE_PARAMETER],
-        "template": body,
+        "template_sha256": _body_digest(body),
     }
     return hashlib.sha256(canonical_json(document).encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=256)
+def _body_digest(body: str) -> str:
+    """Bodies are shared per shape, so each is hashed once rather than once per pipeline."""
+    return hashlib.sha256(body.encode()).hexdigest()
 
 
 def shape_of(pipeline: Pipeline) -> Shape:

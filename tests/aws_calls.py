@@ -1,0 +1,30 @@
+"""Counting the controller's AWS calls by `service.Operation` (as tests/test_reconcile_cli.py)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from controller import aws as aws_module
+
+READ_PREFIXES = ("Describe", "List", "Get", "Head")
+
+
+def count_calls(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    counted: Counter[str] = Counter()
+    original = aws_module.Aws._count
+
+    def count(self: aws_module.Aws, model: Any, **kwargs: Any) -> None:
+        original(self, model, **kwargs)
+        counted[f"{model.service_model.service_name}.{model.name}"] += 1
+
+    monkeypatch.setattr(aws_module.Aws, "_count", count)
+    return counted
+
+
+def writes(calls: Counter[str]) -> Counter[str]:
+    return Counter(
+        {op: n for op, n in calls.items() if not op.split(".")[1].startswith(READ_PREFIXES)}
+    )

@@ -267,6 +267,32 @@ def cmd_history(args: argparse.Namespace) -> int:
     return EXIT_ERROR
 
 
+def cmd_bootstrap(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from controller import bootstrap, report
+    from controller.aws import Aws
+
+    console = Console(highlight=False)
+    with aws_errors():
+        try:
+            values = bootstrap.parameters(args.notification_email, args.parameter)
+            done = bootstrap.deploy(
+                Aws(region=args.region),
+                args.stack_name,
+                values,
+                on_event=lambda event: report.print_event(event, console),
+            )
+        except bootstrap.BootstrapError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+        console.print(f"Stack {done.stack_name} {done.verb} ({done.status}).")
+        for key, value in sorted(done.outputs.items()):
+            console.print(f"  {key}: {value}", markup=False)
+        return EXIT_OK
+    return EXIT_ERROR
+
+
 @contextlib.contextmanager
 def aws_errors() -> Iterator[None]:
     """Turn "cannot reach AWS" into one line and exit 1, never a traceback."""
@@ -358,6 +384,21 @@ def build_parser() -> argparse.ArgumentParser:
     history_cmd.add_argument("--output", choices=("text", "json"), default="text")
     history_cmd.add_argument("--limit", type=int, default=20, metavar="N")
     history_cmd.set_defaults(handler=cmd_history)
+
+    boot = commands.add_parser(
+        "bootstrap", help="deploy the controller's own stack (repo, CodeBuild, events, topic)"
+    )
+    boot.add_argument("--stack-name", required=True)
+    boot.add_argument("--notification-email", required=True, metavar="E")
+    boot.add_argument(
+        "--parameter",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="another template parameter, e.g. ExistingS3Bucket=my-bucket (repeatable)",
+    )
+    boot.add_argument("--region")
+    boot.set_defaults(handler=cmd_bootstrap)
 
     demo = commands.add_parser("demo", help="the GitOps story on an embedded AWS emulator")
     demo.add_argument(

@@ -28,7 +28,9 @@ from controller.discover import (
     RUN_TAG,
     TYPE_TAG,
     DeployedStack,
+    discover,
 )
+from controller.lock import Lease, LockError, LockHeld, this_process
 from controller.plan import Action, Plan, PlannedAction
 from controller.render import RenderedStack
 from controller.waiting import POLL_SECONDS, TIMEOUT_SECONDS, EventSink, wait_until_settled
@@ -77,6 +79,8 @@ class ApplyOptions:
     parallel: int = 4
     poll_seconds: float = POLL_SECONDS
     timeout_seconds: float = TIMEOUT_SECONDS
+    lock: bool = True
+    """Hold the controller's lease in the assets bucket while applying (controller/lock.py)."""
 
 
 ResultSink = Callable[[ActionResult], None]
@@ -110,8 +114,46 @@ class Applier:
         self._nonce = ""
 
     def apply(self, plan: Plan) -> ApplyResult:
+        """Apply under the controller's lease: a second apply at the same time refuses."""
         if plan.refusal:
             return ApplyResult(plan.revision, (), plan.refusal)
+        if not self.options.lock:
+            return self._apply(plan)
+        lease = Lease(
+            self.aws.client("s3"),
+            self.options.assets_bucket,
+            self.options.controller_id,
+            this_process(plan.revision),
+        )
+        try:
+            lease.acquire()
+        except (LockHeld, LockError) as exc:
+            return ApplyResult(plan.revision, (), str(exc))
+        try:
+            moved = self._moved_since_plan(plan)
+            if moved:
+                return ApplyResult(plan.revision, (), moved)
+            return self._apply(plan)
+        finally:
+            lease.release()
+
+    def _moved_since_plan(self, plan: Plan) -> str:
+        """The plan was made before the lease was taken: if another apply changed a stack
+        this plan writes in between, the plan is stale and applying it could undo that."""
+        if not plan.has_changes:
+            return ""
+        now = {stack.name: stack for stack in discover(self.cfn)}
+        for action in plan.changes:
+            before, after = action.deployed, now.get(action.stack_name)
+            if _fingerprint(before) != _fingerprint(after):
+                state = after.status if after else "absent"
+                return (
+                    f"{action.stack_name} changed since this plan was made (now {state}), "
+                    "probably by another apply; nothing was changed: run again"
+                )
+        return ""
+
+    def _apply(self, plan: Plan) -> ApplyResult:
         self._nonce = plan.revision or uuid.uuid4().hex
         outcomes: dict[str, ActionResult] = {}
         pending = list(plan.actions)
@@ -290,7 +332,10 @@ class Applier:
         machine = stack.outputs.get(run.output_key)
         if not machine:
             raise _StackFailed(f"stack has no output {run.output_key} to start the {what}")
-        started = runs.start(self.aws.client("stepfunctions"), machine, run)
+        stepfunctions = self.aws.client("stepfunctions")
+        started = runs.status(stepfunctions, machine, run)
+        if started.status == runs.NOT_STARTED:
+            started = runs.start(stepfunctions, machine, run)
         if started.status in runs.FINISHED_BADLY:
             raise _StackFailed(f"{what} {run.execution_name} {started.status}: {started.detail}")
         if run.kind == "baseline" and started.status != "SUCCEEDED":
@@ -349,6 +394,12 @@ class Applier:
             ExpiresIn=3600,
         )
         return {"TemplateURL": str(url)}
+
+
+def _fingerprint(stack: DeployedStack | None) -> tuple[str, ...] | None:
+    if stack is None:
+        return None
+    return (stack.stack_id, stack.status, stack.spec_hash or "", stack.tags.get(RUN_TAG, ""))
 
 
 def _without_work(action: PlannedAction) -> ActionResult | None:

@@ -28,3 +28,20 @@ def writes(calls: Counter[str]) -> Counter[str]:
     return Counter(
         {op: n for op, n in calls.items() if not op.split(".")[1].startswith(READ_PREFIXES)}
     )
+
+
+def count_stack_writes(monkeypatch: pytest.MonkeyPatch) -> Counter[tuple[str, str]]:
+    """CloudFormation writes by (operation, the StackName they name: a name or a stack id)."""
+    counted: Counter[tuple[str, str]] = Counter()
+    original = aws_module.Aws._count
+
+    def count(self: aws_module.Aws, model: Any, **kwargs: Any) -> None:
+        original(self, model, **kwargs)
+        body = kwargs.get("params", {}).get("body", {})
+        name = str(body.get("StackName", "")) if isinstance(body, dict) else ""
+        is_write = not model.name.startswith(READ_PREFIXES)
+        if model.service_model.service_name == "cloudformation" and name and is_write:
+            counted[(model.name, name.split("/")[1] if name.startswith("arn:") else name)] += 1
+
+    monkeypatch.setattr(aws_module.Aws, "_count", count)
+    return counted

@@ -1,0 +1,268 @@
+"""Two controllers at once: the lease in the assets bucket, stale plans, stacks in progress.
+
+All over real HTTP against the moto server, with two independent boto3 sessions standing in
+for two controllers.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto.cloudformation.models import cloudformation_backends
+
+from controller import config as config_module
+from controller import reconcile
+from controller.apply import ApplyResult
+from controller.aws import Aws
+from controller.cli import main
+from controller.demo import seed
+from controller.lock import Holder, Lease, LeaseRecord, LockHeld, lock_key
+from tests.aws_calls import count_calls, count_stack_writes, writes
+from tests.test_config_invalid import EXAMPLE_DATA
+
+BUCKET = EXAMPLE_DATA["settings"]["assets_bucket"]
+CONTROLLER = EXAMPLE_DATA["settings"]["controller_id"]
+KEY = lock_key(CONTROLLER)
+OTHER = Holder("build-host-7", 4242, "c0ffee" * 6 + "c0ff")
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    return count_calls(monkeypatch)
+
+
+@pytest.fixture
+def s3(aws: str) -> Any:
+    client = boto3.client("s3", region_name="us-east-1")
+    client.create_bucket(Bucket=BUCKET)
+    return client
+
+
+def _small(*indexes: int) -> dict[str, Any]:
+    return {
+        "settings": EXAMPLE_DATA["settings"],
+        "pipelines": [json.loads(json.dumps(EXAMPLE_DATA["pipelines"][i])) for i in indexes],
+    }
+
+
+@pytest.fixture
+def small_account(aws: str) -> dict[str, Any]:
+    """Two independent pipelines: a realtime endpoint and a batch job."""
+    data = _small(0, 1)
+    seed(Aws(region="us-east-1"), BUCKET, data)
+    return data
+
+
+def _write(tmp_path: Path, data: dict[str, Any]) -> Path:
+    path = tmp_path / "mlops-config.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def _lease(s3: Any, holder: Holder = OTHER, seconds: float = 300) -> Lease:
+    return Lease(s3, BUCKET, CONTROLLER, holder, seconds=seconds)
+
+
+def _stored(s3: Any) -> LeaseRecord:
+    return LeaseRecord.from_json(s3.get_object(Bucket=BUCKET, Key=KEY)["Body"].read())
+
+
+def _plant(s3: Any, expires: datetime, holder: Holder = OTHER) -> None:
+    record = LeaseRecord(holder, expires - timedelta(minutes=5), expires, "planted")
+    s3.put_object(Bucket=BUCKET, Key=KEY, Body=record.to_json())
+
+
+def test_a_held_lease_refuses_a_second_holder_and_names_the_first(s3):
+    first = _lease(s3)
+    first.acquire()
+    stored = _stored(s3)
+    assert stored.holder == OTHER and stored.nonce == first.nonce
+    with pytest.raises(LockHeld) as held:
+        _lease(s3, Holder("laptop", 1, "")).acquire()
+    assert str(held.value).startswith(
+        "another apply holds the lock: build-host-7 pid 4242 commit c0ffeec0ffee until 20"
+    )
+    assert _stored(s3).nonce == first.nonce
+    first.release()
+    assert s3.list_objects_v2(Bucket=BUCKET, Prefix=KEY)["KeyCount"] == 0
+    second = _lease(s3, Holder("laptop", 1, ""))
+    second.acquire()
+    assert _stored(s3).holder.host == "laptop"
+    second.release()
+
+
+def test_an_expired_lease_is_taken_over_and_its_late_release_leaves_the_new_one(s3):
+    late = _lease(s3, seconds=300)
+    late.acquire()
+    stale = _stored(s3)
+    expired = LeaseRecord(
+        stale.holder, stale.acquired, datetime.now(UTC) - timedelta(1), late.nonce
+    )
+    s3.put_object(Bucket=BUCKET, Key=KEY, Body=expired.to_json())
+    taker = _lease(s3, Holder("ci", 2, "abc"))
+    taker.acquire()
+    assert _stored(s3).holder.host == "ci"
+    late.release()
+    assert _stored(s3).nonce == taker.nonce
+    taker.release()
+    assert s3.list_objects_v2(Bucket=BUCKET, Prefix=KEY)["KeyCount"] == 0
+
+
+def test_a_lease_left_by_a_dead_process_on_this_host_is_taken_over(s3):
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    finished = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead = Holder(socket.gethostname(), int(finished.stdout), "")
+    _plant(s3, datetime.now(UTC) + timedelta(minutes=5), dead)
+    mine = _lease(s3, Holder(socket.gethostname(), os.getpid(), ""))
+    mine.acquire()
+    assert _stored(s3).nonce == mine.nonce
+    mine.release()
+
+
+def test_an_unreadable_lease_does_not_wedge_applies(s3):
+    s3.put_object(Bucket=BUCKET, Key=KEY, Body=b"{not json")
+    mine = _lease(s3)
+    mine.acquire()
+    assert _stored(s3).nonce == mine.nonce
+    mine.release()
+
+
+def test_apply_refuses_while_another_holds_the_lock_and_touches_no_stack(
+    small_account, tmp_path, capsys, calls
+):
+    s3 = boto3.client("s3", region_name="us-east-1")
+    until = datetime.now(UTC) + timedelta(minutes=10)
+    _plant(s3, until)
+    calls.clear()
+    code = main(["apply", "--config", str(_write(tmp_path, small_account))])
+    out, err = capsys.readouterr()
+    assert code == 1
+    text = " ".join((out + err).split())
+    assert "another apply holds the lock: build-host-7 pid 4242 commit c0ffeec0ffee until" in text
+    assert until.strftime("%Y-%m-%d %H:%M") in text
+    assert "Traceback" not in out + err
+    assert not [op for op in writes(calls) if op.startswith("cloudformation.")]
+    assert boto3.client("cloudformation", region_name="us-east-1").describe_stacks()["Stacks"] == []
+    assert _stored(s3).nonce == "planted"
+    _plant(s3, datetime.now(UTC) - timedelta(seconds=1))
+    assert main(["apply", "--config", str(_write(tmp_path, small_account))]) == 0
+    assert s3.list_objects_v2(Bucket=BUCKET, Prefix=KEY)["KeyCount"] == 0
+
+
+def _config(data: dict[str, Any]) -> Any:
+    loaded = config_module.load(json.dumps(data).encode(), "mlops-config.json")
+    assert loaded.config is not None
+    return loaded.config
+
+
+def _apply(config: Any, aws: Aws, plan: Any = None) -> ApplyResult:
+    plan = plan or reconcile.plan_for(config, aws, reconcile.guards_for(config, False))
+    return reconcile.apply_plan(
+        config,
+        plan,
+        aws,
+        reconcile.options_for(config, poll_seconds=0.05),
+        lambda e: None,
+        lambda r: None,
+    )
+
+
+def test_two_controllers_applying_at_once_one_refuses_nothing_is_done_twice(small_account):
+    config = _config(small_account)
+    first, second = Aws(region="us-east-1"), Aws(region="us-east-1")
+    second_tried = threading.Event()
+    results: dict[str, ApplyResult] = {}
+
+    def hold_first_create(**_: Any) -> None:
+        second_tried.wait(timeout=60)
+
+    first.session.events.register("before-call.cloudformation.CreateStack", hold_first_create)
+
+    def run_first() -> None:
+        results["first"] = _apply(config, first)
+
+    thread = threading.Thread(target=run_first)
+    thread.start()
+    while not first.calls["s3.GetObject"]:  # the first holds the lease once it read it back
+        threading.Event().wait(0.01)
+    try:
+        results["second"] = _apply(config, second)
+    finally:
+        second_tried.set()
+        thread.join()
+    assert results["second"].refusal.startswith("another apply holds the lock:")
+    assert not [
+        op
+        for op in second.calls
+        if op.startswith("cloudformation.")
+        and not op.split(".")[1].startswith(("Describe", "List", "Get"))
+    ]
+    assert results["first"].ok, results["first"]
+    assert first.calls["cloudformation.CreateStack"] == 2
+    cfn = boto3.client("cloudformation", region_name="us-east-1")
+    names = [s["StackName"] for s in cfn.describe_stacks()["Stacks"]]
+    assert sorted(names) == sorted(set(names)) and len(names) == 2
+    again = _apply(config, second)
+    assert again.ok and not again.refusal
+    assert second.calls["cloudformation.CreateStack"] == 0
+
+
+def test_a_plan_made_before_another_apply_is_refused_as_stale(small_account):
+    config = _config(small_account)
+    first, second = Aws(region="us-east-1"), Aws(region="us-east-1")
+    stale = reconcile.plan_for(config, second, reconcile.guards_for(config, False))
+    assert _apply(config, first).ok
+    result = _apply(config, second, stale)
+    assert "changed since this plan was made" in result.refusal
+    assert second.calls["cloudformation.CreateStack"] == 0
+    assert not result.ok
+
+
+def _moto_stack(name: str) -> Any:
+    backend = cloudformation_backends["123456789012"]["us-east-1"]
+    return next(s for s in backend.stacks.values() if s.name == name)
+
+
+def test_a_stack_in_progress_is_waited_for_never_operated_twice(
+    small_account, tmp_path, capsys, monkeypatch
+):
+    path = _write(tmp_path, small_account)
+    assert main(["apply", "--config", str(path)]) == 0
+    busy = "mlops-pipeline-linearlearner-byompipelinerealtimebuiltin"
+    _moto_stack(busy).status = "UPDATE_IN_PROGRESS"
+    small_account["pipelines"][0]["inference_instance"] = "ml.m5.xlarge"
+    small_account["pipelines"][1]["inference_instance"] = "ml.m5.xlarge"
+    path = _write(tmp_path, small_account)
+    capsys.readouterr()
+    main(["plan", "--config", str(path), "--output", "json"])
+    plan = json.loads(capsys.readouterr().out)
+    actions = {c["name"]: c["action"] for c in plan["changes"]}
+    assert actions[busy] == "wait"
+    assert actions["mlops-pipeline-linearlearner-byompipelinebatchbuiltin"] == "update"
+    touched = count_stack_writes(monkeypatch)
+    main(["apply", "--config", str(path), "--output", "json"])
+    out = capsys.readouterr().out
+    results = {r["name"]: r for r in json.loads(out[out.index("{\n") :])["results"]}
+    assert results[busy]["outcome"] == "waiting"
+    assert {stack for _, stack in touched} == {
+        "mlops-pipeline-linearlearner-byompipelinebatchbuiltin"
+    }
+    assert _moto_stack(busy).status == "UPDATE_IN_PROGRESS"
+    _moto_stack(busy).status = "UPDATE_COMPLETE"
+    assert main(["apply", "--config", str(path)]) == 0

@@ -114,10 +114,10 @@ def config_diff(
     texts = []
     for ref in (old, new):
         try:
-            commit = repo.commit(ref)
+            tree = repo.commit(ref).tree
         except (git.BadName, ValueError):
             return None
-        texts.append(_blob_text(commit, path))
+        texts.append(_blob_text(tree, path))
     lines = difflib.unified_diff(
         texts[0].splitlines(keepends=True),
         texts[1].splitlines(keepends=True),
@@ -127,9 +127,9 @@ def config_diff(
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
 
-def _blob_text(commit: git.Commit, path: str) -> str:
+def _blob_text(tree: git.Tree, path: str) -> str:
     try:
-        blob = commit.tree / path
+        blob = tree / path
     except KeyError:
         return ""
     return bytes(blob.data_stream.read()).decode("utf-8", errors="replace")

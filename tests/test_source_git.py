@@ -1,0 +1,82 @@
+"""Git facts CI relies on: detached HEADs, commit ids, ancestry and the config diff."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import git
+
+from controller import source
+from tests.conftest import commit_config
+
+
+def test_a_detached_head_reads_like_any_revision(config_repo: git.Repo, example_config) -> None:
+    first = config_repo.head.commit.hexsha
+    commit_config(config_repo, {**example_config, "pipelines": []}, "Empty")
+    config_repo.git.checkout(first)
+    assert config_repo.head.is_detached
+
+    assert source.commit_id(config_repo.working_dir) == first
+    assert source.read_git(config_repo.working_dir).revision == first
+    assert b'"pipelines": []' in source.read_git(config_repo.working_dir, "main").raw
+
+
+def test_ancestry_between_commits(config_repo: git.Repo, example_config) -> None:
+    old = config_repo.head.commit.hexsha
+    new = commit_config(config_repo, {**example_config, "pipelines": []}, "Empty")
+
+    assert source.is_ancestor(config_repo, old, new)
+    assert not source.is_ancestor(config_repo, new, old)
+    assert source.is_ancestor(config_repo, new, new)
+    assert not source.is_ancestor(config_repo, "0" * 40, new)
+
+
+def test_config_diff_is_a_unified_diff_of_the_config_text(
+    config_repo: git.Repo, example_config: dict[str, Any]
+) -> None:
+    old = config_repo.head.commit.hexsha
+    example_config["pipelines"][0]["inference_instance"] = "ml.m5.xlarge"
+    new = commit_config(config_repo, example_config, "Scale")
+
+    diff = source.config_diff(config_repo.working_dir, old, new)
+
+    assert diff is not None
+    assert diff.startswith(
+        f"--- a/mlops-config.json@{old[:12]}\n+++ b/mlops-config.json@{new[:12]}"
+    )
+    changed = [line for line in diff.splitlines() if line[:1] in "+-" and line[1:2] == " "]
+    assert changed == [
+        '-      "inference_instance": "ml.m5.large",',
+        '+      "inference_instance": "ml.m5.xlarge",',
+    ]
+
+
+def test_config_diff_of_equal_configs_is_empty_and_unknown_commits_are_none(
+    config_repo: git.Repo,
+) -> None:
+    head = config_repo.head.commit.hexsha
+    (Path(config_repo.working_dir) / "README.md").write_text("notes\n")
+    config_repo.index.add(["README.md"])
+    other = config_repo.index.commit("Docs only").hexsha
+
+    assert source.config_diff(config_repo.working_dir, head, other) == ""
+    assert source.config_diff(config_repo.working_dir, "0" * 40, head) is None
+
+
+def test_a_first_config_diffs_as_all_additions(tmp_path: Path) -> None:
+    repo = git.Repo.init(tmp_path / "r", initial_branch="main")
+    with repo.config_writer() as writer:
+        writer.set_value("user", "name", "T")
+        writer.set_value("user", "email", "t@example.invalid")
+    (tmp_path / "r" / "README.md").write_text("x\n")
+    repo.index.add(["README.md"])
+    empty = repo.index.commit("Start").hexsha
+    (tmp_path / "r" / "mlops-config.json").write_text('{\n  "pipelines": []\n}\n')
+    repo.index.add(["mlops-config.json"])
+    added = repo.index.commit("Add config").hexsha
+
+    diff = source.config_diff(repo.working_dir, empty, added)
+
+    assert diff is not None
+    assert [line for line in diff.splitlines()[3:]] == ["+{", '+  "pipelines": []', "+}"]

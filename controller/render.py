@@ -33,6 +33,12 @@ BLUEPRINT_VERSION = "1"
 GATE_PARAMETER = "BaselineReady"
 """Monitors create their schedule only once the applier sets this to "true"."""
 
+STARTED_PARAMETER = "TransformStarted"
+"""Batch stacks record here that their transform job was started, as a real stack change
+(a tag alone would do on AWS, but emulators ignore tag-only updates)."""
+
+GATES = frozenset({GATE_PARAMETER, STARTED_PARAMETER})
+
 CAPABILITIES = ("CAPABILITY_IAM",)
 """Blueprints create IAM roles with generated names only."""
 
@@ -50,7 +56,8 @@ class RunOnce:
     execution_name: str
     """Same job inputs, same name: starting it again is a no-op rather than a second job."""
     gate_parameter: str | None
-    """Parameter to set to "true" once the job succeeded (monitors), else None."""
+    """Parameter the applier sets to "true" once the job succeeded (monitors) or started
+    (batch)."""
 
 
 @dataclass(frozen=True)
@@ -120,7 +127,7 @@ def spec_hash(
     document = {
         "blueprint_version": BLUEPRINT_VERSION,
         "capabilities": list(capabilities),
-        "parameters": [[k, v] for k, v in parameters if k != GATE_PARAMETER],
+        "parameters": [[k, v] for k, v in parameters if k not in GATES],
         "template_sha256": _body_digest(body),
     }
     return hashlib.sha256(canonical_json(document).encode()).hexdigest()
@@ -272,7 +279,8 @@ def _batch(pipeline: Pipeline, settings: Settings) -> tuple[Parameters, RunOnce 
     job = sagemaker_name(pipeline.name, short_hash(values, pipeline.get("kms_key_arn")))
     values["TransformJobName"] = job
     values["StateMachineName"] = state_machine_name(pipeline)
-    return values, RunOnce("batch_transform", "RunStateMachineArn", job, None)
+    values[STARTED_PARAMETER] = "false"
+    return values, RunOnce("batch_transform", "RunStateMachineArn", job, STARTED_PARAMETER)
 
 
 def _image_builder(pipeline: Pipeline, settings: Settings) -> tuple[Parameters, RunOnce | None]:

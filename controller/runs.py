@@ -15,12 +15,13 @@ from typing import Any
 from controller.render import RunOnce
 
 FINISHED_BADLY = frozenset({"FAILED", "TIMED_OUT", "ABORTED"})
+NOT_STARTED = "NOT_STARTED"
 
 
 @dataclass(frozen=True)
 class RunStatus:
     status: str
-    """RUNNING, SUCCEEDED, FAILED, TIMED_OUT or ABORTED."""
+    """NOT_STARTED, RUNNING, SUCCEEDED, FAILED, TIMED_OUT or ABORTED."""
     detail: str = ""
 
 
@@ -43,7 +44,7 @@ def status(stepfunctions: Any, state_machine_arn: str, run: RunOnce) -> RunStatu
             executionArn=execution_arn(state_machine_arn, run.execution_name)
         )
     except stepfunctions.exceptions.ExecutionDoesNotExist:
-        return RunStatus("NOT_STARTED")
+        return RunStatus(NOT_STARTED)
     detail = found.get("cause") or found.get("error") or ""
     if not detail and found.get("output"):
         detail = json.dumps(found["output"])[:200]

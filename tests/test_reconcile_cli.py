@@ -59,8 +59,14 @@ def stacks(cfn: Any) -> dict[str, dict[str, Any]]:
 
 
 def writes(calls: Counter[str]) -> Counter[str]:
+    """Calls that change stacks or start jobs (the ledger and the lock live in S3)."""
     return Counter(
-        {op: n for op, n in calls.items() if not op.split(".")[1].startswith(READ_PREFIXES)}
+        {
+            op: n
+            for op, n in calls.items()
+            if op.split(".")[0] in ("cloudformation", "stepfunctions")
+            and not op.split(".")[1].startswith(READ_PREFIXES)
+        }
     )
 
 
@@ -166,7 +172,20 @@ def test_deleting_everything_is_refused_without_the_flag(
     assert "refusing to delete every managed pipeline" in out + err
     assert not writes(calls)
     assert len(stacks(account)) == 9
-    code, _, _ = run(capsys, "apply", "--repo", str(config_repo.working_dir), "--allow-delete-all")
+    code, out, err = run(
+        capsys, "apply", "--repo", str(config_repo.working_dir), "--allow-delete-all"
+    )
+    assert code == 1, "max_deletes (5) still applies"
+    assert "max_deletes (5)" in out + err
+    code, _, _ = run(
+        capsys,
+        "apply",
+        "--repo",
+        str(config_repo.working_dir),
+        "--allow-delete-all",
+        "--max-deletes",
+        "9",
+    )
     assert code == 0
     assert stacks(account) == {}
 
@@ -231,7 +250,13 @@ def test_status_lists_managed_pipelines_with_endpoint_state(account, config_repo
     assert len(rows) == 9
     realtime = rows["mlops-pipeline-linearlearner-byompipelinerealtimebuiltin"]
     assert realtime["stack_status"] == "CREATE_COMPLETE"
-    assert realtime["endpoint_name"] == "linearlearner-endpoint"
+    outputs = {
+        o["OutputKey"]: o["OutputValue"]
+        for o in stacks(account)["mlops-pipeline-linearlearner-byompipelinerealtimebuiltin"][
+            "Outputs"
+        ]
+    }
+    assert realtime["endpoint_name"] == outputs["EndpointName"]
     assert realtime["endpoint_status"] == "InService"
 
 

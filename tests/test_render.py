@@ -290,7 +290,11 @@ def test_a_new_schedule_keeps_the_baseline_and_new_baseline_data_makes_a_new_job
 def test_batch_job_names_follow_the_model_and_the_input_only() -> None:
     pipeline, config = _example_of("byom_batch_builtin")
     stack = render.render(pipeline, config.settings)
-    assert stack.run and stack.run.kind == "batch_transform" and stack.run.gate_parameter is None
+    assert stack.run and stack.run.kind == "batch_transform"
+    assert stack.run.gate_parameter == "TransformStarted"
+    assert dict(stack.parameters)["TransformStarted"] == "false"
+    started = stack.boto_parameters(TransformStarted="true")
+    assert {"ParameterKey": "TransformStarted", "ParameterValue": "true"} in started
     assert stack.run.output_key == "RunStateMachineArn"
     assert dict(stack.parameters)["TransformJobName"] == stack.run.execution_name
     same = render.render(_edit(pipeline), config.settings)

@@ -81,3 +81,29 @@ def fail_deletes(monkeypatch: pytest.MonkeyPatch, name_part: str, reason: str) -
         stack.status = "DELETE_FAILED"
 
     monkeypatch.setattr(CloudFormationBackend, "delete_stack", delete_stack)
+
+
+def stick_updates(monkeypatch: pytest.MonkeyPatch, name_part: str, reason: str) -> None:
+    """Updates of matching stacks fail, and so does their rollback: UPDATE_ROLLBACK_FAILED."""
+    original = FakeStack.update
+
+    def update(self: Any, *args: Any, **kwargs: Any) -> None:
+        if name_part not in self.name:
+            original(self, *args, **kwargs)
+            return
+        self._add_stack_event("UPDATE_IN_PROGRESS", "User Initiated")
+        self.events.append(_event(self, "Model", "AWS::SageMaker::Model", "UPDATE_FAILED", reason))
+        self._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS", reason)
+        self.events.append(
+            _event(
+                self,
+                "Endpoint",
+                "AWS::SageMaker::Endpoint",
+                "UPDATE_FAILED",
+                "Rollback failed: the previous endpoint config was deleted",
+            )
+        )
+        self._add_stack_event("UPDATE_ROLLBACK_FAILED", "rollback failed")
+        self.status = "UPDATE_ROLLBACK_FAILED"
+
+    monkeypatch.setattr(FakeStack, "update", update)

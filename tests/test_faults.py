@@ -6,10 +6,12 @@ as AWS); the rest run the controller through it and through emulated CloudFormat
 
 from __future__ import annotations
 
+import copy
 import http.client
 import json
 import urllib.parse
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -19,6 +21,11 @@ from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConn
 from botocore.retries.standard import ExponentialBackoff
 
 from bench.proxy import FaultProxy
+from controller import aws as aws_module
+from controller.cli import main
+from controller.demo import seed
+from tests.emulated_faults import fail_creates, fail_deletes, stick_updates
+from tests.test_config_invalid import EXAMPLE_DATA
 
 NO_RETRIES = BotoConfig(retries={"mode": "standard", "total_max_attempts": 1})
 
@@ -165,3 +172,142 @@ def test_match_limits_faults_to_chosen_calls(proxy):
     assert _client("stepfunctions", proxy.url).list_state_machines()["stateMachines"] == []
     with pytest.raises(ClientError):
         _client("cloudformation", proxy.url).describe_stacks()
+
+
+# The controller through the proxy: its own retries, failure reports and convergence.
+
+STACK = "mlops-pipeline-{}"
+REALTIME = STACK.format("linearlearner-byompipelinerealtimebuiltin")
+BATCH = STACK.format("linearlearner-byompipelinebatchbuiltin")
+CUSTOM = STACK.format("churnxgb-byompipelinerealtimecustom")
+
+
+@pytest.fixture
+def faulty(aws: str, monkeypatch: pytest.MonkeyPatch, fast_backoff: None) -> Iterator[FaultProxy]:
+    """The controller's AWS_ENDPOINT_URL points at a proxy; retries are quick, not fewer."""
+    monkeypatch.setattr(aws_module, "RETRIES", {"mode": "standard", "max_attempts": 12})
+    with FaultProxy(aws, seed=11) as running:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", running.url)
+        yield running
+
+
+@pytest.fixture
+def three(aws: str, tmp_path: Path) -> Path:
+    """Three independent pipelines, seeded straight into the emulator."""
+    data = {
+        "settings": EXAMPLE_DATA["settings"],
+        "pipelines": [copy.deepcopy(EXAMPLE_DATA["pipelines"][i]) for i in (0, 1, 3)],
+    }
+    seed(aws_module.Aws(region="us-east-1"), data["settings"]["assets_bucket"], data)
+    path = tmp_path / "mlops-config.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def _apply(capsys: pytest.CaptureFixture[str], path: Path) -> tuple[int, dict[str, Any]]:
+    code = main(["apply", "--config", str(path), "--output", "json"])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, {r["name"]: r for r in json.loads(out[out.index("{\n") :])["results"]}
+
+
+def _converged(capsys: pytest.CaptureFixture[str], path: Path) -> bool:
+    code = main(["plan", "--config", str(path), "--output", "json"])
+    capsys.readouterr()
+    return code == 0
+
+
+def _stacks(aws: str) -> list[str]:
+    cfn = _client("cloudformation", aws)
+    return [s["StackName"] for s in cfn.describe_stacks()["Stacks"]]
+
+
+def test_apply_converges_through_throttling_errors_and_dropped_answers(faulty, three, aws, capsys):
+    faulty.throttle_rate = 0.3
+    faulty.error_rate = 0.1
+    faulty.timeout_rate = 0.05
+    faulty.timeout_mode = "after"
+    code, results = _apply(capsys, three)
+    assert faulty.stats["throttled"] >= 5 and faulty.stats["errors"] >= 1
+    names = _stacks(aws)
+    assert len(names) == len(set(names)) == 3
+    if code != 0:
+        # A create whose answer was dropped looks, on retry, like another run's create:
+        # reported as waiting, never as a second stack; the next run settles it.
+        assert {r["outcome"] for r in results.values()} <= {"succeeded", "waiting"}
+        assert _apply(capsys, three)[0] == 0
+    assert _converged(capsys, three)
+    assert sorted(_stacks(aws)) == sorted(names)
+
+
+def test_a_failed_create_is_reported_with_its_reason_while_others_converge(
+    faulty, three, aws, capsys, monkeypatch
+):
+    faulty.throttle_rate = 0.3
+    with monkeypatch.context() as patch:
+        fail_creates(patch, "byompipelinerealtimecustom", "ResourceLimitExceeded: ml.m5.large")
+        code, results = _apply(capsys, three)
+    assert code == 1
+    assert results[CUSTOM]["outcome"] == "failed"
+    assert "ROLLBACK_COMPLETE" in results[CUSTOM]["message"]
+    assert "Endpoint: ResourceLimitExceeded: ml.m5.large" in results[CUSTOM]["message"]
+    assert results[REALTIME]["outcome"] == results[BATCH]["outcome"] == "succeeded"
+    code, results = _apply(capsys, three)
+    assert code == 0 and results[CUSTOM]["action"] == "replace"
+    assert sorted(_stacks(aws)) == sorted([REALTIME, BATCH, CUSTOM])
+    assert _converged(capsys, three)
+
+
+def test_update_rollback_failed_is_blocked_with_its_reason_and_converges_once_fixed(
+    faulty, three, aws, capsys, monkeypatch
+):
+    assert _apply(capsys, three)[0] == 0
+    data = json.loads(three.read_text())
+    for pipeline in data["pipelines"]:
+        pipeline["inference_instance"] = "ml.m5.xlarge"
+    three.write_text(json.dumps(data))
+    faulty.throttle_rate = 0.3
+    with monkeypatch.context() as patch:
+        stick_updates(patch, "realtimebuiltin", "Endpoint update failed: capacity")
+        code, results = _apply(capsys, three)
+        assert code == 1
+        assert results[REALTIME]["outcome"] == "failed"
+        assert "UPDATE_ROLLBACK_FAILED" in results[REALTIME]["message"]
+        assert "Endpoint update failed: capacity" in results[REALTIME]["message"]
+        assert results[BATCH]["outcome"] == results[CUSTOM]["outcome"] == "succeeded"
+        code, results = _apply(capsys, three)
+        assert code == 1 and results[REALTIME]["outcome"] == "blocked"
+        assert "ContinueUpdateRollback" in results[REALTIME]["message"]
+    # An operator continues the rollback (moto has no ContinueUpdateRollback).
+    _moto_stack(REALTIME).status = "UPDATE_ROLLBACK_COMPLETE"
+    assert _apply(capsys, three)[0] == 0
+    assert _converged(capsys, three)
+    assert sorted(_stacks(aws)) == sorted([REALTIME, BATCH, CUSTOM])
+
+
+def test_a_failed_delete_is_reported_and_retried_next_run(faulty, three, aws, capsys, monkeypatch):
+    assert _apply(capsys, three)[0] == 0
+    data = json.loads(three.read_text())
+    data["pipelines"] = [p for p in data["pipelines"] if p["pipeline_type"] != "byom_batch_builtin"]
+    data["pipelines"][0]["inference_instance"] = "ml.m5.xlarge"
+    three.write_text(json.dumps(data))
+    faulty.throttle_rate = 0.3
+    with monkeypatch.context() as patch:
+        fail_deletes(patch, "batchbuiltin", "Model is in use by a transform job")
+        code, results = _apply(capsys, three)
+    assert code == 1
+    assert results[BATCH]["outcome"] == "failed"
+    assert "DELETE_FAILED" in results[BATCH]["message"]
+    assert "Model is in use by a transform job" in results[BATCH]["message"]
+    assert results[REALTIME]["outcome"] == "succeeded"
+    code, results = _apply(capsys, three)
+    assert code == 0 and results[BATCH]["outcome"] == "succeeded"
+    assert sorted(_stacks(aws)) == sorted([REALTIME, CUSTOM])
+    assert _converged(capsys, three)
+
+
+def _moto_stack(name: str) -> Any:
+    from moto.cloudformation.models import cloudformation_backends
+
+    backend = cloudformation_backends["123456789012"]["us-east-1"]
+    return next(s for s in backend.stacks.values() if s.name == name)

@@ -4,7 +4,9 @@ controller with no account. The controller itself is not told; it only sees AWS_
 
 from __future__ import annotations
 
+import logging
 import socket
+import warnings
 from typing import Any
 
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
@@ -27,6 +29,7 @@ class Emulator:
             raise MissingEmulator(
                 "the embedded emulator needs moto: pip install 'mlops-controller[demo]'"
             ) from exc
+        _quiet()
         port = _free_port()
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self._server.start()
@@ -46,6 +49,14 @@ class Emulator:
         if self._server is not None:
             self._server.stop()
             self._server = None
+
+
+def _quiet() -> None:
+    """The emulator's request log and its "resource type not supported" notes are its own
+    business; the person watching a demo wants the controller's output."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    logging.getLogger("moto").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module=r"moto(\.|$)")
 
 
 def _free_port() -> int:

@@ -64,6 +64,9 @@ def collect(aws: Aws, controller_id: str) -> tuple[PipelineStatus, ...]:
         if kind is not None and kind.family is Family.REALTIME:
             endpoint = stack.outputs.get(ENDPOINT_OUTPUT, "")
             endpoint_status = _endpoint_status(sagemaker, endpoint)
+        run = stack.tags.get(RUN_TAG, "")
+        if not run and kind is not None and kind.family in (Family.BATCH, Family.MONITOR):
+            run = "pending"
         rows.append(
             PipelineStatus(
                 stack.name,
@@ -72,7 +75,7 @@ def collect(aws: Aws, controller_id: str) -> tuple[PipelineStatus, ...]:
                 stack.last_updated,
                 endpoint,
                 endpoint_status,
-                stack.tags.get(RUN_TAG, ""),
+                run,
             )
         )
     return tuple(sorted(rows, key=lambda r: r.stack_name))

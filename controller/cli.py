@@ -293,6 +293,30 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
     return EXIT_ERROR
 
 
+def cmd_watch(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    from rich.console import Console
+
+    from controller import watch
+
+    options = watch.WatchOptions(
+        args.repo,
+        args.branch,
+        args.config_path,
+        Path(args.cache_dir) if args.cache_dir else watch.DEFAULT_CACHE,
+        setting_flags(args),
+        os.environ,
+    )
+    try:
+        interval = watch.parse_interval(args.interval)
+        return watch.watch(options, interval, Console(highlight=False), once=args.once)
+    except watch.WatchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+    return EXIT_ERROR
+
+
 @contextlib.contextmanager
 def aws_errors() -> Iterator[None]:
     """Turn "cannot reach AWS" into one line and exit 1, never a traceback."""
@@ -399,6 +423,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     boot.add_argument("--region")
     boot.set_defaults(handler=cmd_bootstrap)
+
+    watch_cmd = commands.add_parser(
+        "watch", help="poll a branch and apply each new commit (GitOps without CodeBuild)"
+    )
+    watch_cmd.add_argument("--repo", required=True, metavar="DIR|URL")
+    watch_cmd.add_argument("--branch", default="main")
+    watch_cmd.add_argument("--interval", default="30s", help="30s, 5m, 1h (default 30s)")
+    watch_cmd.add_argument("--once", action="store_true", help="one round, then exit")
+    watch_cmd.add_argument("--config-path", default="mlops-config.json")
+    watch_cmd.add_argument("--cache-dir", metavar="DIR", help="where URLs are mirrored")
+    for flag in ("--assets-bucket", "--stack-prefix", "--controller-id", "--region"):
+        watch_cmd.add_argument(flag)
+    watch_cmd.add_argument("--max-deletes", type=int)
+    watch_cmd.set_defaults(handler=cmd_watch)
 
     demo = commands.add_parser("demo", help="the GitOps story on an embedded AWS emulator")
     demo.add_argument(

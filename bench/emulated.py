@@ -1,0 +1,153 @@
+"""The benchmark's AWS: moto's server in this process, with two fidelity fixes, and seeding.
+
+moto differs from CloudFormation and Step Functions in two ways that would leave the emulator
+short of the steady state a real account reaches, so every "no-op" run would still have work:
+- moto answers "No updates are to be performed." to an UpdateStack that changes only the
+  stack's tags; CloudFormation applies it (tags propagate to resources). The controller
+  records a finished run-once job in a tag, so without the fix a batch pipeline would look
+  "not started" forever. And moto compares a `Number` parameter it stored as an int with the
+  string it is sent, so it updates a stack whose parameters did not change (Sceptre's no-op
+  launch would update every monitor); CloudFormation compares the strings.
+- moto's Step Functions executions stay RUNNING for ever (it does not run the SageMaker
+  jobs); here they finish at once, as if every batch transform and baseline job succeeded.
+And moto is not thread-safe: two CreateStack requests at once can fail with a 500 (IAM's
+create_role iterates a dict another request thread is growing), so requests are handled one
+at a time, which costs little since the GIL serializes them anyway; latency is added by the
+proxy in front, in parallel.
+These patches change the emulator only, never the controller; they are applied in this
+process, where the server runs.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+import threading
+import urllib.request
+import zipfile
+from typing import Any
+
+from bench.generate import ASSETS_BUCKET, DATA_BUCKET
+
+REGION = "us-east-1"
+_patched = False
+
+
+def patches() -> list[tuple[Any, str, Any]]:
+    """(class, attribute, replacement) for each fix; tests apply them with monkeypatch."""
+    from moto.cloudformation.exceptions import ValidationError
+    from moto.cloudformation.responses import CloudFormationResponse
+    from moto.core.utils import utcnow
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+    from moto.stepfunctions.models import Execution
+
+    def validate(self: Any, incoming_params: Any, stack_body: Any, old_stack: Any) -> None:
+        if not (incoming_params and stack_body) or old_stack.template != stack_body:
+            return
+        incoming_tags = {t["Key"]: t["Value"] for t in self._get_param("Tags", [])}
+        if incoming_tags and incoming_tags != dict(old_stack.tags or {}):
+            return
+        new = self._get_param_values(incoming_params, old_stack.stack_parameters)
+        if _as_text(new) == _as_text(old_stack.stack_parameters):
+            raise ValidationError(old_stack.name, message="No updates are to be performed.")
+
+    init = Execution.__init__
+
+    def finished(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        if self.status == "RUNNING":
+            self.status = "SUCCEEDED"
+            self.stop_date = utcnow()
+            self.output = "{}"
+
+    dispatch = DomainDispatcherApplication.__call__
+    one_at_a_time = threading.Lock()
+
+    def serialized(self: Any, environ: Any, start_response: Any) -> Any:
+        with one_at_a_time:
+            return dispatch(self, environ, start_response)
+
+    return [
+        (DomainDispatcherApplication, "__call__", serialized),
+        (CloudFormationResponse, "_validate_different_update", validate),
+        (Execution, "__init__", finished),
+    ]
+
+
+def patch_moto() -> None:
+    """Apply the fixes for the rest of this process (the runner's emulator)."""
+    global _patched
+    if not _patched:
+        for owner, name, value in patches():
+            setattr(owner, name, value)
+        _patched = True
+
+
+def _as_text(parameters: dict[str, Any]) -> dict[str, str]:
+    return {k: ",".join(v) if isinstance(v, list) else str(v) for k, v in parameters.items()}
+
+
+def environment(url: str) -> dict[str, str]:
+    """Standard AWS variables that point boto3 (the controller's and Sceptre's) at `url`."""
+    return {
+        "AWS_ENDPOINT_URL": url,
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }
+
+
+def reset(url: str) -> None:
+    request = urllib.request.Request(f"{url}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request) as response:
+        response.read()
+
+
+def seed(url: str, document: dict[str, Any], keys: set[str]) -> None:
+    """Buckets and small stand-ins for the assets, straight to the emulator (not measured)."""
+    import boto3
+
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=url,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    for bucket in (ASSETS_BUCKET, DATA_BUCKET):
+        s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=ASSETS_BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    for key in sorted(keys):
+        s3.put_object(Bucket=ASSETS_BUCKET, Key=key, Body=_artifact(key))
+
+
+def _artifact(key: str) -> bytes:
+    buffer = io.BytesIO()
+    if key.endswith(".tar.gz"):
+        with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+            data = b"bench model weights\n"
+            info = tarfile.TarInfo("model.bin")
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+        return buffer.getvalue()
+    if key.endswith(".zip"):
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr("Dockerfile", "FROM python:3.11-slim\n")
+        return buffer.getvalue()
+    return b"label,feature_a,feature_b\n1,0.5,3\n0,0.1,7\n"
+
+
+def stack_count(url: str) -> int:
+    """Stacks in the emulator, read past the proxy (for sanity checks, not measured)."""
+    import boto3
+
+    cfn = boto3.client(
+        "cloudformation",
+        endpoint_url=url,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    pages = cfn.get_paginator("describe_stacks").paginate()
+    return sum(len(page["Stacks"]) for page in pages)

@@ -279,7 +279,8 @@ def _delete_actions(removed: Sequence[DeployedStack]) -> list[PlannedAction]:
     for stack in removed:
         earlier = tuple(sorted(s.name for s in removed if rank(s) < rank(stack)))
         pipeline_type = stack.pipeline_type or "unknown"
-        if stack.status.endswith("_IN_PROGRESS"):
+        if stack.status.endswith("_IN_PROGRESS") and stack.status != "REVIEW_IN_PROGRESS":
+            # REVIEW_IN_PROGRESS never finishes on its own (an unexecuted change set).
             action, reason = Action.WAIT, f"{stack.status}: delete once the operation finishes"
         else:
             action, reason = Action.DELETE, "no longer in the config"
@@ -315,7 +316,9 @@ def _delete_guard(actions: Sequence[PlannedAction], owned: int, guards: Guards) 
     deletes = sum(1 for a in actions if a.action is Action.DELETE)
     if not deletes:
         return ""
-    if deletes >= owned and not guards.allow_delete_all:
+    # A removed stack that is busy now is deleted on a later run: it counts toward "every".
+    leaving = sum(1 for a in actions if a.desired is None and a.deployed is not None)
+    if leaving >= owned and not guards.allow_delete_all:
         return (
             f"refusing to delete every managed pipeline ({deletes} stacks): an empty or "
             "truncated config looks like this; pass --allow-delete-all if it is intended"

@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
 from controller import runs
 from controller.aws import Aws
@@ -200,7 +201,7 @@ class Applier:
             outcome, message = Outcome.FAILED, str(exc)
         except ClientError as exc:
             outcome, message = Outcome.FAILED, _client_error(exc)
-        except BotoCoreError as exc:
+        except (BotoCoreError, ResponseParserError) as exc:
             outcome, message = Outcome.FAILED, f"AWS call failed: {exc}"
         return ActionResult(
             action.stack_name,

@@ -191,7 +191,6 @@ def cmd_apply(args: argparse.Namespace) -> int:
             reconcile.options_for(config, parallel=args.parallel),
             on_event=lambda event: report.print_event(event, console),
             on_result=lambda result: report.print_result(result, console),
-            ledger=reconcile.ledger_for(config, aws),
         )
         if args.output == "json":
             print(report.dumps(report.apply_json(outcome)))
@@ -321,12 +320,13 @@ def cmd_watch(args: argparse.Namespace) -> int:
 def aws_errors() -> Iterator[None]:
     """Turn "cannot reach AWS" into one line and exit 1, never a traceback."""
     from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.parsers import ResponseParserError
 
     from controller.ledger import LedgerError
 
     try:
         yield
-    except (ClientError, BotoCoreError) as exc:
+    except (ClientError, BotoCoreError, ResponseParserError) as exc:
         print(f"error: AWS call failed: {exc}", file=sys.stderr)
     except LedgerError as exc:
         print(f"error: {exc}", file=sys.stderr)

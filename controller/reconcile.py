@@ -48,8 +48,8 @@ def apply_plan(
 ) -> ApplyResult:
     """Apply a plan computed by `plan_for`; the one path every apply takes (CLI, CI, watch).
 
-    Recording (to `ledger`) and notifying (when settings name a topic) happen here and only
-    here, so no entry point can apply without leaving a trace.
+    Recording (to `ledger`, by default the config's own) and notifying (when settings name a
+    topic) happen here and only here, so no entry point can apply without leaving a trace.
     """
     result = Applier(aws, options, on_event=on_event, on_result=on_result).apply(plan)
     deployment = Deployment.of(
@@ -59,8 +59,7 @@ def apply_plan(
         source=config.source,
         now=ledger_now(),
     )
-    if ledger is not None:
-        ledger.record(deployment)
+    (ledger or ledger_for(config, aws)).record(deployment)
     settings = config.settings
     notify.publish(
         aws.client("sns"), settings.notification_topic_arn, deployment, settings.controller_id

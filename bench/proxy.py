@@ -96,7 +96,8 @@ class FaultProxy:
         self.hold_seconds = hold_seconds
         self.match = match
         self.stats: Counter[str] = Counter()
-        """`requests`, `forwarded`, `throttled`, `errors`, `timeouts`."""
+        """`requests`, `finished` (handled, whatever the answer), `forwarded`, `throttled`,
+        `errors`, `timeouts`."""
         self.operations: Counter[str] = Counter()
         """Requests seen, by `service.Operation` (counted before any fault is drawn)."""
         self._random = random.Random(seed)
@@ -198,6 +199,13 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._read_body()
         call = _describe(self.command, self.path, self.headers, body)
         proxy.count("requests", call)
+        try:
+            self._serve(call, body)
+        finally:
+            proxy.count("finished")
+
+    def _serve(self, call: Call, body: bytes) -> None:
+        proxy = self.proxy
         if proxy.latency_ms > 0:
             time.sleep(proxy.latency_ms / 1000.0)
         fault = proxy.draw(call)

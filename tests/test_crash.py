@@ -69,6 +69,9 @@ def test_killed_mid_apply_then_run_again_converges_without_duplicates(
             creates_seen,
             ["apply", "--config", str(config_file), "--parallel", "1"],
         )
+        settled = threading.Event()
+        while proxy.stats["finished"] < proxy.stats["requests"] and not settled.wait(0.02):
+            pass  # requests the dead process sent still reach the emulator
     assert status == -signal.SIGKILL, "the apply finished before it could be killed"
     cfn = boto3.client("cloudformation", region_name="us-east-1")
     before = [s["StackName"] for s in cfn.describe_stacks()["Stacks"]]

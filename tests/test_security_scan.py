@@ -26,16 +26,6 @@ SNAPSHOTS = ROOT / "tests" / "snapshots"
 BOOTSTRAP = ROOT / "blueprints" / "bootstrap.yaml"
 CHECKOV = Path(sys.executable).parent / "checkov"
 
-# Findings accepted for every pipeline stack, each with the reason it does not apply.
-ACCEPTED = {
-    "CKV_AWS_115": "inference Lambda: concurrency is bounded by the endpoint, not reserved",
-    "CKV_AWS_116": "inference Lambda is invoked synchronously by API Gateway: no async DLQ",
-    "CKV_AWS_117": "inference Lambda calls only the public SageMaker runtime API: no VPC",
-    "CKV_AWS_173": "Lambda environment holds only the endpoint name, no secret",
-    "CKV_AWS_370": "network isolation would block the BYOM containers' own downloads; "
-    "left to the model owner",
-}
-
 
 class _Loader(yaml.SafeLoader):
     """Reads CloudFormation short forms (!Ref, !Sub ...) as plain values."""
@@ -104,18 +94,12 @@ def checkov_failures(templates: list[Path]) -> list[tuple[str, str, str]]:
     ]
 
 
-def test_checkov_finds_nothing_in_pipeline_stacks_but_the_accepted_findings(checkov_failures):
-    unexpected = [f for f in checkov_failures if f[1] != BOOTSTRAP.name and f[0] not in ACCEPTED]
-    assert not unexpected, "\n".join(map(str, unexpected))
+def test_checkov_finds_nothing_in_pipeline_stacks(checkov_failures):
+    """Checks that do not apply are skipped in the blueprints themselves, each with a reason."""
+    found = [f for f in checkov_failures if f[1] != BOOTSTRAP.name]
+    assert not found, "\n".join(map(str, found))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="blueprints/bootstrap.yaml (issue 5, in progress) still has CKV_AWS_33 (KMS key "
-    "policy principal *), CKV_AWS_18 (assets bucket access logs), CKV_AWS_136 and CKV_AWS_51 "
-    "(ECR KMS encryption, immutable tags): fix or skip them in the template with a reason, "
-    "then remove this marker",
-)
 def test_checkov_finds_nothing_in_the_bootstrap_stack(checkov_failures):
     if not BOOTSTRAP.exists():
         pytest.skip("blueprints/bootstrap.yaml does not exist yet")

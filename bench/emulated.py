@@ -87,6 +87,19 @@ def _as_text(parameters: dict[str, Any]) -> dict[str, str]:
     return {k: ",".join(v) if isinstance(v, list) else str(v) for k, v in parameters.items()}
 
 
+def widen_listen_backlogs(backlog: int = 2048) -> None:
+    """Sceptre opens a thread per stack: at N=1000, a thousand connections arrive at once.
+    socketserver's default backlog of 5 (the proxy) and werkzeug's 128 (moto) then refuse or
+    drop connections, which a real endpoint would not; this process's servers get a wider one.
+    """
+    import http.server
+
+    import werkzeug.serving
+
+    http.server.ThreadingHTTPServer.request_queue_size = backlog
+    werkzeug.serving.BaseWSGIServer.request_queue_size = backlog
+
+
 def environment(url: str) -> dict[str, str]:
     """Standard AWS variables that point boto3 (the controller's and Sceptre's) at `url`."""
     return {

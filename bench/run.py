@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     from controller.emulator import Emulator
 
     emulated.patch_moto()
+    emulated.widen_listen_backlogs()
     emulator = Emulator(emulated.REGION)
     url = emulator.start()
     proxy = FaultProxy(url, latency_ms=args.latency_ms, max_rps=args.max_rps)

@@ -280,3 +280,31 @@ def test_an_invalid_config_touches_nothing(account, config_repo, capsys, calls):
     assert "$.pipelines[0].model_name" in err
     assert "Traceback" not in out + err
     assert not calls
+
+
+def test_a_run_once_job_lost_to_a_crash_is_planned_and_started_once(
+    account, config_repo, capsys, calls, monkeypatch
+):
+    from controller import apply
+
+    with monkeypatch.context() as patch:
+        # The process "dies" between the stack being ready and the job being started.
+        patch.setattr(
+            apply.Applier,
+            "_advance_run",
+            lambda self, r, s, a: (apply.Outcome.SUCCEEDED, "crashed before the job started"),
+        )
+        assert run(capsys, "apply", "--repo", str(config_repo.working_dir))[0] == 0
+    code, plan = plan_json(capsys, config_repo)
+    runs = sorted(c["name"] for c in plan["changes"] if c["action"] == "run")
+    assert runs == [
+        "mlops-pipeline-churnxgb-byompipelinebatchcustom",
+        "mlops-pipeline-linearlearner-byompipelinebatchbuiltin",
+    ]
+    assert code == 2
+    calls.clear()
+    assert run(capsys, "apply", "--repo", str(config_repo.working_dir))[0] == 0
+    assert calls["stepfunctions.StartExecution"] == 2 + 4  # two transforms, four baselines
+    code, plan = plan_json(capsys, config_repo)
+    assert code == 0
+    assert not [c for c in plan["changes"] if c["action"] == "run"]

@@ -1,4 +1,4 @@
-"""Counting the controller's AWS calls by `service.Operation` (as tests/test_reconcile_cli.py)."""
+"""Counting the controller's AWS calls by `service.Operation`, through its own hook."""
 
 from __future__ import annotations
 
@@ -27,6 +27,17 @@ def count_calls(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
 def writes(calls: Counter[str]) -> Counter[str]:
     return Counter(
         {op: n for op, n in calls.items() if not op.split(".")[1].startswith(READ_PREFIXES)}
+    )
+
+
+def stack_writes(calls: Counter[str]) -> Counter[str]:
+    """Writes that change stacks or start jobs (the ledger and the lock live in S3)."""
+    return Counter(
+        {
+            op: n
+            for op, n in writes(calls).items()
+            if op.split(".")[0] in ("cloudformation", "stepfunctions")
+        }
     )
 
 

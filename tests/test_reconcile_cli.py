@@ -15,24 +15,15 @@ from controller import aws as aws_module
 from controller.cli import main
 from controller.demo import seed
 from controller.discover import HASH_TAG, OWNER_TAG
+from tests.aws_calls import count_calls, stack_writes
 from tests.conftest import commit_config
 from tests.emulated_faults import fail_creates
-
-READ_PREFIXES = ("Describe", "List", "Get", "Head")
 
 
 @pytest.fixture
 def calls(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
     """Every AWS call the controller makes, by `service.Operation`."""
-    counted: Counter[str] = Counter()
-    original = aws_module.Aws._count
-
-    def count(self: aws_module.Aws, model: Any, **kwargs: Any) -> None:
-        original(self, model, **kwargs)
-        counted[f"{model.service_model.service_name}.{model.name}"] += 1
-
-    monkeypatch.setattr(aws_module.Aws, "_count", count)
-    return counted
+    return count_calls(monkeypatch)
 
 
 @pytest.fixture
@@ -56,18 +47,6 @@ def plan_json(capsys: pytest.CaptureFixture[str], repo: git.Repo) -> tuple[int, 
 
 def stacks(cfn: Any) -> dict[str, dict[str, Any]]:
     return {s["StackName"]: s for s in cfn.describe_stacks()["Stacks"]}
-
-
-def writes(calls: Counter[str]) -> Counter[str]:
-    """Calls that change stacks or start jobs (the ledger and the lock live in S3)."""
-    return Counter(
-        {
-            op: n
-            for op, n in calls.items()
-            if op.split(".")[0] in ("cloudformation", "stepfunctions")
-            and not op.split(".")[1].startswith(READ_PREFIXES)
-        }
-    )
 
 
 def test_plan_on_an_empty_account_creates_all_and_exits_2(account, config_repo, capsys):
@@ -95,7 +74,7 @@ def test_apply_then_plan_is_empty_and_reads_only(account, config_repo, capsys, c
     code, plan = plan_json(capsys, config_repo)
     assert code == 0
     assert not [c for c in plan["changes"] if c["action"] not in ("wait",)]
-    assert not writes(calls)
+    assert not stack_writes(calls)
     assert calls["cloudformation.DescribeStacks"] == 1
     assert sum(calls.values()) <= 3, calls
 
@@ -117,7 +96,7 @@ def test_changing_one_pipeline_updates_only_that_stack(
     ).items()
     calls.clear()
     assert run(capsys, "apply", "--repo", str(config_repo.working_dir))[0] == 0
-    assert writes(calls) == Counter({"cloudformation.UpdateStack": 1})
+    assert stack_writes(calls) == Counter({"cloudformation.UpdateStack": 1})
 
 
 def test_removing_a_pipeline_deletes_only_it(account, config_repo, capsys, calls, example_config):
@@ -127,7 +106,7 @@ def test_removing_a_pipeline_deletes_only_it(account, config_repo, capsys, calls
     calls.clear()
     code, out, _ = run(capsys, "apply", "--repo", str(config_repo.working_dir))
     assert code == 0, out
-    assert writes(calls) == Counter({"cloudformation.DeleteStack": 1})
+    assert stack_writes(calls) == Counter({"cloudformation.DeleteStack": 1})
     name = f"mlops-pipeline-{removed['model_name']}-byompipelinebatchbuiltin"
     assert name not in stacks(account)
     assert len(stacks(account)) == 8
@@ -170,7 +149,7 @@ def test_deleting_everything_is_refused_without_the_flag(
     code, out, err = run(capsys, "apply", "--repo", str(config_repo.working_dir))
     assert code == 1
     assert "refusing to delete every managed pipeline" in out + err
-    assert not writes(calls)
+    assert not stack_writes(calls)
     assert len(stacks(account)) == 9
     code, out, err = run(
         capsys, "apply", "--repo", str(config_repo.working_dir), "--allow-delete-all"

@@ -1,7 +1,8 @@
 """`make bench`: the controller at 10, 100 and 1000 pipelines, and Sceptre on the same stacks.
 
     python -m bench.run [--sizes 10,100,1000] [--latency-ms 50] [--max-rps R] [--repeat 3]
-                        [--sceptre/--no-sceptre] [--sceptre-sizes ...] [--out bench/results]
+                        [--sceptre/--no-sceptre] [--sceptre-sizes ...]
+                        [--sceptre-diff-max-n 1000] [--out bench/results]
 
 Writes results.json, results.md and plot.png (or plot.svg without matplotlib) to --out, and
 scratch (configs, Sceptre projects) to --out/raw.
@@ -47,6 +48,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sceptre", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument(
         "--sceptre-sizes", type=_sizes, default=None, help="default: the same as --sizes"
+    )
+    parser.add_argument(
+        "--sceptre-diff-max-n",
+        type=int,
+        default=1000,
+        help="run `sceptre diff` only up to this N (at N=1000 it alone takes about 6 minutes)",
     )
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     return parser.parse_args(argv)
@@ -116,7 +123,10 @@ def main(argv: list[str] | None = None) -> int:
             results["machine"]["sceptre"] = sceptre_compare.version()
             for n in args.sceptre_sizes or args.sizes:
                 noop_repeat = args.repeat if n <= args.create_repeat_max_n else 1
-                results["sceptre"].append(measure.sceptre(ctx, n, binary, noop_repeat, log))
+                diff = n <= args.sceptre_diff_max_n
+                results["sceptre"].append(
+                    measure.sceptre(ctx, n, binary, noop_repeat, log, diff=diff)
+                )
     finally:
         proxy.stop()
         emulator.stop()

@@ -20,14 +20,12 @@ process, where the server runs.
 
 from __future__ import annotations
 
-import io
-import tarfile
 import threading
 import urllib.request
-import zipfile
 from typing import Any
 
 from bench.generate import ASSETS_BUCKET, DATA_BUCKET
+from controller.demo import stand_in_artifact
 
 REGION = "us-east-1"
 _patched = False
@@ -132,23 +130,7 @@ def seed(url: str, document: dict[str, Any], keys: set[str]) -> None:
         s3.create_bucket(Bucket=bucket)
     s3.put_bucket_versioning(Bucket=ASSETS_BUCKET, VersioningConfiguration={"Status": "Enabled"})
     for key in sorted(keys):
-        s3.put_object(Bucket=ASSETS_BUCKET, Key=key, Body=_artifact(key))
-
-
-def _artifact(key: str) -> bytes:
-    buffer = io.BytesIO()
-    if key.endswith(".tar.gz"):
-        with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-            data = b"bench model weights\n"
-            info = tarfile.TarInfo("model.bin")
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-        return buffer.getvalue()
-    if key.endswith(".zip"):
-        with zipfile.ZipFile(buffer, "w") as archive:
-            archive.writestr("Dockerfile", "FROM python:3.11-slim\n")
-        return buffer.getvalue()
-    return b"label,feature_a,feature_b\n1,0.5,3\n0,0.1,7\n"
+        s3.put_object(Bucket=ASSETS_BUCKET, Key=key, Body=stand_in_artifact(key))
 
 
 def stack_count(url: str) -> int:

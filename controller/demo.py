@@ -150,10 +150,11 @@ def seed(aws: Any, assets_bucket: str, example: dict[str, Any]) -> None:
         s3.create_bucket(Bucket=bucket)
     s3.put_bucket_versioning(Bucket=assets_bucket, VersioningConfiguration={"Status": "Enabled"})
     for key in sorted(objects):
-        s3.put_object(Bucket=assets_bucket, Key=key, Body=_artifact(key))
+        s3.put_object(Bucket=assets_bucket, Key=key, Body=stand_in_artifact(key))
 
 
-def _artifact(key: str) -> bytes:
+def stand_in_artifact(key: str) -> bytes:
+    """A tiny file of the right kind (model tarball, Docker zip, CSV) for an emulated bucket."""
     buffer = io.BytesIO()
     if key.endswith(".tar.gz"):
         with tarfile.open(fileobj=buffer, mode="w:gz") as archive:

@@ -29,6 +29,7 @@ from controller.discover import (
     RUN_TAG,
     TYPE_TAG,
     DeployedStack,
+    describe,
     discover,
 )
 from controller.lock import Lease, LockError, LockHeld, this_process
@@ -37,6 +38,8 @@ from controller.render import RenderedStack
 from controller.waiting import POLL_SECONDS, TIMEOUT_SECONDS, EventSink, wait_until_settled
 
 MAX_TEMPLATE_BODY = 51_200
+RECHECK_ONE_BY_ONE = 10
+"""Up to this many changed stacks are re-read one by one rather than by listing them all."""
 NO_UPDATES = "No updates are to be performed"
 
 
@@ -143,7 +146,7 @@ class Applier:
         this plan writes in between, the plan is stale and applying it could undo that."""
         if not plan.has_changes:
             return ""
-        now = {stack.name: stack for stack in discover(self.cfn)}
+        now = self._current(tuple(a.stack_name for a in plan.changes))
         for action in plan.changes:
             before, after = action.deployed, now.get(action.stack_name)
             if _fingerprint(before) != _fingerprint(after):
@@ -153,6 +156,13 @@ class Applier:
                     "probably by another apply; nothing was changed: run again"
                 )
         return ""
+
+    def _current(self, names: tuple[str, ...]) -> dict[str, DeployedStack]:
+        """The named stacks as they are now: one read each when few, one listing otherwise."""
+        if len(names) > RECHECK_ONE_BY_ONE:
+            return {stack.name: stack for stack in discover(self.cfn)}
+        found = (describe(self.cfn, name) for name in names)
+        return {stack.name: stack for stack in found if stack is not None}
 
     def _apply(self, plan: Plan) -> ApplyResult:
         self._nonce = plan.revision or uuid.uuid4().hex

@@ -124,6 +124,7 @@ def _reconcile(console: Console, repo: git.Repo, aws: Any) -> bool:
         reconcile.options_for(config, poll_seconds=0.2),
         on_event=lambda e: report.print_event(e, console),
         on_result=lambda r: report.print_result(r, console),
+        actor=str(repo.head.commit.committer.name),
     )
     report.print_apply(result, console)
     return result.ok

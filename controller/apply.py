@@ -255,12 +255,30 @@ class Applier:
                 ClientRequestToken=token,
             )
         except ClientError as exc:
-            if _code(exc) == "AlreadyExistsException":
+            if _code(exc) != "AlreadyExistsException":
+                raise
+            stack_id = self._our_create(rendered)
+            if stack_id is None:
                 raise _Busy("created by another run at the same time; next run converges") from exc
-            raise
-        return self._settle(
-            response["StackId"], rendered.stack_name, since, ok=("CREATE_COMPLETE",)
-        )
+        else:
+            stack_id = response["StackId"]
+        return self._settle(stack_id, rendered.stack_name, since, ok=("CREATE_COMPLETE",))
+
+    def _our_create(self, rendered: RenderedStack) -> str | None:
+        """The stack a retried CreateStack collided with, when it is exactly this request's.
+
+        CloudFormation answers a retry carrying the same token with success; an emulator, or a
+        retry after the answer was lost, may say "already exists" instead. A stack we own
+        with this spec hash is the one we asked for, so we wait for it like any create.
+        """
+        existing = describe(self.cfn, rendered.stack_name)
+        if (
+            existing is not None
+            and existing.owned_by(self.options.controller_id)
+            and existing.spec_hash == rendered.spec_hash
+        ):
+            return existing.stack_id
+        return None
 
     def _update(
         self, rendered: RenderedStack, deployed: DeployedStack | None, *, run_done: bool = False

@@ -287,3 +287,28 @@ def test_a_run_once_job_lost_to_a_crash_is_planned_and_started_once(
     code, plan = plan_json(capsys, config_repo)
     assert code == 0
     assert not [c for c in plan["changes"] if c["action"] == "run"]
+
+
+def test_a_create_whose_answer_was_lost_is_recognised_as_ours(account, config_repo, capsys):
+    """A retried CreateStack that meets the stack it created itself waits for it, no dupe."""
+    from dataclasses import replace
+
+    from controller import config as config_module
+    from controller import reconcile
+    from controller.apply import Applier, Outcome
+    from controller.aws import Aws
+    from controller.plan import PlanInput, make_plan
+    from controller.render import render_all
+    from controller.source import read_git
+
+    assert run(capsys, "apply", "--repo", str(config_repo.working_dir))[0] == 0
+    text = read_git(config_repo.working_dir)
+    config = config_module.load(text.raw, text.name, revision=text.revision).config
+    assert config is not None
+    realtime = render_all(config)[:1]
+    as_if_absent = make_plan(PlanInput(realtime, (), "mlops-controller", text.revision))
+    # Without the lease's stale-plan check, which would (rightly) refuse this plan first.
+    options = replace(reconcile.options_for(config, poll_seconds=0.1), lock=False)
+    result = Applier(Aws(region="us-east-1"), options).apply(as_if_absent)
+    assert [r.outcome for r in result.results] == [Outcome.SUCCEEDED]
+    assert list(stacks(account)).count(realtime[0].stack_name) == 1

@@ -61,15 +61,3 @@ def warning(code: str, path: str, message: str, expected: str = "") -> Diagnosti
     return Diagnostic(
         code=code, path=path, message=message, expected=expected, severity=Severity.WARNING
     )
-
-
-def has_errors(diagnostics: list[Diagnostic] | tuple[Diagnostic, ...]) -> bool:
-    return any(d.is_error for d in diagnostics)
-
-
-class ConfigError(Exception):
-    """Raised at the library boundary when a config cannot be used; carries every problem."""
-
-    def __init__(self, diagnostics: tuple[Diagnostic, ...]) -> None:
-        self.diagnostics = diagnostics
-        super().__init__("\n".join(d.format() for d in diagnostics))

@@ -46,22 +46,6 @@ def fail_creates(monkeypatch: pytest.MonkeyPatch, name_part: str, reason: str) -
     monkeypatch.setattr(FakeStack, "create_resources", create)
 
 
-def fail_updates(monkeypatch: pytest.MonkeyPatch, name_part: str, reason: str) -> None:
-    """Updates of matching stacks fail and roll back, restoring the previous tags."""
-    original = FakeStack.update
-
-    def update(self: Any, *args: Any, **kwargs: Any) -> None:
-        if name_part not in self.name:
-            original(self, *args, **kwargs)
-            return
-        self._add_stack_event("UPDATE_IN_PROGRESS", "User Initiated")
-        self.events.append(_event(self, "Model", "AWS::SageMaker::Model", "UPDATE_FAILED", reason))
-        self._add_stack_event("UPDATE_ROLLBACK_COMPLETE")
-        self.status = "UPDATE_ROLLBACK_COMPLETE"
-
-    monkeypatch.setattr(FakeStack, "update", update)
-
-
 def fail_deletes(monkeypatch: pytest.MonkeyPatch, name_part: str, reason: str) -> None:
     """Deletes of matching stacks end DELETE_FAILED and leave the stack in place."""
     original = CloudFormationBackend.delete_stack

@@ -6,7 +6,6 @@ import copy
 from typing import Any
 
 import boto3
-import git
 
 from controller.aws import Aws
 from controller.demo import seed
@@ -40,7 +39,3 @@ def instance_type(stack_name: str) -> str:
     stack = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
     values = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
     return next(v for v in values.values() if v.startswith("ml."))
-
-
-def branch_commit(repo: git.Repo, branch: str) -> str:
-    return str(repo.commit(branch).hexsha)

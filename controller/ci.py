@@ -152,7 +152,7 @@ def _deploy(
     ledger = reconcile.ledger_for(config, aws)
     last = ledger.last_applied()
     repo = source.open_repo(options.repo_dir)
-    if last and last != context.commit and source.is_ancestor(repo, context.commit, last):
+    if last and source.is_superseded(repo, context.commit, last):
         _say(
             console,
             f"Nothing done: commit {context.commit[:12]} is an ancestor of {last[:12]}, the "

@@ -102,6 +102,19 @@ def is_ancestor(repo: git.Repo, ancestor: str, descendant: str) -> bool:
         return False
 
 
+def is_superseded(repo: git.Repo, commit: str, last_applied: str | None) -> bool:
+    """Strictly older than the last applied commit: applying it would roll a newer one back.
+
+    The stale-commit guard of `ci` and `watch`; a late build or poll of such a commit is
+    never applied.
+    """
+    return (
+        bool(last_applied)
+        and last_applied != commit
+        and is_ancestor(repo, commit, str(last_applied))
+    )
+
+
 def config_diff(
     repo_dir: str | PathLike[str], old: str, new: str, path: str = DEFAULT_CONFIG
 ) -> str | None:

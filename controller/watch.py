@@ -113,7 +113,7 @@ def poll(repo: git.Repo, options: WatchOptions, console: Console) -> Tick:
     last = ledger.last_applied()
     if last == commit:
         return Tick(commit, False, True, f"{commit[:12]} is applied already")
-    if last and source.is_ancestor(repo, commit, last):
+    if last and source.is_superseded(repo, commit, last):
         return Tick(commit, False, True, f"{commit[:12]} is older than {last[:12]}, applied last")
     plan = reconcile.plan_for(config, aws, reconcile.guards_for(config, False))
     report.print_plan(plan, console, config.source)

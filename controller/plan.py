@@ -82,26 +82,6 @@ class Plan:
     def by_name(self) -> dict[str, PlannedAction]:
         return {a.stack_name: a for a in self.actions}
 
-    def launch_order(self) -> tuple[tuple[str, ...], ...]:
-        """Batches of changes whose dependencies are all in earlier batches (for display)."""
-        pending = {a.stack_name: set(a.depends_on) for a in self.changes}
-        order: list[tuple[str, ...]] = []
-        done: set[str] = set()
-        while pending:
-            ready = sorted(n for n, deps in pending.items() if deps <= done | _outside(pending))
-            if not ready:
-                ready = sorted(pending)
-            order.append(tuple(ready))
-            done.update(ready)
-            for name in ready:
-                del pending[name]
-        return tuple(order)
-
-
-def _outside(pending: Mapping[str, set[str]]) -> set[str]:
-    """Dependencies that are not pending changes are satisfied already."""
-    return {d for deps in pending.values() for d in deps if d not in pending}
-
 
 @dataclass(frozen=True)
 class Guards:

@@ -226,12 +226,3 @@ def test_run_once_jobs_that_have_not_run_are_planned(example_config):
     monitor = by_type(plan, "byom_data_quality_monitor")
     assert actions(plan)[monitor] is Action.WAIT
     assert "baseline" in plan.by_name()[monitor].reason
-
-
-def test_launch_order_puts_dependencies_in_earlier_batches(example_config):
-    plan = plan_of(desired(example_config), [])
-    batches = plan.launch_order()
-    first = set(batches[0])
-    assert by_type(plan, "byom_image_builder") in first
-    assert by_type(plan, "byom_realtime_custom") not in first
-    assert sum(len(b) for b in batches) == len(plan.actions)

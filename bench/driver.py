@@ -22,8 +22,9 @@ from typing import Any
 
 def run(phase: str, path: Path, parallel: int) -> dict[str, Any]:
     started = time.perf_counter()
-    from controller import config, reconcile
-    from controller.aws import Aws
+    from controller.aws.session import Aws
+    from controller.core import config
+    from controller.gitops import reconcile
 
     imported = time.perf_counter()
     loaded = config.load(path.read_bytes(), path.name, environ={})

@@ -25,7 +25,7 @@ import urllib.request
 from typing import Any
 
 from bench.generate import ASSETS_BUCKET, DATA_BUCKET
-from controller.demo import stand_in_artifact
+from controller.cli.demo import stand_in_artifact
 
 REGION = "us-east-1"
 _patched = False

@@ -147,7 +147,7 @@ def repeated(times: int, once: Callable[[int], dict[str, Any]]) -> list[dict[str
 
 def render_seconds(config_path: Path, repeat: int) -> dict[str, Any]:
     """Load + validate once, then render cold (template caches cleared) `repeat` times."""
-    from controller import config, render
+    from controller.core import config, render
 
     started = time.perf_counter()
     loaded = config.load(config_path.read_bytes(), config_path.name, environ={})
@@ -243,7 +243,7 @@ def sceptre(
 ) -> dict[str, Any]:
     """Sceptre deploys its own copies of the N stacks into an emptied emulator, then launches
     again (nothing to do) and diffs, all through the same proxy."""
-    from controller import config, render
+    from controller.core import config, render
 
     document = generate.make_config(n)
     path = generate.write(document, ctx.scratch / "configs" / f"{n}.json")

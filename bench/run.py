@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     def log(message: str) -> None:
         print(f"[{time.perf_counter() - started:7.1f} s] {message}", flush=True)
 
-    from controller.emulator import Emulator
+    from controller.aws.emulator import Emulator
 
     emulated.patch_moto()
     emulated.widen_listen_backlogs()

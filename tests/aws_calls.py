@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from controller import aws as aws_module
+from controller.aws import session as aws_module
 
 READ_PREFIXES = ("Describe", "List", "Get", "Head")
 

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from bench import driver, emulated, generate
-from controller import config
-from controller.pipelines import KINDS, Family
+from controller.core import config
+from controller.core.pipelines import KINDS, Family
 
 WRITES = ("cloudformation.CreateStack", "cloudformation.UpdateStack", "cloudformation.DeleteStack")
 

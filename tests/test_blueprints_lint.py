@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from cfnlint.api import lint
 
-from controller import render
+from controller.core import render
 from tests.test_render import STACKS
 
 SHAPES = {render.shape_of(stack.pipeline): stack for stack in STACKS}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from controller import render
+from controller.core import render
 from tests.test_render import STACKS, example_config
 
 EXAMPLES = {s.stack_name for s in render.render_all(example_config())}

@@ -11,8 +11,8 @@ import pytest
 import yaml
 from cfnlint.api import lint
 
-from controller import bootstrap, ci
-from controller.cli import main
+from controller.cli.main import main
+from controller.gitops import bootstrap, ci
 from tests.conftest import ROOT
 
 TEMPLATE = bootstrap.template()

@@ -15,10 +15,10 @@ import pytest
 from botocore.stub import ANY, Stubber
 from rich.console import Console
 
-from controller import ci
-from controller.aws import Aws
-from controller.cli import main
-from controller.ledger import Ledger
+from controller.aws.session import Aws
+from controller.cli.main import main
+from controller.gitops import ci
+from controller.gitops.ledger import Ledger
 from tests.conftest import commit_config
 from tests.gitops import REALTIME, instance_type, seed_account, small_config, stack_names
 

@@ -17,13 +17,13 @@ import boto3
 import pytest
 from moto.cloudformation.models import cloudformation_backends
 
-from controller import config as config_module
-from controller import reconcile
-from controller.apply import ApplyResult
-from controller.aws import Aws
-from controller.cli import main
-from controller.demo import seed
-from controller.lock import Holder, Lease, LeaseRecord, LockHeld, lock_key
+from controller.aws.lock import Holder, Lease, LeaseRecord, LockHeld, lock_key
+from controller.aws.session import Aws
+from controller.cli.demo import seed
+from controller.cli.main import main
+from controller.core import config as config_module
+from controller.core.results import ApplyResult
+from controller.gitops import reconcile
 from tests.aws_calls import count_calls, count_stack_writes, writes
 from tests.test_config_invalid import EXAMPLE_DATA
 

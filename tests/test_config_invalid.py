@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from controller import config
-from controller.diagnostics import Diagnostic
+from controller.core import config
+from controller.core.diagnostics import Diagnostic
 from tests.conftest import EXAMPLE
 
 DELETE = object()

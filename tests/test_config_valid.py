@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from controller import config
-from controller.config import Config, S3Location
+from controller.core import config
+from controller.core.config import Config, S3Location
 from tests.conftest import EXAMPLE
 
 EXAMPLE_DATA: dict[str, Any] = json.loads(EXAMPLE.read_text())

@@ -21,10 +21,10 @@ import boto3
 import pytest
 
 from bench.proxy import FaultProxy
-from controller import aws as aws_module
-from controller.cli import main
-from controller.demo import seed
-from controller.lock import lock_key
+from controller.aws import session as aws_module
+from controller.aws.lock import lock_key
+from controller.cli.demo import seed
+from controller.cli.main import main
 from tests.test_config_invalid import EXAMPLE_DATA
 
 PIPELINES = (0, 1, 3)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from controller.config import document
-from controller.config.document import MAX_BYTES, format_path
+from controller.core.config import document
+from controller.core.config.document import MAX_BYTES, format_path
 
 TEXT = """{
   "settings": {"region": "us-east-1"},

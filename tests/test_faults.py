@@ -21,9 +21,9 @@ from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConn
 from botocore.retries.standard import ExponentialBackoff
 
 from bench.proxy import FaultProxy
-from controller import aws as aws_module
-from controller.cli import main
-from controller.demo import seed
+from controller.aws import session as aws_module
+from controller.cli.demo import seed
+from controller.cli.main import main
 from tests.emulated_faults import fail_creates, fail_deletes, stick_updates
 from tests.test_config_invalid import EXAMPLE_DATA
 

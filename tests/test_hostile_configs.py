@@ -18,11 +18,11 @@ from typing import Any
 import boto3
 import pytest
 
-from controller import aws as aws_module
-from controller import config as config_module
-from controller.cli import main
-from controller.demo import seed
-from controller.render import render_all
+from controller.aws import session as aws_module
+from controller.cli.demo import seed
+from controller.cli.main import main
+from controller.core import config as config_module
+from controller.core.render import render_all
 from tests.aws_calls import count_calls
 from tests.test_config_invalid import CASES as LOAD_CASES
 from tests.test_config_invalid import EXAMPLE_DATA

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from controller import images
+from controller.core import images
 
 
 @pytest.mark.parametrize(

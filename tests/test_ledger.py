@@ -10,8 +10,8 @@ import boto3
 import git
 import pytest
 
-from controller import ledger
-from controller.cli import main
+from controller.cli.main import main
+from controller.gitops import ledger
 from tests.conftest import commit_config
 from tests.emulated_faults import fail_creates
 from tests.gitops import REALTIME, seed_account, small_config

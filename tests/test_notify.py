@@ -10,9 +10,9 @@ import boto3
 import git
 import pytest
 
-from controller import notify
-from controller.cli import main
-from controller.ledger import Deployment, StackRecord
+from controller.cli.main import main
+from controller.gitops import notify
+from controller.gitops.ledger import Deployment, StackRecord
 from tests.conftest import commit_config
 from tests.emulated_faults import fail_creates
 from tests.gitops import REALTIME, seed_account, small_config

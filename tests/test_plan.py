@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
-from controller import config as config_module
-from controller.discover import (
+from controller.core import config as config_module
+from controller.core.plan import Action, Guards, Plan, PlanInput, make_plan, with_preflight
+from controller.core.render import RenderedStack, render_all
+from controller.core.stacks import (
     HASH_TAG,
     OWNER_TAG,
     PIPELINE_TAG,
@@ -17,8 +19,6 @@ from controller.discover import (
     TYPE_TAG,
     DeployedStack,
 )
-from controller.plan import Action, Guards, Plan, PlanInput, make_plan, with_preflight
-from controller.render import RenderedStack, render_all
 
 OWNER = "mlops-controller"
 

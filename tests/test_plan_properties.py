@@ -14,10 +14,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from controller import config as config_module
-from controller.discover import HASH_TAG, OWNER_TAG, RUN_TAG, TYPE_TAG, DeployedStack
-from controller.plan import WRITES_STACK, Action, Guards, Plan, PlanInput, make_plan
-from controller.render import RenderedStack, render_all
+from controller.core import config as config_module
+from controller.core.plan import WRITES_STACK, Action, Guards, Plan, PlanInput, make_plan
+from controller.core.render import RenderedStack, render_all
+from controller.core.stacks import HASH_TAG, OWNER_TAG, RUN_TAG, TYPE_TAG, DeployedStack
 from tests.test_config_invalid import EXAMPLE_DATA
 
 ME = EXAMPLE_DATA["settings"]["controller_id"]

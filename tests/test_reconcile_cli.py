@@ -11,10 +11,10 @@ import boto3
 import git
 import pytest
 
-from controller import aws as aws_module
-from controller.cli import main
-from controller.demo import seed
-from controller.discover import HASH_TAG, OWNER_TAG
+from controller.aws import session as aws_module
+from controller.cli.demo import seed
+from controller.cli.main import main
+from controller.core.stacks import HASH_TAG, OWNER_TAG
 from tests.aws_calls import count_calls, stack_writes
 from tests.conftest import commit_config
 from tests.emulated_faults import fail_creates
@@ -264,7 +264,7 @@ def test_an_invalid_config_touches_nothing(account, config_repo, capsys, calls):
 def test_a_run_once_job_lost_to_a_crash_is_planned_and_started_once(
     account, config_repo, capsys, calls, monkeypatch
 ):
-    from controller import apply
+    from controller.aws import apply
 
     with monkeypatch.context() as patch:
         # The process "dies" between the stack being ready and the job being started.
@@ -293,13 +293,14 @@ def test_a_create_whose_answer_was_lost_is_recognised_as_ours(account, config_re
     """A retried CreateStack that meets the stack it created itself waits for it, no dupe."""
     from dataclasses import replace
 
-    from controller import config as config_module
-    from controller import reconcile
-    from controller.apply import Applier, Outcome
-    from controller.aws import Aws
-    from controller.plan import PlanInput, make_plan
-    from controller.render import render_all
-    from controller.source import read_git
+    from controller.aws.apply import Applier
+    from controller.aws.session import Aws
+    from controller.core import config as config_module
+    from controller.core.plan import PlanInput, make_plan
+    from controller.core.render import render_all
+    from controller.core.results import Outcome
+    from controller.gitops import reconcile
+    from controller.gitops.source import read_git
 
     assert run(capsys, "apply", "--repo", str(config_repo.working_dir))[0] == 0
     text = read_git(config_repo.working_dir)

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 import yaml
 
-from controller import render
-from controller.cli import main
-from controller.config import Config, load
-from controller.config.model import Pipeline
+from controller.cli.main import main
+from controller.core import render
+from controller.core.config import Config, load
+from controller.core.config.model import Pipeline
 from tests.conftest import EXAMPLE
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"

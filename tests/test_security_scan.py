@@ -15,10 +15,10 @@ import boto3
 import pytest
 import yaml
 
-from controller import config as config_module
-from controller.cli import main
-from controller.demo import seed
-from controller.render import render_all
+from controller.cli.demo import seed
+from controller.cli.main import main
+from controller.core import config as config_module
+from controller.core.render import render_all
 from tests.test_config_invalid import EXAMPLE_DATA
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -183,7 +183,7 @@ def test_no_credential_appears_in_output_or_in_the_ledger(
         "settings": EXAMPLE_DATA["settings"],
         "pipelines": [EXAMPLE_DATA["pipelines"][i] for i in (0, 3, 5)],
     }
-    from controller.aws import Aws
+    from controller.aws.session import Aws
 
     seed(Aws(region="us-east-1"), data["settings"]["assets_bucket"], data)
     path = tmp_path / "mlops-config.json"

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from controller import config
-from controller.config import settings
+from controller.core import config
+from controller.core.config import settings
 
 FILE = {"assets_bucket": "file-bucket", "region": "eu-west-1", "stack_prefix": "file-prefix"}
 

@@ -9,7 +9,7 @@ from typing import Any
 import git
 import pytest
 
-from controller import source
+from controller.gitops import source
 from tests.conftest import EXAMPLE, commit_config
 
 

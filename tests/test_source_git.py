@@ -7,7 +7,7 @@ from typing import Any
 
 import git
 
-from controller import source
+from controller.gitops import source
 from tests.conftest import commit_config
 
 

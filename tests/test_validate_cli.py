@@ -13,7 +13,7 @@ from typing import Any
 import git
 import pytest
 
-from controller import cli
+from controller.cli import main as cli
 from tests.conftest import EXAMPLE, ROOT, commit_config
 from tests.test_config_invalid import CASES, DATA_QUALITY, Case, mutate
 

@@ -1,0 +1,106 @@
+"""What the controller manages right now, with the live state of realtime endpoints."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from controller.aws.discover import discover
+from controller.aws.session import Aws
+from controller.core.config import LoadResult
+from controller.core.config.settings import DEFAULTS, merge
+from controller.core.pipelines import KINDS, Family
+from controller.core.stacks import RUN_TAG
+
+ENDPOINT_OUTPUT = "EndpointName"
+
+
+@dataclass(frozen=True)
+class PipelineStatus:
+    stack_name: str
+    pipeline_type: str
+    stack_status: str
+    last_updated: datetime | None
+    endpoint_name: str = ""
+    endpoint_status: str = ""
+    run: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.stack_name,
+            "pipeline_type": self.pipeline_type,
+            "stack_status": self.stack_status,
+            "last_updated": self.last_updated.isoformat() if self.last_updated else None,
+            "endpoint_name": self.endpoint_name or None,
+            "endpoint_status": self.endpoint_status or None,
+            "run": self.run or None,
+        }
+
+
+def identity(result: LoadResult, flags: Mapping[str, Any]) -> tuple[str, str | None]:
+    """Whose stacks, where: from the config when it loads, else from flags and environment.
+
+    Status must work when the config is broken; that is when people most need it.
+    """
+    if result.config is not None:
+        return result.config.settings.controller_id, result.config.settings.region
+    merged, _ = merge({}, os.environ, flags)
+    return str(merged.get("controller_id", DEFAULTS["controller_id"])), merged.get("region")
+
+
+def collect(aws: Aws, controller_id: str) -> tuple[PipelineStatus, ...]:
+    sagemaker = aws.client("sagemaker")
+    rows = []
+    for stack in discover(aws.client("cloudformation")):
+        if not stack.owned_by(controller_id):
+            continue
+        kind = KINDS.get(stack.pipeline_type or "")
+        endpoint, endpoint_status = "", ""
+        if kind is not None and kind.family is Family.REALTIME:
+            endpoint = stack.outputs.get(ENDPOINT_OUTPUT, "")
+            endpoint_status = _endpoint_status(sagemaker, endpoint)
+        run = stack.tags.get(RUN_TAG, "")
+        if not run and kind is not None and kind.family in (Family.BATCH, Family.MONITOR):
+            run = "pending"
+        rows.append(
+            PipelineStatus(
+                stack.name,
+                stack.pipeline_type or "unknown",
+                stack.status,
+                stack.last_updated,
+                endpoint,
+                endpoint_status,
+                run,
+            )
+        )
+    return tuple(sorted(rows, key=lambda r: r.stack_name))
+
+
+def _endpoint_status(sagemaker: Any, name: str) -> str:
+    if not name:
+        return "unknown"
+    try:
+        return str(sagemaker.describe_endpoint(EndpointName=name)["EndpointStatus"])
+    except sagemaker.exceptions.ClientError:
+        return "NotFound"
+
+
+def print_table(rows: tuple[PipelineStatus, ...], console: Console, controller_id: str) -> None:
+    table = Table(title=f"Pipelines managed by {controller_id}", title_justify="left")
+    for column in ("stack", "type", "stack status", "last update", "endpoint", "run"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        endpoint = f"{row.endpoint_name} {row.endpoint_status}".strip()
+        updated = row.last_updated.strftime("%Y-%m-%d %H:%M:%S") if row.last_updated else ""
+        table.add_row(
+            row.stack_name, row.pipeline_type, row.stack_status, updated, endpoint, row.run
+        )
+    console.print(table)
+    if not rows:
+        console.print("No managed pipelines found.")

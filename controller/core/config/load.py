@@ -1,0 +1,203 @@
+"""From the bytes of mlops-config.json to a validated `Config`, or every reason it is not one.
+
+Order matters: text (encoding, syntax) -> schema (shape of every value) -> settings (merged
+with the environment and flags) -> normalization -> cross-pipeline checks. A later stage runs
+only on input the earlier ones accepted, so it never meets a value of the wrong type.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from controller.core.config import checks, document, schema, settings
+from controller.core.config.model import Config, Pipeline, S3Location, Settings
+from controller.core.diagnostics import Diagnostic, error
+from controller.core.pipelines import ASSET_KEYS, INTEGER_KEYS, KINDS, LOCATION_KEYS, stack_name
+
+_PIPELINE = re.compile(r"\$\.pipelines\[(\d+)\]")
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    config: Config | None
+    diagnostics: tuple[Diagnostic, ...]
+
+    @property
+    def errors(self) -> tuple[Diagnostic, ...]:
+        return tuple(d for d in self.diagnostics if d.is_error)
+
+
+def load(
+    raw: bytes,
+    name: str,
+    *,
+    revision: str | None = None,
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> LoadResult:
+    doc, problems = document.parse(name, raw)
+    if doc is None:
+        return LoadResult(None, tuple(problems))
+    single = _is_single_pipeline(doc.data)
+    if single:
+        doc = _wrap_single(doc)
+    from_file = doc.data.get("settings", {}) if isinstance(doc.data, dict) else {}
+    merged, origin = settings.merge(
+        from_file if isinstance(from_file, dict) else {},
+        os.environ if environ is None else environ,
+        flags or {},
+    )
+    if isinstance(doc.data, dict) and isinstance(from_file, dict):
+        doc = document.Document(doc.name, {**doc.data, "settings": merged}, doc.lines)
+    found = [_with_origin(d, origin) for d in schema.validate(doc)]
+    if not any(d.path in ("$", "$.settings") for d in found):
+        found += [doc.locate(d, ("settings",)) for d in _required_settings(merged, name)]
+    if found:
+        found += _checks_of_valid_pipelines(doc, merged, found)
+        return _result(None, found, single)
+    config = _build(doc, merged, revision)
+    found = [doc.locate(d, _path_tuple(d.path)) for d in checks.run(config)]
+    warnings = tuple(d for d in found if not d.is_error)
+    if any(d.is_error for d in found):
+        return _result(None, found, single)
+    config = Config(config.settings, config.pipelines, name, revision, tuple(_unique(warnings)))
+    return _result(config, found, single)
+
+
+def _checks_of_valid_pipelines(
+    doc: document.Document, merged: Mapping[str, Any], found: list[Diagnostic]
+) -> list[Diagnostic]:
+    """Cross-pipeline checks over the pipelines the schema accepted, so one run shows all.
+
+    They need valid settings (the region picks images, the prefix makes stack names) and a
+    list of pipelines; the pipelines with schema errors are left out, keeping their index.
+    """
+    if any(not d.path.startswith("$.pipelines[") for d in found):
+        return []
+    rejected = frozenset(int(m.group(1)) for d in found if (m := _PIPELINE.match(d.path)))
+    config = _build(doc, merged, None, skip=rejected)
+    return [doc.locate(d, _path_tuple(d.path)) for d in checks.run(config) if d.is_error]
+
+
+def _result(config: Config | None, found: list[Diagnostic], single: bool) -> LoadResult:
+    found = _unique(found)
+    if single:
+        found = [_unwrap_path(d) for d in found]
+    return LoadResult(config, tuple(found))
+
+
+def _unique(found: list[Diagnostic] | tuple[Diagnostic, ...]) -> list[Diagnostic]:
+    seen: set[tuple[str, str]] = set()
+    result = []
+    for diagnostic in found:
+        key = (diagnostic.path, diagnostic.message)
+        if key not in seen:
+            seen.add(key)
+            result.append(diagnostic)
+    return result
+
+
+def _is_single_pipeline(data: Any) -> bool:
+    """The original's request body: one pipeline object instead of a whole config."""
+    return isinstance(data, dict) and "pipeline_type" in data and "pipelines" not in data
+
+
+def _wrap_single(doc: document.Document) -> document.Document:
+    lines = {("pipelines", 0, *path): line for path, line in doc.lines.items()}
+    lines[()] = doc.lines.get((), 1)
+    return document.Document(doc.name, {"pipelines": [doc.data]}, lines)
+
+
+def _unwrap_path(diagnostic: Diagnostic) -> Diagnostic:
+    from dataclasses import replace
+
+    path = diagnostic.path
+    if path.startswith("$.pipelines[0]"):
+        path = "$" + path.removeprefix("$.pipelines[0]")
+    return replace(diagnostic, path=path)
+
+
+def _with_origin(diagnostic: Diagnostic, origin: Mapping[str, str]) -> Diagnostic:
+    from dataclasses import replace
+
+    for key, source in origin.items():
+        if diagnostic.path == f"$.settings.{key}":
+            return replace(diagnostic, message=f"{diagnostic.message} (set by {source})")
+    return diagnostic
+
+
+def _required_settings(merged: Mapping[str, Any], name: str) -> list[Diagnostic]:
+    found = []
+    for key, variable in (("assets_bucket", "MLOPS_ASSETS_BUCKET"), ("region", "MLOPS_REGION")):
+        if not merged.get(key):
+            flag = "--" + key.replace("_", "-")
+            found.append(
+                error(
+                    "S107",
+                    f"$.settings.{key}",
+                    "missing required setting",
+                    f"settings.{key} in {name}, {variable} or {flag}",
+                )
+            )
+    return found
+
+
+def _path_tuple(path: str) -> document.Path:
+    """Parse the simple `$.a[0].b` paths that checks produce back into a tuple."""
+    parts: list[str | int] = []
+    for chunk in path.removeprefix("$").replace("[", ".[").split("."):
+        if not chunk:
+            continue
+        parts.append(int(chunk[1:-1]) if chunk.startswith("[") else chunk)
+    return tuple(parts)
+
+
+def _build(
+    doc: document.Document,
+    merged: Mapping[str, Any],
+    revision: str | None,
+    skip: frozenset[int] = frozenset(),
+) -> Config:
+    known = {f for f in Settings.__dataclass_fields__}
+    resolved = Settings(**{k: v for k, v in merged.items() if k in known})
+    pipelines = tuple(
+        _pipeline(index, raw, resolved)
+        for index, raw in enumerate(doc.data["pipelines"])
+        if index not in skip
+    )
+    return Config(resolved, pipelines, doc.name, revision)
+
+
+def _pipeline(index: int, raw: Mapping[str, Any], resolved: Settings) -> Pipeline:
+    kind = KINDS[raw["pipeline_type"]]
+    values = {key: _normalize(key, value, resolved) for key, value in raw.items()}
+    infix = str(values[kind.identity_key])
+    return Pipeline(
+        kind=kind,
+        name=infix,
+        stack_name=stack_name(resolved.stack_prefix, infix, kind),
+        index=index,
+        values=MappingProxyType(values),
+    )
+
+
+def _normalize(key: str, value: Any, resolved: Settings) -> Any:
+    if key in ASSET_KEYS:
+        return S3Location.parse(value, default_bucket=resolved.assets_bucket)
+    if key in LOCATION_KEYS:
+        return S3Location.parse(value)
+    if key in INTEGER_KEYS:
+        return int(value)
+    if key == "endpoint_name":
+        return str(value).lower()
+    if key == "probability_threshold_attribute":
+        return float(value)
+    if key == "shap_config" and isinstance(value.get("baseline"), str):
+        baseline = S3Location.parse(value["baseline"], default_bucket=resolved.assets_bucket)
+        return {**value, "baseline": baseline.uri}
+    return value

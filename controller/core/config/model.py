@@ -1,0 +1,78 @@
+"""The validated desired state: what the rest of the controller works from."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from controller.core.diagnostics import Diagnostic
+from controller.core.pipelines import PipelineKind
+
+
+@dataclass(frozen=True, order=True)
+class S3Location:
+    bucket: str
+    key: str = ""
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}" if self.key else f"s3://{self.bucket}"
+
+    @classmethod
+    def parse(cls, text: str, default_bucket: str | None = None) -> S3Location:
+        """`bucket/key` or `s3://bucket/key`; with `default_bucket`, a bare key is in it."""
+        if text.startswith("s3://"):
+            bucket, _, key = text.removeprefix("s3://").partition("/")
+        elif default_bucket is not None:
+            bucket, key = default_bucket, text
+        else:
+            bucket, _, key = text.partition("/")
+        return cls(bucket, key.rstrip("/"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    assets_bucket: str
+    region: str
+    stack_prefix: str = "mlops-pipeline"
+    controller_id: str = "mlops-controller"
+    max_deletes: int | None = None
+    notification_topic_arn: str | None = None
+    deployment_branch: str = "main"
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    kind: PipelineKind
+    name: str
+    """The original's stack infix: model_name, or image_tag for the image builder."""
+    stack_name: str
+    index: int
+    """Position in the file's pipeline list, so later problems can point back at it."""
+    values: Mapping[str, Any]
+    """The config keys, normalized: locations as S3Location, counts as int."""
+
+    @property
+    def type(self) -> str:
+        return self.kind.type
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    @property
+    def endpoint_name(self) -> str | None:
+        value = self.values.get("endpoint_name")
+        return str(value) if value is not None else None
+
+
+@dataclass(frozen=True)
+class Config:
+    settings: Settings
+    pipelines: tuple[Pipeline, ...]
+    source: str
+    revision: str | None = None
+    warnings: tuple[Diagnostic, ...] = field(default=())
+
+    def by_stack_name(self) -> dict[str, Pipeline]:
+        return {p.stack_name: p for p in self.pipelines}

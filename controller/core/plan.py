@@ -1,0 +1,335 @@
+"""The planner: desired stacks + deployed stacks -> ordered actions. Pure: no AWS, no I/O.
+
+Like Sceptre's launch order, the plan is data that an executor runs later; unlike a flat list,
+each action names the actions it depends on, so the executor can start a stack as soon as its
+own dependencies are done and skip only the dependents of a failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+from controller.core.pipelines import KINDS, Family
+from controller.core.stacks import DeployedStack
+
+if TYPE_CHECKING:
+    from controller.core.config.model import Pipeline
+    from controller.core.render import RenderedStack
+
+
+class Action(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    REPLACE = "replace"
+    DELETE = "delete"
+    RUN = "run"
+    UNCHANGED = "unchanged"
+    WAIT = "wait"
+    BLOCKED = "blocked"
+
+
+_Act = Callable[..., "PlannedAction"]
+
+CHANGES = frozenset({Action.CREATE, Action.UPDATE, Action.REPLACE, Action.DELETE, Action.RUN})
+WRITES_STACK = frozenset({Action.CREATE, Action.UPDATE, Action.REPLACE, Action.DELETE})
+
+FAILED_CREATE = frozenset({"ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "CREATE_FAILED"})
+"""States CloudFormation cannot update: the stack must be deleted and created again."""
+
+
+@dataclass(frozen=True)
+class ParameterChange:
+    key: str
+    old: str | None
+    new: str | None
+
+
+@dataclass(frozen=True)
+class PlannedAction:
+    stack_name: str
+    pipeline_type: str
+    action: Action
+    reason: str
+    desired: RenderedStack | None = None
+    deployed: DeployedStack | None = None
+    depends_on: tuple[str, ...] = ()
+    changes: tuple[ParameterChange, ...] = ()
+
+    @property
+    def is_change(self) -> bool:
+        return self.action in CHANGES
+
+
+@dataclass(frozen=True)
+class Plan:
+    revision: str | None
+    actions: tuple[PlannedAction, ...]
+    refusal: str = ""
+    """Non-empty when a safety guard refuses the whole plan; nothing may be applied."""
+    owned: int = 0
+
+    @property
+    def changes(self) -> tuple[PlannedAction, ...]:
+        return tuple(a for a in self.actions if a.is_change)
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.changes)
+
+    def by_name(self) -> dict[str, PlannedAction]:
+        return {a.stack_name: a for a in self.actions}
+
+
+@dataclass(frozen=True)
+class Guards:
+    allow_delete_all: bool = False
+    max_deletes: int | None = None
+
+
+@dataclass(frozen=True)
+class PlanInput:
+    desired: Sequence[RenderedStack]
+    deployed: Sequence[DeployedStack]
+    controller_id: str
+    revision: str | None = None
+    guards: Guards = field(default_factory=Guards)
+
+
+def make_plan(request: PlanInput) -> Plan:
+    deployed = {s.name: s for s in request.deployed}
+    owned = [s for s in request.deployed if s.owned_by(request.controller_id)]
+    deps = pipeline_dependencies([d.pipeline for d in request.desired])
+    actions = [
+        _desired_action(r, deployed.get(r.stack_name), request.controller_id, deps[r.stack_name])
+        for r in request.desired
+    ]
+    wanted = {r.stack_name for r in request.desired}
+    removed = [s for s in owned if s.name not in wanted]
+    actions.extend(_delete_actions(removed))
+    actions = _propagate(actions)
+    refusal = _delete_guard(actions, len(owned), request.guards)
+    return Plan(request.revision, _ordered(actions), refusal, len(owned))
+
+
+def with_preflight(plan: Plan, failures: Mapping[str, str]) -> Plan:
+    """Block the pipelines whose pre-flight checks failed, and what depends on them."""
+    if not failures:
+        return plan
+    actions = [
+        replace(a, action=Action.BLOCKED, reason=failures[a.stack_name])
+        if a.stack_name in failures and a.is_change
+        else a
+        for a in plan.actions
+    ]
+    return replace(plan, actions=_ordered(_propagate(actions)))
+
+
+def pipeline_dependencies(pipelines: Iterable[Pipeline]) -> dict[str, tuple[str, ...]]:
+    """Which stacks each pipeline needs first.
+
+    A custom model whose image URI names an image builder's repository and tag needs that
+    builder; a monitor needs the realtime pipeline that serves its endpoint.
+    """
+    pipelines = list(pipelines)
+    images = {
+        (str(p.get("ecr_repo_name")), str(p.get("image_tag"))): p.stack_name
+        for p in pipelines
+        if p.kind.family is Family.IMAGE_BUILDER
+    }
+    endpoints = {
+        p.endpoint_name: p.stack_name
+        for p in pipelines
+        if p.kind.family is Family.REALTIME and p.endpoint_name
+    }
+    result: dict[str, tuple[str, ...]] = {}
+    for p in pipelines:
+        needs: list[str] = []
+        image = p.get("custom_image_uri")
+        if isinstance(image, str) and (builder := images.get(_repository_and_tag(image))):
+            needs.append(builder)
+        if p.kind.family is Family.MONITOR and (server := endpoints.get(p.endpoint_name or "")):
+            needs.append(server)
+        result[p.stack_name] = tuple(needs)
+    return result
+
+
+def _repository_and_tag(image_uri: str) -> tuple[str, str]:
+    _, _, path = image_uri.partition("/")
+    repository, _, tag = path.rpartition(":")
+    return repository, tag
+
+
+def _desired_action(
+    rendered: RenderedStack,
+    stack: DeployedStack | None,
+    controller_id: str,
+    depends_on: tuple[str, ...],
+) -> PlannedAction:
+    def act(action: Action, reason: str, **extra: object) -> PlannedAction:
+        return PlannedAction(
+            rendered.stack_name,
+            rendered.pipeline.type,
+            action,
+            reason,
+            rendered,
+            stack,
+            depends_on,
+            **extra,  # type: ignore[arg-type]
+        )
+
+    if stack is None:
+        return act(Action.CREATE, "not deployed yet")
+    if not stack.owned_by(controller_id):
+        owner = f"managed by {stack.owner!r}" if stack.owner else "not managed by this controller"
+        return act(
+            Action.BLOCKED, f"a stack with this name exists and is {owner}; refusing to touch it"
+        )
+    status = stack.status
+    if status == "REVIEW_IN_PROGRESS":
+        return act(Action.REPLACE, "a create change set was never executed: delete and create")
+    if status.endswith("_IN_PROGRESS"):
+        return act(Action.WAIT, f"{status}: another operation is running; next run converges")
+    if status == "UPDATE_ROLLBACK_FAILED":
+        return act(
+            Action.BLOCKED,
+            "UPDATE_ROLLBACK_FAILED: needs ContinueUpdateRollback "
+            f"(or a delete) before it can change{_because(stack)}",
+        )
+    if status in FAILED_CREATE:
+        return act(
+            Action.REPLACE,
+            f"{status} after a failed create{_because(stack)}: delete and create again",
+        )
+    if status == "DELETE_FAILED":
+        return act(Action.REPLACE, f"DELETE_FAILED{_because(stack)}: retry the delete, then create")
+    if stack.spec_hash != rendered.spec_hash:
+        changes = _parameter_changes(rendered, stack)
+        if changes:
+            names = ", ".join(c.key for c in changes)
+            return act(Action.UPDATE, f"changed: {names}", changes=changes)
+        if status == "UPDATE_ROLLBACK_COMPLETE":
+            return act(Action.UPDATE, f"the last update failed and rolled back{_because(stack)}")
+        return act(Action.UPDATE, "blueprint changed (same values, new template)")
+    return _run_state(rendered, stack, act)
+
+
+def _run_state(rendered: RenderedStack, stack: DeployedStack, act: _Act) -> PlannedAction:
+    run = rendered.run
+    if run is None or stack.run_done(run.execution_name):
+        return act(Action.UNCHANGED, "up to date")
+    if run.kind == "baseline":
+        return act(
+            Action.WAIT,
+            "baseline job pending: the schedule is enabled once it has written its output",
+        )
+    return act(Action.RUN, f"the {run.kind.replace('_', ' ')} for this spec has not started")
+
+
+def _because(stack: DeployedStack) -> str:
+    return f" ({stack.status_reason})" if stack.status_reason else ""
+
+
+def _parameter_changes(
+    rendered: RenderedStack, stack: DeployedStack
+) -> tuple[ParameterChange, ...]:
+    gate = rendered.run.gate_parameter if rendered.run else None
+    desired = {k: v for k, v in rendered.parameters if k != gate}
+    deployed = {k: v for k, v in stack.parameters.items() if k != gate}
+    keys = sorted(set(desired) | set(deployed))
+    return tuple(
+        ParameterChange(k, deployed.get(k), desired.get(k))
+        for k in keys
+        if desired.get(k) != deployed.get(k)
+    )
+
+
+DELETE_RANK = {Family.MONITOR: 0, Family.REALTIME: 1, Family.BATCH: 1, Family.IMAGE_BUILDER: 2}
+"""Deletes run in reverse dependency order: monitors, then models, then image builders."""
+
+
+def _delete_actions(removed: Sequence[DeployedStack]) -> list[PlannedAction]:
+    def rank(stack: DeployedStack) -> int:
+        kind = KINDS.get(stack.pipeline_type or "")
+        return DELETE_RANK[kind.family] if kind else 0
+
+    actions = []
+    for stack in removed:
+        earlier = tuple(sorted(s.name for s in removed if rank(s) < rank(stack)))
+        pipeline_type = stack.pipeline_type or "unknown"
+        if stack.status.endswith("_IN_PROGRESS") and stack.status != "REVIEW_IN_PROGRESS":
+            # REVIEW_IN_PROGRESS never finishes on its own (an unexecuted change set).
+            action, reason = Action.WAIT, f"{stack.status}: delete once the operation finishes"
+        else:
+            action, reason = Action.DELETE, "no longer in the config"
+        actions.append(
+            PlannedAction(stack.name, pipeline_type, action, reason, None, stack, earlier)
+        )
+    return actions
+
+
+def _propagate(actions: list[PlannedAction]) -> list[PlannedAction]:
+    """A change whose dependency is blocked is blocked; one whose dependency waits, waits."""
+    by_name = {a.stack_name: a for a in actions}
+    changed = True
+    while changed:
+        changed = False
+        for name, action in list(by_name.items()):
+            if not action.is_change:
+                continue
+            for dep in action.depends_on:
+                other = by_name.get(dep)
+                if other is None or other.action not in (Action.BLOCKED, Action.WAIT):
+                    continue
+                verb = "is blocked" if other.action is Action.BLOCKED else "is not ready"
+                by_name[name] = replace(
+                    action, action=other.action, reason=f"depends on {dep}, which {verb}"
+                )
+                changed = True
+                break
+    return [by_name[a.stack_name] for a in actions]
+
+
+def _delete_guard(actions: Sequence[PlannedAction], owned: int, guards: Guards) -> str:
+    deletes = sum(1 for a in actions if a.action is Action.DELETE)
+    if not deletes:
+        return ""
+    # A removed stack that is busy now is deleted on a later run: it counts toward "every".
+    leaving = sum(1 for a in actions if a.desired is None and a.deployed is not None)
+    if leaving >= owned and not guards.allow_delete_all:
+        return (
+            f"refusing to delete every managed pipeline ({deletes} stacks): an empty or "
+            "truncated config looks like this; pass --allow-delete-all if it is intended"
+        )
+    if guards.max_deletes is not None and deletes > guards.max_deletes:
+        return (
+            f"refusing to delete {deletes} stacks: more than max_deletes "
+            f"({guards.max_deletes}); raise settings.max_deletes or --max-deletes"
+        )
+    return ""
+
+
+def _ordered(actions: Sequence[PlannedAction]) -> tuple[PlannedAction, ...]:
+    """Deletes first (in their order), then everything else in dependency order."""
+    position = {a.stack_name: i for i, a in enumerate(actions)}
+    by_name = {a.stack_name: a for a in actions}
+    depth: dict[str, int] = {}
+
+    def level(name: str, trail: frozenset[str] = frozenset()) -> int:
+        if name not in depth:
+            deps = [d for d in by_name[name].depends_on if d in by_name and d not in trail]
+            depth[name] = 1 + max((level(d, trail | {name}) for d in deps), default=-1)
+        return depth[name]
+
+    return tuple(
+        sorted(
+            actions,
+            key=lambda a: (
+                a.action is not Action.DELETE,
+                level(a.stack_name),
+                position[a.stack_name],
+            ),
+        )
+    )

@@ -1,0 +1,259 @@
+"""How results look: plans, apply summaries and status as text tables, JSON and Markdown.
+
+Presentation only; every function takes finished values and returns or prints text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from controller.core.events import StackEvent
+from controller.core.plan import Action, ParameterChange, Plan, PlannedAction
+from controller.core.results import ActionResult, ApplyResult, Outcome
+
+SYMBOLS = {
+    Action.CREATE: ("+", "green"),
+    Action.UPDATE: ("~", "yellow"),
+    Action.REPLACE: ("-/+", "magenta"),
+    Action.DELETE: ("-", "red"),
+    Action.RUN: (">", "cyan"),
+    Action.UNCHANGED: ("=", "dim"),
+    Action.WAIT: ("…", "blue"),
+    Action.BLOCKED: ("!", "bold red"),
+}
+OUTCOME_STYLE = {
+    Outcome.SUCCEEDED: "green",
+    Outcome.FAILED: "bold red",
+    Outcome.SKIPPED: "yellow",
+    Outcome.UNCHANGED: "dim",
+    Outcome.WAITING: "blue",
+    Outcome.BLOCKED: "bold red",
+}
+SUMMARY_ORDER = (
+    Action.CREATE,
+    Action.UPDATE,
+    Action.REPLACE,
+    Action.DELETE,
+    Action.RUN,
+    Action.WAIT,
+    Action.BLOCKED,
+    Action.UNCHANGED,
+)
+MAX_VALUE = 80
+
+
+LOG_WIDTH = 160
+"""Width for output that is not a terminal (CI logs): wide enough for stack names."""
+
+
+def console(*, stderr: bool = False) -> Console:
+    """A console for humans; in a log file, wide enough that tables do not fold."""
+    probe = Console(stderr=stderr)
+    width = None if probe.is_terminal else LOG_WIDTH
+    return Console(stderr=stderr, highlight=False, width=width)
+
+
+def summary(plan: Plan) -> str:
+    counts = Counter(a.action for a in plan.actions)
+    if not plan.actions:
+        return "Plan: nothing is configured and nothing is deployed."
+    parts = [
+        f"{counts[a]} to {a.value}"
+        if a in (Action.CREATE, Action.UPDATE, Action.REPLACE, Action.DELETE, Action.RUN)
+        else f"{counts[a]} {a.value}"
+        for a in SUMMARY_ORDER
+        if counts[a]
+    ]
+    return "Plan: " + ", ".join(parts) + "."
+
+
+def _short(value: str | None) -> str:
+    if value is None:
+        return "(none)"
+    return value if len(value) <= MAX_VALUE else value[: MAX_VALUE - 3] + "..."
+
+
+def _diff_lines(changes: Sequence[ParameterChange]) -> list[str]:
+    return [f"{c.key}: {_short(c.old)} -> {_short(c.new)}" for c in changes]
+
+
+def print_plan(plan: Plan, console: Console, source: str = "") -> None:
+    title = f"Plan for {source}" if source else "Plan"
+    if plan.revision:
+        title += f" at {plan.revision[:12]}"
+    table = Table(title=title, title_justify="left", show_lines=False)
+    for column in ("", "stack", "type", "action", "reason"):
+        table.add_column(column, overflow="fold")
+    for action in plan.actions:
+        symbol, style = SYMBOLS[action.action]
+        table.add_row(
+            Text(symbol, style=style),
+            action.stack_name,
+            action.pipeline_type,
+            Text(action.action.value, style=style),
+            action.reason,
+        )
+    console.print(table)
+    for action in plan.actions:
+        if action.changes:
+            console.print(f"[yellow]~ {action.stack_name}[/]")
+            for line in _diff_lines(action.changes):
+                console.print(f"    {line}", markup=False, highlight=False)
+    if plan.refusal:
+        console.print(f"[bold red]Refused:[/] {plan.refusal}")
+    console.print(summary(plan))
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    return {
+        "revision": plan.revision,
+        "refusal": plan.refusal or None,
+        "summary": {a.value: n for a, n in Counter(x.action for x in plan.actions).items()},
+        "changes": [_action_json(a) for a in plan.actions if a.action is not Action.UNCHANGED],
+        "unchanged": [a.stack_name for a in plan.actions if a.action is Action.UNCHANGED],
+    }
+
+
+def _action_json(action: PlannedAction) -> dict[str, Any]:
+    return {
+        "name": action.stack_name,
+        "pipeline_type": action.pipeline_type,
+        "action": action.action.value,
+        "reason": action.reason,
+        "depends_on": list(action.depends_on),
+        "parameters": [{"key": c.key, "old": c.old, "new": c.new} for c in action.changes],
+    }
+
+
+def plan_markdown(plan: Plan, source: str = "", limit: int | None = None) -> str:
+    """Markdown for a pull-request comment; cut at a row boundary to fit `limit` characters."""
+    head = f"### mlops-controller plan{f' for `{source}`' if source else ''}"
+    if plan.revision:
+        head += f" at `{plan.revision[:12]}`"
+    lines = [head, ""]
+    if plan.refusal:
+        lines += [f"> **Refused:** {plan.refusal}", ""]
+    lines += [f"**{summary(plan)}**", ""]
+    shown = [a for a in plan.actions if a.action is not Action.UNCHANGED]
+    rows = [
+        f"| {SYMBOLS[a.action][0]} {a.action.value} | `{a.stack_name}` | {a.pipeline_type} "
+        f"| {_md(a.reason)} |"
+        for a in shown
+    ]
+    diffs: list[str] = []
+    for action in shown:
+        if action.changes:
+            diffs += [
+                f"<details><summary><code>{action.stack_name}</code></summary>",
+                "",
+                "```diff",
+            ]
+            for change in action.changes:
+                diffs += [
+                    f"- {change.key}: {_short(change.old)}",
+                    f"+ {change.key}: {_short(change.new)}",
+                ]
+            diffs += ["```", "</details>", ""]
+    if rows:
+        lines += ["| action | stack | type | reason |", "|---|---|---|---|"]
+    unchanged = sum(1 for a in plan.actions if a.action is Action.UNCHANGED)
+    tail = [f"_{unchanged} pipeline(s) unchanged._"] if unchanged else []
+    return _fit(lines, rows, diffs, tail, limit)
+
+
+def _fit(
+    head: list[str], rows: list[str], diffs: list[str], tail: list[str], limit: int | None
+) -> str:
+    full = "\n".join([*head, *rows, "", *diffs, *tail]).rstrip() + "\n"
+    if limit is None or len(full) <= limit:
+        return full
+    note = "\n_… {n} more row(s) not shown: run `mlops-controller plan` for the whole plan._\n"
+    kept = list(rows)
+    while kept:
+        text = "\n".join([*head, *kept]) + note.format(n=len(rows) - len(kept))
+        if len(text) <= limit:
+            return text
+        kept.pop()
+    return ("\n".join(head) + note.format(n=len(rows)))[:limit]
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def print_event(event: StackEvent, console: Console) -> None:
+    style = (
+        "red" if "FAILED" in event.status else ("green" if "COMPLETE" in event.status else "blue")
+    )
+    line = Text.assemble(
+        (event.timestamp.strftime("%H:%M:%S "), "dim"),
+        (f"{event.stack_name} ", "bold"),
+        (f"{event.status} ", style),
+        f"{event.logical_id} ({event.resource_type})",
+        (f" {event.reason}" if event.reason else "", "dim"),
+    )
+    console.print(line, highlight=False)
+
+
+def print_result(result: ActionResult, console: Console) -> None:
+    style = OUTCOME_STYLE[result.outcome]
+    console.print(
+        Text.assemble(
+            (f"{result.outcome.value:>9} ", style),
+            f"{result.action.value} {result.stack_name}: ",
+            (result.message, "dim"),
+        ),
+        highlight=False,
+    )
+
+
+def print_apply(result: ApplyResult, console: Console) -> None:
+    if result.refusal:
+        console.print(f"[bold red]Refused, nothing was changed:[/] {result.refusal}")
+        return
+    table = Table(title="Apply summary", title_justify="left")
+    for column in ("stack", "action", "outcome", "seconds", "message"):
+        table.add_column(column, overflow="fold")
+    for item in result.results:
+        table.add_row(
+            item.stack_name,
+            item.action.value,
+            Text(item.outcome.value, style=OUTCOME_STYLE[item.outcome]),
+            f"{item.seconds:.1f}",
+            item.message,
+        )
+    console.print(table)
+    counts = Counter(r.outcome for r in result.results)
+    parts = ", ".join(f"{n} {o.value}" for o, n in counts.items())
+    verdict = "[green]Apply complete[/]" if result.ok else "[bold red]Apply failed[/]"
+    console.print(f"{verdict}: {parts or 'nothing to do'}.")
+
+
+def apply_json(result: ApplyResult) -> dict[str, Any]:
+    return {
+        "revision": result.revision,
+        "ok": result.ok,
+        "refusal": result.refusal or None,
+        "results": [
+            {
+                "name": r.stack_name,
+                "pipeline_type": r.pipeline_type,
+                "action": r.action.value,
+                "outcome": r.outcome.value,
+                "message": r.message,
+                "seconds": round(r.seconds, 2),
+            }
+            for r in result.results
+        ],
+    }
+
+
+def dumps(payload: Any) -> str:
+    return json.dumps(payload, indent=2, default=str)

@@ -1,0 +1,50 @@
+"""A deployed stack as the planner sees it, and the tags that record ownership and intent.
+
+Plain data: discovery (in `controller.aws`) builds these from DescribeStacks; the pure
+planner reads them. The tags are how the controller knows what it owns (Flux's inventory,
+recorded on what was deployed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+OWNER_TAG = "mlops:managed-by"
+HASH_TAG = "mlops:spec-hash"
+TYPE_TAG = "mlops:pipeline-type"
+PIPELINE_TAG = "mlops:pipeline"
+RUN_TAG = "mlops:run"
+"""The run-once job (by execution name) the stack has started or finished; it changes only
+when the job's inputs change, never per commit."""
+
+
+@dataclass(frozen=True)
+class DeployedStack:
+    name: str
+    stack_id: str
+    status: str
+    tags: Mapping[str, str] = field(default_factory=dict)
+    parameters: Mapping[str, str] = field(default_factory=dict)
+    outputs: Mapping[str, str] = field(default_factory=dict)
+    status_reason: str = ""
+    last_updated: datetime | None = None
+
+    @property
+    def owner(self) -> str | None:
+        return self.tags.get(OWNER_TAG)
+
+    @property
+    def spec_hash(self) -> str | None:
+        return self.tags.get(HASH_TAG)
+
+    @property
+    def pipeline_type(self) -> str | None:
+        return self.tags.get(TYPE_TAG)
+
+    def run_done(self, execution_name: str) -> bool:
+        return self.tags.get(RUN_TAG) == execution_name
+
+    def owned_by(self, controller_id: str) -> bool:
+        return self.owner == controller_id

@@ -1,0 +1,325 @@
+"""`mlops-controller ci`: the one entry point CodeBuild runs, whatever the event was.
+
+EventBridge starts the build with the event's fields as environment variables (see
+blueprints/bootstrap.yaml); this module turns them into a `CiContext` and does what the event
+asks: a push to the deployment branch (or the hourly converge run) applies, a push elsewhere
+plans, a pull request plans and comments. Delivery is best effort and builds may run late, so
+a commit older than the last applied one is never applied: a late build cannot roll back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+from rich.console import Console
+
+from controller.aws.session import Aws
+from controller.core import config as config_module
+from controller.core import report
+from controller.core.config.model import Config
+from controller.core.diagnostics import Diagnostic
+from controller.core.plan import Action, Plan
+from controller.gitops import artifacts, reconcile, source
+from controller.gitops.ledger import actor as ledger_actor
+
+MARKER = "<!-- mlops-controller plan -->"
+"""Hidden in every plan comment, so a later build edits it instead of adding another."""
+MAX_COMMENT = 10_240
+COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+
+class Event(StrEnum):
+    PUSH = "push"
+    PULL_REQUEST = "pull_request"
+    SCHEDULE = "schedule"
+
+
+class CiContextError(Exception):
+    """The build's environment does not describe a run; the message names each variable."""
+
+
+@dataclass(frozen=True)
+class CiContext:
+    event: Event
+    commit: str
+    """The commit CodeBuild checked out (CODEBUILD_RESOLVED_SOURCE_VERSION)."""
+    branch: str | None = None
+    repository: str | None = None
+    pull_request_id: str | None = None
+    destination_commit: str | None = None
+
+
+@dataclass(frozen=True)
+class CiOptions:
+    repo_dir: Path = Path(".")
+    config_path: str = source.DEFAULT_CONFIG
+    artifacts: Path = Path("mlops-artifacts")
+    flags: Mapping[str, Any] = field(default_factory=dict)
+    environ: Mapping[str, str] = field(default_factory=dict)
+
+
+def context_from(environ: Mapping[str, str]) -> CiContext:
+    """Parse the run context, reporting every missing or inconsistent variable at once."""
+    problems: list[str] = []
+    event_name = environ.get("MLOPS_EVENT", "")
+    choices = ", ".join(e.value for e in Event)
+    if not event_name:
+        problems.append(f"MLOPS_EVENT is not set: expected one of {choices}")
+    elif event_name not in {e.value for e in Event}:
+        problems.append(f"MLOPS_EVENT is {event_name!r}: expected one of {choices}")
+    commit = environ.get("CODEBUILD_RESOLVED_SOURCE_VERSION", "")
+    if not commit:
+        problems.append(
+            "CODEBUILD_RESOLVED_SOURCE_VERSION is not set: `ci` runs in CodeBuild; "
+            "to try it locally set it to the full commit id to build"
+        )
+    elif not COMMIT.match(commit):
+        problems.append(
+            f"CODEBUILD_RESOLVED_SOURCE_VERSION is {commit!r}: expected a 40-character commit id"
+        )
+    source_commit = environ.get("MLOPS_SOURCE_COMMIT", "")
+    if source_commit and commit and source_commit != commit:
+        problems.append(
+            f"MLOPS_SOURCE_COMMIT is {source_commit[:12]} but the build checked out "
+            f"{commit[:12]}: the rule must pass the same commit as sourceVersion"
+        )
+    required = {
+        Event.PUSH.value: ("MLOPS_BRANCH",),
+        Event.PULL_REQUEST.value: (
+            "MLOPS_PULL_REQUEST_ID",
+            "MLOPS_REPOSITORY_NAME",
+            "MLOPS_SOURCE_COMMIT",
+            "MLOPS_DESTINATION_COMMIT",
+        ),
+    }.get(event_name, ())
+    missing = [name for name in required if not environ.get(name)]
+    if missing:
+        problems.append(f"a {event_name} run needs {', '.join(missing)}, which are not set")
+    if problems:
+        raise CiContextError("; ".join(problems))
+    branch = environ.get("MLOPS_BRANCH", "").removeprefix("refs/heads/") or None
+    return CiContext(
+        Event(event_name),
+        commit,
+        branch,
+        environ.get("MLOPS_REPOSITORY_NAME") or None,
+        environ.get("MLOPS_PULL_REQUEST_ID") or None,
+        environ.get("MLOPS_DESTINATION_COMMIT") or None,
+    )
+
+
+def run(context: CiContext, options: CiOptions, console: Console, aws: Aws | None = None) -> int:
+    """Exit status: 0 done (or nothing to do), 1 invalid config, refused, blocked or failed."""
+    repo = source.open_repo(options.repo_dir)
+    text = source.read_git(repo.working_dir, context.commit, options.config_path)
+    loaded = config_module.load(
+        text.raw, text.name, revision=text.revision, flags=options.flags, environ=options.environ
+    )
+    aws = aws or Aws(region=loaded.config.settings.region if loaded.config else None)
+    if loaded.config is None:
+        return _invalid(context, options, console, aws, loaded.diagnostics)
+    config = loaded.config
+    for warning in config.warnings:
+        _say(console, warning.format())
+    if context.event is Event.PULL_REQUEST:
+        return _pull_request(context, options, console, aws, config)
+    branch = context.branch or config.settings.deployment_branch
+    if branch != config.settings.deployment_branch:
+        _say(
+            console,
+            f"Push to {branch}, not to the deployment branch "
+            f"{config.settings.deployment_branch}: planning only.",
+        )
+        return _plan_only(options, console, aws, config)
+    committer = str(repo.commit(context.commit).committer.name or "")
+    return _deploy(context, options, console, aws, config, committer)
+
+
+def _deploy(
+    context: CiContext,
+    options: CiOptions,
+    console: Console,
+    aws: Aws,
+    config: Config,
+    committer: str,
+) -> int:
+    ledger = reconcile.ledger_for(config, aws)
+    last = ledger.last_applied()
+    repo = source.open_repo(options.repo_dir)
+    if last and source.is_superseded(repo, context.commit, last):
+        _say(
+            console,
+            f"Nothing done: commit {context.commit[:12]} is an ancestor of {last[:12]}, the "
+            "last applied commit in the ledger. A late build never rolls a newer deployment "
+            "back; to roll back, revert the change in git and push.",
+        )
+        return 0
+    plan = _planned(options, console, aws, config)
+    result = reconcile.apply_plan(
+        config,
+        plan,
+        aws,
+        reconcile.options_for(config),
+        on_event=lambda event: report.print_event(event, console),
+        on_result=lambda outcome: report.print_result(outcome, console),
+        ledger=ledger,
+        actor=ledger_actor(options.environ, committer),
+    )
+    artifacts.write_apply(options.artifacts, result)
+    artifacts.write_junit(options.artifacts, artifacts.junit(plan, result))
+    report.print_apply(result, console)
+    return 0 if result.ok else 1
+
+
+def _plan_only(options: CiOptions, console: Console, aws: Aws, config: Config) -> int:
+    plan = _planned(options, console, aws, config)
+    artifacts.write_junit(options.artifacts, artifacts.junit(plan))
+    return _plan_status(plan)
+
+
+def _pull_request(
+    context: CiContext, options: CiOptions, console: Console, aws: Aws, config: Config
+) -> int:
+    plan = _planned(options, console, aws, config)
+    artifacts.write_junit(options.artifacts, artifacts.junit(plan))
+    assert context.destination_commit is not None
+    diff = source.config_diff(
+        options.repo_dir, context.destination_commit, context.commit, options.config_path
+    )
+    body = plan_comment(plan, config.source, diff)
+    (options.artifacts / "comment.md").write_text(body)
+    _comment(aws.client("codecommit"), context, body, console)
+    return _plan_status(plan)
+
+
+def _invalid(
+    context: CiContext,
+    options: CiOptions,
+    console: Console,
+    aws: Aws,
+    diagnostics: tuple[Diagnostic, ...],
+) -> int:
+    for diagnostic in diagnostics:
+        _say(console, diagnostic.format())
+    artifacts.write_junit(options.artifacts, artifacts.junit_invalid(diagnostics))
+    if context.event is Event.PULL_REQUEST:
+        body = invalid_comment(context.commit, diagnostics)
+        _comment(aws.client("codecommit"), context, body, console)
+    _say(console, f"The config at {context.commit[:12]} is invalid: nothing was planned.")
+    return 1
+
+
+def _planned(options: CiOptions, console: Console, aws: Aws, config: Config) -> Plan:
+    plan = reconcile.plan_for(config, aws, reconcile.guards_for(config, False))
+    report.print_plan(plan, console, config.source)
+    artifacts.write_plan(options.artifacts, plan, config.source)
+    return plan
+
+
+def _plan_status(plan: Plan) -> int:
+    """A refused or blocked plan fails the build: merging it would not deploy."""
+    blocked = any(a.action is Action.BLOCKED for a in plan.actions)
+    return 1 if plan.refusal or blocked else 0
+
+
+def plan_comment(plan: Plan, source_name: str, diff: str | None) -> str:
+    """The comment body: the plan, then the config diff when it fits in one comment."""
+    section = _diff_section(diff)
+    room = MAX_COMMENT - len(MARKER) - 1
+    body = report.plan_markdown(plan, source_name, limit=room)
+    if len(body) + len(section) + 1 > room:
+        lines = (diff or "").count("\n")
+        section = (
+            f"_The config diff ({lines} lines) does not fit in a comment: "
+            "see plan.md in the build artifacts._\n"
+        )
+        if len(body) + len(section) + 1 > room:
+            section = ""
+    return f"{MARKER}\n{body}\n{section}".rstrip("\n") + "\n"
+
+
+def invalid_comment(commit: str, diagnostics: tuple[Diagnostic, ...]) -> str:
+    head = f"{MARKER}\n### mlops-controller: the config at `{commit[:12]}` is invalid\n\n"
+    text = "\n".join(d.format() for d in diagnostics)
+    fence = _fence(text)
+    room = MAX_COMMENT - len(head) - 2 * len(fence) - 8
+    if len(text) > room:
+        text = text[: room - 2] + "\n…"
+    return f"{head}{fence}\n{text}\n{fence}\n"
+
+
+def _diff_section(diff: str | None) -> str:
+    if diff is None:
+        return ""
+    if not diff:
+        return "_The config file did not change in this pull request._\n"
+    fence = _fence(diff)
+    return f"<details><summary>Config diff</summary>\n\n{fence}diff\n{diff}{fence}\n</details>\n"
+
+
+def _fence(text: str) -> str:
+    """A code fence longer than any run of backticks in the text, so it cannot end early."""
+    fence = "```"
+    while fence in text:
+        fence += "`"
+    return fence
+
+
+def request_token(pull_request_id: str, commit: str) -> str:
+    """The same PR and commit give the same token: a retried build posts only once."""
+    digest = hashlib.sha256(f"{pull_request_id}\0{commit}".encode()).hexdigest()[:32]
+    return f"mlops-plan-{digest}"
+
+
+def _comment(codecommit: Any, context: CiContext, body: str, console: Console) -> None:
+    existing = find_plan_comment(codecommit, context)
+    if existing is not None:
+        try:
+            codecommit.update_comment(commentId=existing, content=body)
+            _say(console, f"Updated the plan comment on pull request {context.pull_request_id}.")
+            return
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "CommentNotCreatedByCallerException":
+                raise
+    codecommit.post_comment_for_pull_request(
+        pullRequestId=context.pull_request_id,
+        repositoryName=context.repository,
+        beforeCommitId=context.destination_commit,
+        afterCommitId=context.commit,
+        content=body,
+        clientRequestToken=request_token(str(context.pull_request_id), context.commit),
+    )
+    _say(console, f"Posted the plan on pull request {context.pull_request_id}.")
+
+
+def find_plan_comment(codecommit: Any, context: CiContext) -> str | None:
+    """The id of an earlier plan comment (not a reply quoting one), if there is one."""
+    kwargs: dict[str, str] = {
+        "pullRequestId": str(context.pull_request_id),
+        "repositoryName": str(context.repository),
+    }
+    while True:
+        page = codecommit.get_comments_for_pull_request(**kwargs)
+        for thread in page.get("commentsForPullRequestData", ()):
+            for comment in thread.get("comments", ()):
+                if (
+                    MARKER in comment.get("content", "")
+                    and not comment.get("deleted")
+                    and not comment.get("inReplyTo")
+                ):
+                    return str(comment["commentId"])
+        if not page.get("nextToken"):
+            return None
+        kwargs["nextToken"] = page["nextToken"]
+
+
+def _say(console: Console, text: str) -> None:
+    """One unwrapped line: build logs are read and searched, not viewed in a terminal."""
+    console.print(text, soft_wrap=True, markup=False, highlight=False)

@@ -1,0 +1,165 @@
+"""`mlops-controller watch`: GitOps without CodeBuild, like Flux's source controller.
+
+It polls a branch (fetching when the repository has a remote, or keeping a mirror of a URL in
+a cache directory) and applies each new tip through the same `reconcile.apply_plan` as every
+other entry point. The ledger says what was applied last, so a restarted watcher does not
+apply the same commit again and never goes back to an older one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import git
+from botocore.exceptions import BotoCoreError, ClientError
+from rich.console import Console
+
+from controller.aws.session import Aws
+from controller.core import config as config_module
+from controller.core import report
+from controller.gitops import reconcile, source
+from controller.gitops.ledger import LedgerError
+from controller.gitops.ledger import actor as ledger_actor
+
+UNITS = {"s": 1, "m": 60, "h": 3600}
+DEFAULT_CACHE = Path.home() / ".cache" / "mlops-controller" / "repos"
+
+
+class WatchError(Exception):
+    """A watch that cannot start: a bad interval or a repository that cannot be opened."""
+
+
+def parse_interval(text: str) -> float:
+    """`30s`, `5m`, `1h` (or a bare number of seconds) as seconds."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text)
+    if not match or float(match.group(1)) <= 0:
+        raise WatchError(
+            f"--interval {text!r}: expected a positive number with a unit, such as 30s, 5m or 1h"
+        )
+    return float(match.group(1)) * UNITS[match.group(2) or "s"]
+
+
+@dataclass(frozen=True)
+class WatchOptions:
+    location: str
+    """A local repository directory or a git URL."""
+    branch: str = "main"
+    config_path: str = source.DEFAULT_CONFIG
+    cache_dir: Path = DEFAULT_CACHE
+    flags: Mapping[str, Any] = field(default_factory=dict)
+    environ: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Tick:
+    """What one poll did."""
+
+    commit: str
+    applied: bool
+    ok: bool
+    message: str
+
+
+def is_url(location: str) -> bool:
+    return "://" in location or (location.startswith("git@") and ":" in location)
+
+
+def open_source(options: WatchOptions) -> git.Repo:
+    if not is_url(options.location):
+        return source.open_repo(options.location)
+    digest = hashlib.sha256(options.location.encode()).hexdigest()[:16]
+    mirror = options.cache_dir / digest
+    try:
+        if mirror.exists():
+            return git.Repo(mirror)
+        return git.Repo.clone_from(options.location, mirror, mirror=True)
+    except git.GitCommandError as exc:
+        raise WatchError(f"cannot clone {options.location}: {exc.stderr.strip()}") from exc
+
+
+def tip(repo: git.Repo, branch: str) -> str:
+    """Fetch, then the branch's tip: the remote's branch in a working clone, else the local one."""
+    if repo.bare and repo.remotes:
+        repo.git.fetch("--prune", "origin")
+        ref = branch
+    elif repo.remotes:
+        repo.remotes[0].fetch()
+        ref = f"{repo.remotes[0].name}/{branch}"
+    else:
+        ref = branch
+    return str(source.resolve(repo, ref).hexsha)
+
+
+def poll(repo: git.Repo, options: WatchOptions, console: Console) -> Tick:
+    """One round: apply the branch's tip unless the ledger says it is applied or newer is."""
+    commit = tip(repo, options.branch)
+    path = repo.working_tree_dir or repo.git_dir
+    text = source.read_git(path, commit, options.config_path)
+    loaded = config_module.load(
+        text.raw, text.name, revision=commit, flags=options.flags, environ=options.environ
+    )
+    if loaded.config is None:
+        for diagnostic in loaded.diagnostics:
+            console.print(diagnostic.format(), markup=False, soft_wrap=True)
+        return Tick(commit, False, False, f"the config at {commit[:12]} is invalid")
+    config = loaded.config
+    aws = Aws(region=config.settings.region)
+    ledger = reconcile.ledger_for(config, aws)
+    last = ledger.last_applied()
+    if last == commit:
+        return Tick(commit, False, True, f"{commit[:12]} is applied already")
+    if last and source.is_superseded(repo, commit, last):
+        return Tick(commit, False, True, f"{commit[:12]} is older than {last[:12]}, applied last")
+    plan = reconcile.plan_for(config, aws, reconcile.guards_for(config, False))
+    report.print_plan(plan, console, config.source)
+    result = reconcile.apply_plan(
+        config,
+        plan,
+        aws,
+        reconcile.options_for(config),
+        on_event=lambda event: report.print_event(event, console),
+        on_result=lambda outcome: report.print_result(outcome, console),
+        ledger=ledger,
+        actor=ledger_actor(options.environ, str(repo.commit(commit).committer.name or "")),
+    )
+    report.print_apply(result, console)
+    verdict = "applied" if result.ok else "apply failed for"
+    return Tick(commit, True, result.ok, f"{verdict} {commit[:12]}")
+
+
+def watch(
+    options: WatchOptions,
+    interval: float,
+    console: Console,
+    *,
+    once: bool = False,
+    stop: threading.Event | None = None,
+) -> int:
+    """Poll until stopped; with `once`, one round and its exit status.
+
+    A round that fails (AWS unreachable, fetch refused) is reported and retried next interval:
+    a watcher that dies on the first network blip converges nothing.
+    """
+    repo = open_source(options)
+    stop = stop or threading.Event()
+    while True:
+        try:
+            tick = poll(repo, options, console)
+            console.print(tick.message, markup=False, soft_wrap=True)
+            ok = tick.ok
+        except (ClientError, BotoCoreError, LedgerError, source.SourceError) as exc:
+            console.print(f"error: {exc}", markup=False, soft_wrap=True)
+            ok = False
+        except git.GitCommandError as exc:
+            console.print(f"error: git {exc.command[1]}: {exc.stderr.strip()}", markup=False)
+            ok = False
+        if once:
+            return 0 if ok else 1
+        if stop.wait(interval):
+            return 0

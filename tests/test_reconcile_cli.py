@@ -291,7 +291,6 @@ def test_a_run_once_job_lost_to_a_crash_is_planned_and_started_once(
 
 def test_a_create_whose_answer_was_lost_is_recognised_as_ours(account, config_repo, capsys):
     """A retried CreateStack that meets the stack it created itself waits for it, no dupe."""
-    from dataclasses import replace
 
     from controller.aws.apply import Applier
     from controller.aws.session import Aws
@@ -309,7 +308,7 @@ def test_a_create_whose_answer_was_lost_is_recognised_as_ours(account, config_re
     realtime = render_all(config)[:1]
     as_if_absent = make_plan(PlanInput(realtime, (), "mlops-controller", text.revision))
     # Without the lease's stale-plan check, which would (rightly) refuse this plan first.
-    options = replace(reconcile.options_for(config, poll_seconds=0.1), lock=False)
+    options = reconcile.options_for(config, poll_seconds=0.1)
     result = Applier(Aws(region="us-east-1"), options).apply(as_if_absent)
     assert [r.outcome for r in result.results] == [Outcome.SUCCEEDED]
     assert list(stacks(account)).count(realtime[0].stack_name) == 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,7 +21,6 @@ from botocore.parsers import ResponseParserError
 
 from controller.aws import runs
 from controller.aws.discover import describe, discover
-from controller.aws.lock import Lease, LockError, LockHeld, this_process
 from controller.aws.session import Aws
 from controller.aws.waiting import POLL_SECONDS, TIMEOUT_SECONDS, wait_until_settled
 from controller.core.events import EventSink
@@ -34,12 +34,9 @@ from controller.core.results import (
     ResultSink,
 )
 from controller.core.stacks import (
-    HASH_TAG,
-    OWNER_TAG,
-    PIPELINE_TAG,
     RUN_TAG,
-    TYPE_TAG,
     DeployedStack,
+    stack_tags,
 )
 
 MAX_TEMPLATE_BODY = 51_200
@@ -55,12 +52,40 @@ class ApplyOptions:
     parallel: int = 4
     poll_seconds: float = POLL_SECONDS
     timeout_seconds: float = TIMEOUT_SECONDS
-    lock: bool = True
-    """Hold the controller's lease in the assets bucket while applying (controller/lock.py)."""
 
 
 def _ignore(_: object) -> None:
     return None
+
+
+WriteGate = Callable[[str], None]
+"""Called with the stack's name immediately before every write (CloudFormation or Step
+Functions); it raises to stop the write, for example when the apply lease cannot be proved."""
+
+
+def moved_since_plan(cfn: Any, plan: Plan) -> str:
+    """The plan was made before the lease was taken: if another apply changed a stack this
+    plan writes in between, the plan is stale and applying it could undo that."""
+    if not plan.has_changes:
+        return ""
+    now = _current(cfn, tuple(a.stack_name for a in plan.changes))
+    for action in plan.changes:
+        before, after = action.deployed, now.get(action.stack_name)
+        if _fingerprint(before) != _fingerprint(after):
+            state = after.status if after else "absent"
+            return (
+                f"{action.stack_name} changed since this plan was made (now {state}), "
+                "probably by another apply; nothing was changed: run again"
+            )
+    return ""
+
+
+def _current(cfn: Any, names: tuple[str, ...]) -> dict[str, DeployedStack]:
+    """The named stacks as they are now: one read each when few, one listing otherwise."""
+    if len(names) > RECHECK_ONE_BY_ONE:
+        return {stack.name: stack for stack in discover(cfn)}
+    found = (describe(cfn, name) for name in names)
+    return {stack.name: stack for stack in found if stack is not None}
 
 
 class _StackFailed(Exception):
@@ -78,60 +103,21 @@ class Applier:
         options: ApplyOptions,
         on_event: EventSink = _ignore,
         on_result: ResultSink = _ignore,
+        before_write: WriteGate = _ignore,
     ) -> None:
         self.cfn = aws.client("cloudformation")
         self.aws = aws
         self.options = options
         self.on_event = on_event
         self.on_result = on_result
+        self.before_write = before_write
         self._nonce = ""
 
     def apply(self, plan: Plan) -> ApplyResult:
-        """Apply under the controller's lease: a second apply at the same time refuses."""
+        """Run the plan; the caller holds the controller's lease (gitops.reconcile does)."""
         if plan.refusal:
             return ApplyResult(plan.revision, (), plan.refusal)
-        if not self.options.lock:
-            return self._apply(plan)
-        lease = Lease(
-            self.aws.client("s3"),
-            self.options.assets_bucket,
-            self.options.controller_id,
-            this_process(plan.revision),
-        )
-        try:
-            lease.acquire()
-        except (LockHeld, LockError) as exc:
-            return ApplyResult(plan.revision, (), str(exc))
-        try:
-            moved = self._moved_since_plan(plan)
-            if moved:
-                return ApplyResult(plan.revision, (), moved)
-            return self._apply(plan)
-        finally:
-            lease.release()
-
-    def _moved_since_plan(self, plan: Plan) -> str:
-        """The plan was made before the lease was taken: if another apply changed a stack
-        this plan writes in between, the plan is stale and applying it could undo that."""
-        if not plan.has_changes:
-            return ""
-        now = self._current(tuple(a.stack_name for a in plan.changes))
-        for action in plan.changes:
-            before, after = action.deployed, now.get(action.stack_name)
-            if _fingerprint(before) != _fingerprint(after):
-                state = after.status if after else "absent"
-                return (
-                    f"{action.stack_name} changed since this plan was made (now {state}), "
-                    "probably by another apply; nothing was changed: run again"
-                )
-        return ""
-
-    def _current(self, names: tuple[str, ...]) -> dict[str, DeployedStack]:
-        """The named stacks as they are now: one read each when few, one listing otherwise."""
-        if len(names) > RECHECK_ONE_BY_ONE:
-            return {stack.name: stack for stack in discover(self.cfn)}
-        found = (describe(self.cfn, name) for name in names)
-        return {stack.name: stack for stack in found if stack is not None}
+        return self._apply(plan)
 
     def _apply(self, plan: Plan) -> ApplyResult:
         self._nonce = plan.revision or uuid.uuid4().hex
@@ -215,12 +201,13 @@ class Applier:
         since = _now()
         token = self._token("create", rendered, previous)
         try:
+            self.before_write(rendered.stack_name)
             response = self.cfn.create_stack(
                 StackName=rendered.stack_name,
                 **self._template(rendered),
                 Parameters=rendered.boto_parameters(),
                 Capabilities=list(rendered.capabilities),
-                Tags=self._tags(rendered),
+                Tags=stack_tags(self.options.controller_id, rendered),
                 ClientRequestToken=token,
             )
         except ClientError as exc:
@@ -263,12 +250,13 @@ class Applier:
         gate = {run.gate_parameter: "true"} if run and run.gate_parameter and run_done else {}
         since = _now()
         try:
+            self.before_write(rendered.stack_name)
             self.cfn.update_stack(
                 StackName=deployed.stack_id,
                 **self._template(rendered),
                 Parameters=rendered.boto_parameters(**gate),
                 Capabilities=list(rendered.capabilities),
-                Tags=self._tags(rendered, run_done=run_done),
+                Tags=stack_tags(self.options.controller_id, rendered, run_done=run_done),
                 ClientRequestToken=self._token("update", rendered, deployed, str(run_done)),
             )
         except ClientError as exc:
@@ -284,6 +272,7 @@ class Applier:
         since = _now()
         kwargs: dict[str, Any] = {"StackName": deployed.stack_id}
         kwargs["ClientRequestToken"] = self._token("delete", None, deployed, deployed.status)
+        self.before_write(deployed.name)
         self.cfn.delete_stack(**kwargs)
         settled = wait_until_settled(
             self.cfn,
@@ -333,6 +322,7 @@ class Applier:
         stepfunctions = self.aws.client("stepfunctions")
         started = runs.status(stepfunctions, machine, run)
         if started.status == runs.NOT_STARTED:
+            self.before_write(rendered.stack_name)
             started = runs.start(stepfunctions, machine, run)
         if started.status in runs.FINISHED_BADLY:
             raise _StackFailed(f"{what} {run.execution_name} {started.status}: {started.detail}")
@@ -367,17 +357,6 @@ class Applier:
         ]
         digest = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
         return f"mlops-{verb}-{digest}"
-
-    def _tags(self, rendered: RenderedStack, *, run_done: bool = False) -> list[dict[str, str]]:
-        tags = {
-            OWNER_TAG: self.options.controller_id,
-            HASH_TAG: rendered.spec_hash,
-            TYPE_TAG: rendered.pipeline.type,
-            PIPELINE_TAG: rendered.pipeline.name,
-        }
-        if rendered.run is not None and run_done:
-            tags[RUN_TAG] = rendered.run.execution_name
-        return [{"Key": k, "Value": v} for k, v in tags.items()]
 
     def _template(self, rendered: RenderedStack) -> dict[str, str]:
         body = rendered.template_body

@@ -10,6 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from controller.core.render import RenderedStack
 
 OWNER_TAG = "mlops:managed-by"
 HASH_TAG = "mlops:spec-hash"
@@ -48,3 +52,19 @@ class DeployedStack:
 
     def owned_by(self, controller_id: str) -> bool:
         return self.owner == controller_id
+
+
+def stack_tags(
+    controller_id: str, rendered: RenderedStack, *, run_done: bool = False
+) -> list[dict[str, str]]:
+    """The tags every create and update writes: ownership, what was asked for, and the
+    run-once job once it may be recorded. Stack tags propagate to the stack's resources."""
+    tags = {
+        OWNER_TAG: controller_id,
+        HASH_TAG: rendered.spec_hash,
+        TYPE_TAG: rendered.pipeline.type,
+        PIPELINE_TAG: rendered.pipeline.name,
+    }
+    if rendered.run is not None and run_done:
+        tags[RUN_TAG] = rendered.run.execution_name
+    return [{"Key": k, "Value": v} for k, v in tags.items()]

@@ -10,8 +10,9 @@ import os
 from dataclasses import replace
 
 from controller.aws import preflight
-from controller.aws.apply import Applier, ApplyOptions
+from controller.aws.apply import Applier, ApplyOptions, moved_since_plan
 from controller.aws.discover import discover
+from controller.aws.lock import Lease, LockError, LockHeld, this_process
 from controller.aws.session import Aws
 from controller.core.config.model import Config
 from controller.core.events import EventSink
@@ -53,7 +54,7 @@ def apply_plan(
     Recording (to `ledger`, by default the config's own) and notifying (when settings name a
     topic) happen here and only here, so no entry point can apply without leaving a trace.
     """
-    result = Applier(aws, options, on_event=on_event, on_result=on_result).apply(plan)
+    result = _apply_under_lease(config, plan, aws, options, on_event, on_result)
     deployment = Deployment.of(
         plan,
         result,
@@ -67,6 +68,38 @@ def apply_plan(
         aws.client("sns"), settings.notification_topic_arn, deployment, settings.controller_id
     )
     return result
+
+
+def _apply_under_lease(
+    config: Config,
+    plan: Plan,
+    aws: Aws,
+    options: ApplyOptions,
+    on_event: EventSink,
+    on_result: ResultSink,
+) -> ApplyResult:
+    """Hold the controller's lease while applying: a second apply at the same time refuses,
+    and a plan made stale by another apply before the lease was taken is refused too."""
+    if plan.refusal:
+        return ApplyResult(plan.revision, (), plan.refusal)
+    settings = config.settings
+    lease = Lease(
+        aws.client("s3"),
+        settings.assets_bucket,
+        settings.controller_id,
+        this_process(plan.revision),
+    )
+    try:
+        lease.acquire()
+    except (LockHeld, LockError) as exc:
+        return ApplyResult(plan.revision, (), str(exc))
+    try:
+        moved = moved_since_plan(aws.client("cloudformation"), plan)
+        if moved:
+            return ApplyResult(plan.revision, (), moved)
+        return Applier(aws, options, on_event=on_event, on_result=on_result).apply(plan)
+    finally:
+        lease.release()
 
 
 def ledger_for(config: Config, aws: Aws) -> Ledger:

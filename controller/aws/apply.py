@@ -60,7 +60,12 @@ def _ignore(_: object) -> None:
 
 WriteGate = Callable[[str], None]
 """Called with the stack's name immediately before every write (CloudFormation or Step
-Functions); it raises to stop the write, for example when the apply lease cannot be proved."""
+Functions); it raises `WriteRefused` to stop the write, for example when the apply lease
+cannot be proved."""
+
+
+class WriteRefused(Exception):
+    """A write gate refused a write: the applier issues no further writes in this run."""
 
 
 def moved_since_plan(cfn: Any, plan: Plan) -> str:

@@ -236,6 +236,33 @@ def print_apply(result: ApplyResult, console: Console) -> None:
     console.print(f"{verdict}: {parts or 'nothing to do'}.")
 
 
+def apply_markdown(result: ApplyResult, source: str = "") -> str:
+    """The apply's outcome for a pull request or a chat message, as `plan_markdown` is."""
+    head = f"### mlops-controller apply{f' of `{source}`' if source else ''}"
+    if result.revision:
+        head += f" at `{result.revision[:12]}`"
+    lines = [head, ""]
+    if result.refusal:
+        return (
+            "\n".join([*lines, f"> **Refused, nothing was changed:** {_md(result.refusal)}"]) + "\n"
+        )
+    counts = Counter(r.outcome for r in result.results)
+    parts = ", ".join(f"{n} {o.value}" for o, n in counts.items()) or "nothing to do"
+    lines += [f"**{'Apply complete' if result.ok else 'Apply failed'}: {parts}.**", ""]
+    shown = [r for r in result.results if r.outcome is not Outcome.UNCHANGED]
+    if shown:
+        lines += ["| outcome | stack | action | seconds | message |", "|---|---|---|---|---|"]
+        lines += [
+            f"| {r.outcome.value} | `{r.stack_name}` | {r.action.value} | {r.seconds:.1f} "
+            f"| {_md(r.message)} |"
+            for r in shown
+        ]
+    unchanged = counts[Outcome.UNCHANGED]
+    if unchanged:
+        lines += ["", f"_{unchanged} pipeline(s) unchanged._"]
+    return "\n".join(lines) + "\n"
+
+
 def apply_json(result: ApplyResult) -> dict[str, Any]:
     return {
         "revision": result.revision,

@@ -194,7 +194,9 @@ def _commit(repo: git.Repo, example: dict[str, Any], message: str) -> None:
 def _keep_running(console: Console, emulator: Emulator, repo: Path) -> None:
     """Commands that work from any directory: absolute paths, every variable exported."""
     console.print("The emulator keeps running. In another shell, from any directory:")
-    lines = [f"export {name}={shlex.quote(value)}" for name, value in emulator.environment().items()]
+    lines = [
+        f"export {name}={shlex.quote(value)}" for name, value in emulator.environment().items()
+    ]
     where = shlex.quote(str(repo))
     lines += [
         f"mlops-controller status --repo {where}",

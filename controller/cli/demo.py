@@ -61,21 +61,21 @@ def _story(console: Console, workdir: Path) -> bool:
     console.print(f"Config repository: {repo.working_dir}")
     ok = True
 
-    console.print(Rule("1. First commit: apply all nine pipelines"))
+    _rule(console, "1. First commit: apply all nine pipelines")
     ok &= _reconcile(console, repo, aws)
 
-    console.print(Rule("2. Change one pipeline's instance type: only that stack updates"))
+    _rule(console, "2. Change one pipeline's instance type: only that stack updates")
     realtime = example["pipelines"][0]
     realtime["inference_instance"] = "ml.m5.xlarge"
     _commit(repo, example, f"Scale {realtime['model_name']} endpoint to ml.m5.xlarge")
     ok &= _reconcile(console, repo, aws)
 
-    console.print(Rule("3. Remove a pipeline: only it is deleted"))
+    _rule(console, "3. Remove a pipeline: only it is deleted")
     removed = example["pipelines"].pop(4)
     _commit(repo, example, f"Retire the {removed['model_name']} batch pipeline")
     ok &= _reconcile(console, repo, aws)
 
-    console.print(Rule("4. Nothing changed: the plan is empty and costs only reads"))
+    _rule(console, "4. Nothing changed: the plan is empty and costs only reads")
     aws.calls.clear()
     plan = _plan(console, repo, aws)
     reads = sum(aws.calls.values())
@@ -85,13 +85,18 @@ def _story(console: Console, workdir: Path) -> bool:
     )
     ok &= plan is not None and not plan.has_changes
 
-    console.print(Rule("5. Status"))
+    _rule(console, "5. Status")
     from controller.aws import status
 
     settings_id = settings.get("controller_id", "mlops-controller")
     status.print_table(status.collect(aws, settings_id), console, settings_id)
     console.print("[green]Demo complete.[/]" if ok else "[red]Demo finished with failures.[/]")
     return bool(ok)
+
+
+def _rule(console: Console, title: str) -> None:
+    """A heading at most 100 columns wide (a build log's console is much wider)."""
+    console.print(Rule(title), width=min(console.width, 100))
 
 
 def _example_text() -> str:

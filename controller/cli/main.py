@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -114,6 +114,7 @@ def load(args: argparse.Namespace, *, default_to_git: bool, path: str | None = N
     from controller.core import config
     from controller.gitops import checkout, source
 
+    defaults = aws_defaults(args)
     path = path or getattr(args, "path", None) or args.config
     repo = None
     try:
@@ -130,12 +131,10 @@ def load(args: argparse.Namespace, *, default_to_git: bool, path: str | None = N
     except source.SourceError as exc:
         return Loaded(config.LoadResult(None, (exc.diagnostic,)), str(path or ""), b"", None)
     result = config.load(
-        text.raw,
-        text.name,
-        revision=text.revision,
-        flags=setting_flags(args),
-        aws=aws_defaults(args),
+        text.raw, text.name, revision=text.revision, flags=setting_flags(args), aws=defaults
     )
+    if result.config is not None and label != result.config.source:
+        result = replace(result, config=replace(result.config, source=label))
     return Loaded(result, label, text.raw, repo)
 
 
@@ -349,8 +348,6 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 def _apply_saved(args: argparse.Namespace) -> int:
     """`apply FILE`: exactly the saved plan, or a refusal saying what changed since."""
-    from dataclasses import replace
-
     from controller.aws.session import account_of
     from controller.core import config as config_module
     from controller.core import planfile, report

@@ -49,15 +49,20 @@ SUMMARY_ORDER = (
 MAX_VALUE = 80
 
 
-LOG_WIDTH = 160
-"""Width for output that is not a terminal (CI logs): wide enough for stack names."""
+LOG_WIDTH = 400
+"""Width for output that is not a terminal (CodeBuild and CI logs): tables as wide as their
+content, so stack names and ARNs are never folded across lines."""
 
 
 def console(*, stderr: bool = False) -> Console:
-    """A console for humans; in a log file, wide enough that tables do not fold."""
+    """A console for humans. Not on a terminal (a build log), the layout is plain and wide:
+    no colour, lines never wrapped, tables folded only past LOG_WIDTH columns."""
     probe = Console(stderr=stderr)
-    width = None if probe.is_terminal else LOG_WIDTH
-    return Console(stderr=stderr, highlight=False, width=width)
+    if probe.is_terminal:
+        return Console(stderr=stderr, highlight=False)
+    return Console(
+        stderr=stderr, highlight=False, width=LOG_WIDTH, soft_wrap=True, color_system=None
+    )
 
 
 def summary(plan: Plan) -> str:

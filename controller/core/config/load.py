@@ -165,7 +165,7 @@ def _unknown_region(region: Any, known: frozenset[str]) -> list[Diagnostic]:
             "C106",
             "$.settings.region",
             f"unknown region {region!r}{hint}",
-            "a region the AWS SDK knows, such as us-east-1 (upgrade boto3 for a newer region)",
+            "a region the AWS SDK knows, such as us-east-1; a newer region needs a newer boto3",
         )
     ]
 

@@ -465,6 +465,14 @@ def test_apply_output_markdown_writes_the_outcome(account, config_repo, capsys) 
     assert out.startswith("### mlops-controller apply of `mlops-config.json@")
     assert "| outcome | stack | action | seconds | message |" in out
     assert f"| succeeded | `{REALTIME}` | create |" in out
+    # A Markdown parser (markdown-it, as GitHub-flavoured tables are read) sees one table
+    # with a row per stack that was changed and five cells in each.
+    from markdown_it import MarkdownIt
+
+    tokens = MarkdownIt("commonmark").enable("table").parse(out)
+    rows = [t for t in tokens if t.type == "tr_open"]
+    cells = sum(1 for t in tokens if t.type in ("th_open", "td_open"))
+    assert len(rows) == 1 + 9 and cells == 5 * len(rows)
 
 
 @pytest.mark.parametrize("command", ["validate", "render --out x", "status", "history"])

@@ -364,7 +364,7 @@ def test_several_paths_are_each_validated(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert done.stdout == f"{EXAMPLE}: valid, 9 pipelines\n"
     assert done.stderr.splitlines() == [
-        f"{broken}:16: error S106 $.pipelines[0].inference_instance: \"large\" is not valid "
+        f'{broken}:16: error S106 $.pipelines[0].inference_instance: "large" is not valid '
         "(expected an ML instance type such as ml.m5.large)",
         f"{broken}: 1 error",
     ]

@@ -92,7 +92,7 @@ def test_context_of_a_push_and_of_a_pull_request() -> None:
         ),
         (
             {"MLOPS_EVENT": "push", "CODEBUILD_RESOLVED_SOURCE_VERSION": "a" * 40},
-            ["a push run needs MLOPS_BRANCH"],
+            ["a push run needs MLOPS_BRANCH, which is not set"],
         ),
         (
             {
@@ -102,7 +102,8 @@ def test_context_of_a_push_and_of_a_pull_request() -> None:
             },
             [
                 "MLOPS_SOURCE_COMMIT is cccccccccccc but the build checked out aaaaaaaaaaaa",
-                "MLOPS_PULL_REQUEST_ID, MLOPS_REPOSITORY_NAME, MLOPS_DESTINATION_COMMIT",
+                "MLOPS_PULL_REQUEST_ID, MLOPS_REPOSITORY_NAME, MLOPS_DESTINATION_COMMIT, "
+                "which are not set",
             ],
         ),
     ],

@@ -150,7 +150,7 @@ def test_apply_refuses_while_another_holds_the_lock_and_touches_no_stack(
     until = datetime.now(UTC) + timedelta(minutes=10)
     _plant(s3, until)
     calls.clear()
-    code = main(["apply", "--config", str(_write(tmp_path, small_account))])
+    code = main(["apply", "--auto-approve", "--config", str(_write(tmp_path, small_account))])
     out, err = capsys.readouterr()
     assert code == 1
     text = " ".join((out + err).split())
@@ -161,7 +161,7 @@ def test_apply_refuses_while_another_holds_the_lock_and_touches_no_stack(
     assert boto3.client("cloudformation", region_name="us-east-1").describe_stacks()["Stacks"] == []
     assert _stored(s3).nonce == "planted"
     _plant(s3, datetime.now(UTC) - timedelta(seconds=1))
-    assert main(["apply", "--config", str(_write(tmp_path, small_account))]) == 0
+    assert main(["apply", "--auto-approve", "--config", str(_write(tmp_path, small_account))]) == 0
     assert s3.list_objects_v2(Bucket=BUCKET, Prefix=KEY)["KeyCount"] == 0
 
 
@@ -243,7 +243,7 @@ def test_a_stack_in_progress_is_waited_for_never_operated_twice(
     small_account, tmp_path, capsys, monkeypatch
 ):
     path = _write(tmp_path, small_account)
-    assert main(["apply", "--config", str(path)]) == 0
+    assert main(["apply", "--auto-approve", "--config", str(path)]) == 0
     busy = "mlops-pipeline-linearlearner-byompipelinerealtimebuiltin"
     _moto_stack(busy).status = "UPDATE_IN_PROGRESS"
     small_account["pipelines"][0]["inference_instance"] = "ml.m5.xlarge"
@@ -256,7 +256,7 @@ def test_a_stack_in_progress_is_waited_for_never_operated_twice(
     assert actions[busy] == "wait"
     assert actions["mlops-pipeline-linearlearner-byompipelinebatchbuiltin"] == "update"
     touched = count_stack_writes(monkeypatch)
-    main(["apply", "--config", str(path), "--output", "json"])
+    main(["apply", "--auto-approve", "--config", str(path), "--output", "json"])
     out = capsys.readouterr().out
     results = {r["name"]: r for r in json.loads(out[out.index("{\n") :])["results"]}
     assert results[busy]["outcome"] == "waiting"
@@ -265,4 +265,4 @@ def test_a_stack_in_progress_is_waited_for_never_operated_twice(
     }
     assert _moto_stack(busy).status == "UPDATE_IN_PROGRESS"
     _moto_stack(busy).status = "UPDATE_COMPLETE"
-    assert main(["apply", "--config", str(path)]) == 0
+    assert main(["apply", "--auto-approve", "--config", str(path)]) == 0

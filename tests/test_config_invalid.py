@@ -761,5 +761,9 @@ def test_single_pipeline_file_without_settings_names_where_to_give_them() -> Non
             "$.settings.assets_bucket",
             "settings.assets_bucket in single.json, MLOPS_ASSETS_BUCKET or --assets-bucket",
         ),
-        ("$.settings.region", "settings.region in single.json, MLOPS_REGION or --region"),
+        (
+            "$.settings.region",
+            "settings.region in single.json, MLOPS_REGION, --region, AWS_REGION, "
+            "AWS_DEFAULT_REGION or a region in the AWS profile",
+        ),
     }

@@ -67,7 +67,7 @@ def test_killed_mid_apply_then_run_again_converges_without_duplicates(
             proxy,
             "cloudformation.CreateStack",
             creates_seen,
-            ["apply", "--config", str(config_file), "--parallel", "1"],
+            ["apply", "--auto-approve", "--config", str(config_file), "--parallel", "1"],
         )
         settled = threading.Event()
         while proxy.stats["finished"] < proxy.stats["requests"] and not settled.wait(0.02):
@@ -81,7 +81,7 @@ def test_killed_mid_apply_then_run_again_converges_without_duplicates(
     key = lock_key(EXAMPLE_DATA["settings"]["controller_id"])
     assert s3.list_objects_v2(Bucket=bucket, Prefix=key)["KeyCount"] == 1, "lease left behind"
 
-    code = main(["apply", "--config", str(config_file)])
+    code = main(["apply", "--auto-approve", "--config", str(config_file)])
     out, err = capsys.readouterr()
     assert code == 0, out + err
     stacks: list[dict[str, Any]] = cfn.describe_stacks()["Stacks"]

@@ -205,7 +205,7 @@ def three(aws: str, tmp_path: Path) -> Path:
 
 
 def _apply(capsys: pytest.CaptureFixture[str], path: Path) -> tuple[int, dict[str, Any]]:
-    code = main(["apply", "--config", str(path), "--output", "json"])
+    code = main(["apply", "--auto-approve", "--config", str(path), "--output", "json"])
     out, err = capsys.readouterr()
     assert "Traceback" not in out + err
     return code, {r["name"]: r for r in json.loads(out[out.index("{\n") :])["results"]}

@@ -225,8 +225,8 @@ def test_a_broken_config_exits_1_names_the_field_and_touches_no_aws(
     for argv in (
         ["validate", str(path)],
         ["plan", "--config", str(path)],
-        ["apply", "--config", str(path)],
-        ["apply", "--config", str(path), "--dry-run"],
+        ["apply", "--auto-approve", "--config", str(path)],
+        ["apply", "--auto-approve", "--config", str(path), "--dry-run"],
     ):
         code = main(argv)
         out, err = capsys.readouterr()
@@ -329,7 +329,7 @@ def test_hostile_valid_values_deploy_verbatim_as_parameters(
     seed(aws_module.Aws(region="us-east-1"), data["settings"]["assets_bucket"], data)
     path = tmp_path / "mlops-config.json"
     path.write_text(json.dumps(data))
-    code = main(["apply", "--config", str(path)])
+    code = main(["apply", "--auto-approve", "--config", str(path)])
     out, err = capsys.readouterr()
     assert code == 0, out + err
     cfn = boto3.client("cloudformation", region_name="us-east-1")

@@ -54,7 +54,7 @@ def test_cli_apply_records_who_applied_which_commit_and_what_happened(
     monkeypatch.setenv("USER", "alice")
     commit = repo.head.commit.hexsha
 
-    assert run(capsys, "apply", "--repo", str(repo.working_dir))[0] == 0
+    assert run(capsys, "apply", "--auto-approve", "--repo", str(repo.working_dir))[0] == 0
 
     (record,) = history(capsys, repo)
     assert record["commit"] == commit
@@ -72,11 +72,11 @@ def test_cli_apply_records_who_applied_which_commit_and_what_happened(
 
 def test_history_is_newest_first_and_limited(repo, capsys, example_config) -> None:
     first = repo.head.commit.hexsha
-    assert run(capsys, "apply", "--repo", str(repo.working_dir))[0] == 0
+    assert run(capsys, "apply", "--auto-approve", "--repo", str(repo.working_dir))[0] == 0
     bigger = small_config(example_config)
     bigger["pipelines"][0]["inference_instance"] = "ml.m5.xlarge"
     second = commit_config(repo, bigger, "Scale the endpoint")
-    assert run(capsys, "apply", "--repo", str(repo.working_dir))[0] == 0
+    assert run(capsys, "apply", "--auto-approve", "--repo", str(repo.working_dir))[0] == 0
 
     assert [r["commit"] for r in history(capsys, repo)] == [second, first]
     code, out, _ = run(capsys, "history", "--repo", str(repo.working_dir), "--limit", "1")
@@ -85,11 +85,11 @@ def test_history_is_newest_first_and_limited(repo, capsys, example_config) -> No
 
 
 def test_the_ledger_holds_no_parameter_values(repo, capsys, example_config) -> None:
-    assert run(capsys, "apply", "--repo", str(repo.working_dir))[0] == 0
+    assert run(capsys, "apply", "--auto-approve", "--repo", str(repo.working_dir))[0] == 0
     bigger = small_config(example_config)
     bigger["pipelines"][0]["inference_instance"] = "ml.m5.xlarge"
     commit_config(repo, bigger, "Scale the endpoint")
-    assert run(capsys, "apply", "--repo", str(repo.working_dir))[0] == 0
+    assert run(capsys, "apply", "--auto-approve", "--repo", str(repo.working_dir))[0] == 0
 
     text = "\n".join(objects().values())
     for value in ("ml.m5.xlarge", "ml.m5.large", "linearlearner/model.tar.gz", "mlops-data"):
@@ -101,7 +101,7 @@ def test_a_failed_apply_is_recorded_but_does_not_move_last_applied(
 ) -> None:
     fail_creates(monkeypatch, "byompipelinerealtimebuiltin", "Endpoint capacity unavailable")
 
-    assert run(capsys, "apply", "--repo", str(repo.working_dir))[0] == 1
+    assert run(capsys, "apply", "--auto-approve", "--repo", str(repo.working_dir))[0] == 1
 
     (record,) = history(capsys, repo)
     assert record["ok"] is False

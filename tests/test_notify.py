@@ -47,7 +47,7 @@ def repo(aws: str, config_repo: git.Repo, example_config: dict[str, Any]) -> git
 def test_an_apply_that_changes_something_is_announced(repo, inbox, capsys) -> None:
     commit = repo.head.commit.hexsha
 
-    assert main(["apply", "--repo", str(repo.working_dir)]) == 0
+    assert main(["apply", "--auto-approve", "--repo", str(repo.working_dir)]) == 0
 
     (message,) = received(inbox)
     assert message["Subject"] == f"mlops-controller: applied {commit[:12]} (1 changed, 0 failed)"
@@ -58,7 +58,7 @@ def test_an_apply_that_changes_something_is_announced(repo, inbox, capsys) -> No
 def test_a_failed_apply_says_what_failed(repo, inbox, capsys, monkeypatch) -> None:
     fail_creates(monkeypatch, "byompipelinerealtimebuiltin", "Endpoint capacity unavailable")
 
-    assert main(["apply", "--repo", str(repo.working_dir)]) == 1
+    assert main(["apply", "--auto-approve", "--repo", str(repo.working_dir)]) == 1
 
     (message,) = received(inbox)
     assert "apply failed" in message["Subject"]
@@ -68,10 +68,10 @@ def test_a_failed_apply_says_what_failed(repo, inbox, capsys, monkeypatch) -> No
 
 
 def test_an_apply_that_changes_nothing_stays_quiet(repo, inbox, capsys) -> None:
-    assert main(["apply", "--repo", str(repo.working_dir)]) == 0
+    assert main(["apply", "--auto-approve", "--repo", str(repo.working_dir)]) == 0
     received(inbox)
 
-    assert main(["apply", "--repo", str(repo.working_dir)]) == 0
+    assert main(["apply", "--auto-approve", "--repo", str(repo.working_dir)]) == 0
 
     assert received(inbox) == []
 

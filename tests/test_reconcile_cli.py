@@ -62,7 +62,7 @@ def test_plan_on_an_empty_account_creates_all_and_exits_2(account, config_repo, 
 
 
 def test_apply_then_plan_is_empty_and_reads_only(account, config_repo, capsys, calls):
-    code, out, _ = run(capsys, "apply", "--repo", str(config_repo.working_dir))
+    code, out, _ = run(capsys, "apply", "--auto-approve", "--repo", str(config_repo.working_dir))
     assert code == 0, out
     deployed = stacks(account)
     assert len(deployed) == 9
@@ -82,7 +82,7 @@ def test_apply_then_plan_is_empty_and_reads_only(account, config_repo, capsys, c
 def test_changing_one_pipeline_updates_only_that_stack(
     account, config_repo, capsys, calls, example_config
 ):
-    assert run(capsys, "apply", "--repo", str(config_repo.working_dir))[0] == 0
+    assert run(capsys, "apply", "--auto-approve", "--repo", str(config_repo.working_dir))[0] == 0
     example_config["pipelines"][0]["inference_instance"] = "ml.m5.xlarge"
     commit_config(config_repo, example_config, "Scale the linear learner endpoint")
     code, plan = plan_json(capsys, config_repo)
@@ -95,16 +95,16 @@ def test_changing_one_pipeline_updates_only_that_stack(
         p for p in updates[0]["parameters"] if p["new"] == "ml.m5.xlarge"
     ).items()
     calls.clear()
-    assert run(capsys, "apply", "--repo", str(config_repo.working_dir))[0] == 0
+    assert run(capsys, "apply", "--auto-approve", "--repo", str(config_repo.working_dir))[0] == 0
     assert stack_writes(calls) == Counter({"cloudformation.UpdateStack": 1})
 
 
 def test_removing_a_pipeline_deletes_only_it(account, config_repo, capsys, calls, example_config):
-    assert run(capsys, "apply", "--repo", str(config_repo.working_dir))[0] == 0
+    assert run(capsys, "apply", "--auto-approve", "--repo", str(config_repo.working_dir))[0] == 0
     removed = example_config["pipelines"].pop(1)
     commit_config(config_repo, example_config, "Retire a batch pipeline")
     calls.clear()
-    code, out, _ = run(capsys, "apply", "--repo", str(config_repo.working_dir))
+    code, out, _ = run(capsys, "apply", "--auto-approve", "--repo", str(config_repo.working_dir))
     assert code == 0, out
     assert stack_writes(calls) == Counter({"cloudformation.DeleteStack": 1})
     name = f"mlops-pipeline-{removed['model_name']}-byompipelinebatchbuiltin"
@@ -119,7 +119,13 @@ def test_a_failed_create_is_reported_isolated_and_converges_next_run(
     with monkeypatch.context() as patch:
         fail_creates(patch, "byompipelinerealtimecustom", "Endpoint capacity unavailable")
         code, out, _ = run(
-            capsys, "apply", "--repo", str(config_repo.working_dir), "--output", "json"
+            capsys,
+            "apply",
+            "--auto-approve",
+            "--repo",
+            str(config_repo.working_dir),
+            "--output",
+            "json",
         )
     assert code == 1
     results = {r["name"]: r for r in json.loads(out[out.index("{\n") :])["results"]}
@@ -135,30 +141,36 @@ def test_a_failed_create_is_reported_isolated_and_converges_next_run(
     code, plan = plan_json(capsys, config_repo)
     actions = {c["name"]: c["action"] for c in plan["changes"]}
     assert actions[failing] == "replace"
-    assert run(capsys, "apply", "--repo", str(config_repo.working_dir))[0] == 0
+    assert run(capsys, "apply", "--auto-approve", "--repo", str(config_repo.working_dir))[0] == 0
     assert stacks(account)[failing]["StackStatus"] == "CREATE_COMPLETE"
 
 
 def test_deleting_everything_is_refused_without_the_flag(
     account, config_repo, capsys, calls, example_config
 ):
-    assert run(capsys, "apply", "--repo", str(config_repo.working_dir))[0] == 0
+    assert run(capsys, "apply", "--auto-approve", "--repo", str(config_repo.working_dir))[0] == 0
     example_config["pipelines"] = []
     commit_config(config_repo, example_config, "Oops: an empty config")
     calls.clear()
-    code, out, err = run(capsys, "apply", "--repo", str(config_repo.working_dir))
+    code, out, err = run(capsys, "apply", "--auto-approve", "--repo", str(config_repo.working_dir))
     assert code == 1
     assert "refusing to delete every managed pipeline" in out + err
     assert not stack_writes(calls)
     assert len(stacks(account)) == 9
     code, out, err = run(
-        capsys, "apply", "--repo", str(config_repo.working_dir), "--allow-delete-all"
+        capsys,
+        "apply",
+        "--auto-approve",
+        "--repo",
+        str(config_repo.working_dir),
+        "--allow-delete-all",
     )
     assert code == 1, "max_deletes (5) still applies"
     assert "max_deletes (5)" in out + err
     code, _, _ = run(
         capsys,
         "apply",
+        "--auto-approve",
         "--repo",
         str(config_repo.working_dir),
         "--allow-delete-all",
@@ -170,13 +182,21 @@ def test_deleting_everything_is_refused_without_the_flag(
 
 
 def test_max_deletes_guards_mass_deletion(account, config_repo, capsys, example_config):
-    assert run(capsys, "apply", "--repo", str(config_repo.working_dir))[0] == 0
+    assert run(capsys, "apply", "--auto-approve", "--repo", str(config_repo.working_dir))[0] == 0
     example_config["pipelines"] = example_config["pipelines"][:2]
     commit_config(config_repo, example_config, "Remove seven pipelines")
     code, out, err = run(capsys, "plan", "--repo", str(config_repo.working_dir))
     assert code == 1
     assert "max_deletes (5)" in out + err
-    code, _, _ = run(capsys, "apply", "--repo", str(config_repo.working_dir), "--max-deletes", "7")
+    code, _, _ = run(
+        capsys,
+        "apply",
+        "--auto-approve",
+        "--repo",
+        str(config_repo.working_dir),
+        "--max-deletes",
+        "7",
+    )
     assert code == 0
     assert len(stacks(account)) == 2
 
@@ -190,7 +210,15 @@ def test_stacks_of_others_are_never_touched(account, config_repo, capsys, calls)
         TemplateBody=template,
         Tags=[{"Key": OWNER_TAG, "Value": "another-controller"}],
     )
-    code, out, _ = run(capsys, "apply", "--repo", str(config_repo.working_dir), "--output", "json")
+    code, out, _ = run(
+        capsys,
+        "apply",
+        "--auto-approve",
+        "--repo",
+        str(config_repo.working_dir),
+        "--output",
+        "json",
+    )
     assert code == 1
     results = {r["name"]: r for r in json.loads(out[out.index("{\n") :])["results"]}
     assert results[taken]["outcome"] == "blocked"
@@ -222,7 +250,7 @@ def test_a_missing_artifact_blocks_only_the_pipelines_that_need_it(
 
 
 def test_status_lists_managed_pipelines_with_endpoint_state(account, config_repo, capsys):
-    assert run(capsys, "apply", "--repo", str(config_repo.working_dir))[0] == 0
+    assert run(capsys, "apply", "--auto-approve", "--repo", str(config_repo.working_dir))[0] == 0
     code, out, _ = run(capsys, "status", "--repo", str(config_repo.working_dir), "--output", "json")
     assert code == 0
     rows = {r["name"]: r for r in json.loads(out)}
@@ -254,7 +282,7 @@ def test_an_invalid_config_touches_nothing(account, config_repo, capsys, calls):
     path.write_text('{"pipelines": [{"pipeline_type": "byom_realtime_builtin"}]}')
     config_repo.index.add([str(path)])
     config_repo.index.commit("Break the config")
-    code, out, err = run(capsys, "apply", "--repo", str(config_repo.working_dir))
+    code, out, err = run(capsys, "apply", "--auto-approve", "--repo", str(config_repo.working_dir))
     assert code == 1
     assert "$.pipelines[0].model_name" in err
     assert "Traceback" not in out + err
@@ -273,7 +301,9 @@ def test_a_run_once_job_lost_to_a_crash_is_planned_and_started_once(
             "_advance_run",
             lambda self, r, s, a: (apply.Outcome.SUCCEEDED, "crashed before the job started"),
         )
-        assert run(capsys, "apply", "--repo", str(config_repo.working_dir))[0] == 0
+        assert (
+            run(capsys, "apply", "--auto-approve", "--repo", str(config_repo.working_dir))[0] == 0
+        )
     code, plan = plan_json(capsys, config_repo)
     runs = sorted(c["name"] for c in plan["changes"] if c["action"] == "run")
     assert runs == [
@@ -282,7 +312,7 @@ def test_a_run_once_job_lost_to_a_crash_is_planned_and_started_once(
     ]
     assert code == 2
     calls.clear()
-    assert run(capsys, "apply", "--repo", str(config_repo.working_dir))[0] == 0
+    assert run(capsys, "apply", "--auto-approve", "--repo", str(config_repo.working_dir))[0] == 0
     assert calls["stepfunctions.StartExecution"] == 2 + 4  # two transforms, four baselines
     code, plan = plan_json(capsys, config_repo)
     assert code == 0
@@ -301,7 +331,7 @@ def test_a_create_whose_answer_was_lost_is_recognised_as_ours(account, config_re
     from controller.gitops import reconcile
     from controller.gitops.source import read_git
 
-    assert run(capsys, "apply", "--repo", str(config_repo.working_dir))[0] == 0
+    assert run(capsys, "apply", "--auto-approve", "--repo", str(config_repo.working_dir))[0] == 0
     text = read_git(config_repo.working_dir)
     config = config_module.load(text.raw, text.name, revision=text.revision).config
     assert config is not None

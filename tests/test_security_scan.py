@@ -190,7 +190,7 @@ def test_no_credential_appears_in_output_or_in_the_ledger(
     path.write_text(json.dumps(data))
     outputs = []
     for argv in (
-        ["apply", "--config", str(path), "--output", "json"],
+        ["apply", "--auto-approve", "--config", str(path), "--output", "json"],
         ["plan", "--config", str(path), "--output", "markdown"],
         ["status", "--config", str(path)],
     ):

@@ -161,3 +161,17 @@ def test_load_reads_os_environ_when_no_environment_is_given(
 
     assert result.config is not None
     assert result.config.settings.assets_bucket == "os-bucket"
+
+
+def test_the_aws_profiles_region_comes_after_aws_region_and_the_file() -> None:
+    profile = settings.AwsDefaults("dev", "eu-west-1")
+
+    assert settings.merge({}, {}, {}, profile)[0]["region"] == "eu-west-1"
+    assert settings.merge({}, {}, {}, profile)[1] == {"region": "the region of AWS profile 'dev'"}
+    assert settings.merge({}, {"AWS_DEFAULT_REGION": "us-west-2"}, {}, profile)[0]["region"] == (
+        "us-west-2"
+    )
+    assert settings.merge(FILE, {"AWS_REGION": "us-west-2"}, {}, profile)[0]["region"] == (
+        "eu-west-1"
+    )
+    assert settings.merge({}, {}, {"region": "ap-south-1"}, profile)[0]["region"] == "ap-south-1"

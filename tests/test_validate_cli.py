@@ -316,3 +316,81 @@ def test_the_pre_commit_hook_runs_validate_on_the_config(workdir: Path) -> None:
     assert ok.returncode == 0
     assert broken.returncode == 1
     assert broken.stderr.startswith("mlops-config.json:1: error E004 $: invalid JSON")
+
+
+def _readme_sample_config() -> dict[str, Any]:
+    """The mistakes the README's sample output shows, made to the example config."""
+    data: dict[str, Any] = json.loads(EXAMPLE.read_text())
+    first = data["pipelines"][0]
+    data["pipelines"][0] = {
+        ("inference_instanse" if k == "inference_instance" else k): v for k, v in first.items()
+    }
+    data["pipelines"][2]["pipeline_type"] = "byom_image_bulder"
+    data["pipelines"][5]["monitor_max_runtime_seconds"] = 90000
+    return data
+
+
+def test_the_readmes_sample_output_is_what_validate_prints(workdir: Path) -> None:
+    readme = (ROOT / "README.md").read_text()
+    sample = readme.split("Every problem is reported in one run", 1)[1]
+    sample = sample.split("```text\n", 1)[1].split("```", 1)[0]
+    (workdir / "mlops-config.json").write_text(json.dumps(_readme_sample_config(), indent=2))
+
+    done = run(cwd=workdir)
+
+    assert done.returncode == 1
+    assert done.stderr == sample
+
+
+def test_a_mistyped_pipeline_type_gets_a_did_you_mean(workdir: Path) -> None:
+    (workdir / "mlops-config.json").write_text(json.dumps(_readme_sample_config(), indent=2))
+
+    done = run(cwd=workdir)
+
+    assert (
+        '$.pipelines[2].pipeline_type: "byom_image_bulder": pipeline type not supported; '
+        "did you mean 'byom_image_builder'?"
+    ) in done.stderr
+
+
+def test_several_paths_are_each_validated(tmp_path: Path) -> None:
+    broken = tmp_path / "envs" / "prod" / "mlops-config.json"
+    broken.parent.mkdir(parents=True)
+    broken.write_text(json.dumps(mutate(0, inference_instance="large"), indent=2))
+
+    done = run(str(EXAMPLE), str(broken))
+    as_json = json.loads(run(str(EXAMPLE), str(broken), "-o", "json").stdout)
+
+    assert done.returncode == 1
+    assert done.stdout == f"{EXAMPLE}: valid, 9 pipelines\n"
+    assert done.stderr.splitlines() == [
+        f'{broken}:16: error S106 $.pipelines[0].inference_instance: "large" is not valid '
+        "(expected an ML instance type such as ml.m5.large)",
+        f"{broken}: 1 error",
+    ]
+    assert as_json["valid"] is False
+    assert [d["file"] for d in as_json["diagnostics"]] == [str(broken)]
+    assert run(str(EXAMPLE), str(EXAMPLE)).returncode == 0
+
+
+def test_the_pre_commit_hook_passes_every_config_in_the_repository(tmp_path: Path) -> None:
+    import yaml
+
+    (hook,) = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
+    names = ["mlops-config.json", "envs/prod/mlops-config.json", "envs/dev/mlops-config.json"]
+    assert all(re.search(hook["files"], name) for name in names)
+    assert not re.search(hook["files"], "envs/prod/old-mlops-config.json")
+    for name in names:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(EXAMPLE.read_text())
+    (tmp_path / names[1]).write_text('{"pipelines": [}')
+    command = [str(EXECUTABLE), *hook["entry"].split()[1:], *names]
+
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, env=clean_env())
+
+    assert done.returncode == 1
+    assert done.stdout.splitlines() == [
+        "mlops-config.json: valid, 9 pipelines",
+        "envs/dev/mlops-config.json: valid, 9 pipelines",
+    ]
+    assert done.stderr.startswith("envs/prod/mlops-config.json:1: error E004 $: invalid JSON")

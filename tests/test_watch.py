@@ -35,13 +35,23 @@ def last_applied() -> str | None:
 
 
 @pytest.mark.parametrize(
-    ("text", "seconds"), [("30s", 30), ("5m", 300), ("1h", 3600), ("0.5s", 0.5), ("45", 45)]
+    ("text", "seconds"),
+    [
+        ("30s", 30),
+        ("5m", 300),
+        ("1h", 3600),
+        ("0.5s", 0.5),
+        ("45", 45),
+        ("1m30s", 90),
+        ("1h30m", 5400),
+        ("1.5m", 90),
+    ],
 )
 def test_interval_units(text: str, seconds: float) -> None:
     assert watch.parse_interval(text) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "5x", "-1s", "0s", "m"])
+@pytest.mark.parametrize("text", ["", "5x", "-1s", "0s", "m", "1m30", "1m 30s", "0m0s"])
 def test_a_bad_interval_is_named(text: str, capsys) -> None:
     assert main(["watch", "--repo", ".", f"--interval={text}"]) == 1
     assert capsys.readouterr().err.startswith(f"error: --interval {text!r}: expected")
@@ -85,6 +95,7 @@ def _wait_for(condition: Any, what: str, timeout: float = 30) -> None:
 def test_watch_once_clones_a_url_and_skips_what_is_applied(repo, tmp_path, capsys) -> None:
     url = Path(repo.working_dir).as_uri()
     argv = ["watch", "--repo", url, "--once", "--cache-dir", str(tmp_path / "cache")]
+    argv += ["--interval", "1m30s"]
 
     assert main(argv) == 0
     assert last_applied() == repo.head.commit.hexsha

@@ -12,9 +12,38 @@ from collections import Counter
 from typing import Any
 
 import boto3
+import botocore.session
 from botocore.config import Config as BotoConfig
+from botocore.exceptions import ProfileNotFound
+
+from controller.core.config.settings import AwsDefaults
 
 RETRIES: Any = {"mode": "adaptive", "max_attempts": 10}
+
+
+class AwsConfigError(Exception):
+    """The local AWS configuration names a profile that does not exist."""
+
+
+def local_defaults(profile: str | None = None) -> AwsDefaults:
+    """The profile (`--profile`, else AWS_PROFILE, else `default`), its region in the AWS
+    config file (AWS_CONFIG_FILE or ~/.aws/config), and the regions botocore knows.
+
+    Read by botocore exactly as the AWS CLI reads them, so a laptop where `aws` works needs
+    no region anywhere else. Reading files costs no AWS call.
+    """
+    session = botocore.session.Session(profile=profile)
+    try:
+        region = session.get_scoped_config().get("region")
+    except ProfileNotFound:
+        path = session.get_config_variable("config_file")
+        raise AwsConfigError(
+            f"AWS profile {session.profile!r} is not in {path} (nor in the credentials file): "
+            "check --profile or AWS_PROFILE"
+        ) from None
+    partitions = session.get_data("endpoints")["partitions"]
+    regions = frozenset(name for partition in partitions for name in partition["regions"])
+    return AwsDefaults(session.profile, region, regions)
 
 
 class Aws:
@@ -46,3 +75,8 @@ class Aws:
     def _count(self, model: Any, **_: Any) -> None:
         with self._lock:
             self.calls[f"{model.service_model.service_name}.{model.name}"] += 1
+
+
+def account_of(aws: Aws) -> str:
+    """The account the credentials reach (STS GetCallerIdentity needs no permission)."""
+    return str(aws.client("sts").get_caller_identity()["Account"])

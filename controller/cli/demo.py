@@ -9,10 +9,12 @@ from __future__ import annotations
 import io
 import json
 import os
+import shlex
 import tarfile
 import tempfile
 import time
 import zipfile
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,6 @@ from controller.core import config as config_module
 from controller.core import report
 from controller.gitops import source
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "mlops-config.json"
 REGION = "us-east-1"
 
 
@@ -35,14 +36,15 @@ def run(keep: bool = False, workdir: str | None = None) -> int:
     try:
         url = emulator.start()
     except MissingEmulator as exc:
-        console.print(f"[red]{exc}[/]")
+        console.print(f"error: {exc}", style="red", markup=False)
         return 1
     os.environ.update(emulator.environment())
     console.print(f"Embedded AWS emulator (moto) listening on {url}")
     try:
-        ok = _story(console, Path(workdir) if workdir else Path(tempfile.mkdtemp()))
+        base = (Path(workdir) if workdir else Path(tempfile.mkdtemp())).resolve()
+        ok = _story(console, base)
         if keep:
-            _keep_running(console, emulator)
+            _keep_running(console, emulator, base / "config-repo")
         return 0 if ok else 1
     finally:
         emulator.stop()
@@ -59,21 +61,21 @@ def _story(console: Console, workdir: Path) -> bool:
     console.print(f"Config repository: {repo.working_dir}")
     ok = True
 
-    console.print(Rule("1. First commit: apply all nine pipelines"))
+    _rule(console, "1. First commit: apply all nine pipelines")
     ok &= _reconcile(console, repo, aws)
 
-    console.print(Rule("2. Change one pipeline's instance type: only that stack updates"))
+    _rule(console, "2. Change one pipeline's instance type: only that stack updates")
     realtime = example["pipelines"][0]
     realtime["inference_instance"] = "ml.m5.xlarge"
     _commit(repo, example, f"Scale {realtime['model_name']} endpoint to ml.m5.xlarge")
     ok &= _reconcile(console, repo, aws)
 
-    console.print(Rule("3. Remove a pipeline: only it is deleted"))
+    _rule(console, "3. Remove a pipeline: only it is deleted")
     removed = example["pipelines"].pop(4)
     _commit(repo, example, f"Retire the {removed['model_name']} batch pipeline")
     ok &= _reconcile(console, repo, aws)
 
-    console.print(Rule("4. Nothing changed: the plan is empty and costs only reads"))
+    _rule(console, "4. Nothing changed: the plan is empty and costs only reads")
     aws.calls.clear()
     plan = _plan(console, repo, aws)
     reads = sum(aws.calls.values())
@@ -83,7 +85,7 @@ def _story(console: Console, workdir: Path) -> bool:
     )
     ok &= plan is not None and not plan.has_changes
 
-    console.print(Rule("5. Status"))
+    _rule(console, "5. Status")
     from controller.aws import status
 
     settings_id = settings.get("controller_id", "mlops-controller")
@@ -92,8 +94,14 @@ def _story(console: Console, workdir: Path) -> bool:
     return bool(ok)
 
 
+def _rule(console: Console, title: str) -> None:
+    """A heading at most 100 columns wide (a build log's console is much wider)."""
+    console.print(Rule(title), width=min(console.width, 100))
+
+
 def _example_text() -> str:
-    return EXAMPLE.read_text()
+    """`examples/mlops-config.json` of the repository, shipped as package data."""
+    return resources.files("controller.examples").joinpath("mlops-config.json").read_text("utf-8")
 
 
 def _load(repo: git.Repo) -> Any:
@@ -188,11 +196,21 @@ def _commit(repo: git.Repo, example: dict[str, Any], message: str) -> None:
     repo.index.commit(message)
 
 
-def _keep_running(console: Console, emulator: Emulator) -> None:
-    console.print("The emulator keeps running. In another shell:")
-    for name, value in emulator.environment().items():
-        console.print(f"  export {name}={value}")
-    console.print("  mlops-controller status --config examples/mlops-config.json")
+def _keep_running(console: Console, emulator: Emulator, repo: Path) -> None:
+    """Commands that work from any directory: absolute paths, every variable exported."""
+    console.print("The emulator keeps running. In another shell, from any directory:")
+    lines = [
+        f"export {name}={shlex.quote(value)}" for name, value in emulator.environment().items()
+    ]
+    where = shlex.quote(str(repo))
+    lines += [
+        f"mlops-controller status --repo {where}",
+        f"mlops-controller plan --repo {where}",
+        f"mlops-controller history --repo {where}",
+        f"mlops-controller watch --repo {where} --once",
+    ]
+    for line in lines:
+        console.print(f"  {line}", markup=False, soft_wrap=True)
     console.print("Press Ctrl-C to stop.")
     try:
         while True:

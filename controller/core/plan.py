@@ -7,13 +7,14 @@ own dependencies are done and skip only the dependents of a failure.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import difflib
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from controller.core.pipelines import KINDS, Family
-from controller.core.stacks import DeployedStack
+from controller.core.stacks import PIPELINE_TAG, DeployedStack
 
 if TYPE_CHECKING:
     from controller.core.config.model import Pipeline
@@ -184,8 +185,11 @@ def _desired_action(
         return act(Action.CREATE, "not deployed yet")
     if not stack.owned_by(controller_id):
         owner = f"managed by {stack.owner!r}" if stack.owner else "not managed by this controller"
+        adopt = "mlops-controller adopt" + (" --force" if stack.owner else "")
         return act(
-            Action.BLOCKED, f"a stack with this name exists and is {owner}; refusing to touch it"
+            Action.BLOCKED,
+            f"a stack with this name exists and is {owner}; refusing to touch it "
+            f"(`{adopt} {rendered.stack_name}` takes it over explicitly)",
         )
     status = stack.status
     if status == "REVIEW_IN_PROGRESS":
@@ -332,4 +336,64 @@ def _ordered(actions: Sequence[PlannedAction]) -> tuple[PlannedAction, ...]:
                 position[a.stack_name],
             ),
         )
+    )
+
+
+class TargetError(ValueError):
+    """A `--target` that names no pipeline of the plan; the message lists each one."""
+
+
+def targeted(plan: Plan, names: Collection[str], guards: Guards) -> Plan:
+    """Only the named stacks, as Terraform's `-target`; a name is a stack name or a pipeline's
+    name (`model_name`, or `image_tag` for an image builder), which may name several stacks.
+
+    As in Terraform, what a targeted create or update depends on comes along (an image
+    builder before its custom model, the realtime endpoint before its monitor), since it
+    could not succeed without it. Deletes are never added implicitly: a target deletes only
+    the stacks it names. The delete guards are evaluated again on what is left, so a
+    targeted delete is counted against `max_deletes` and the "delete everything" guard.
+    """
+    if not names:
+        return plan
+    by_name = plan.by_name()
+    picked: set[str] = set()
+    unknown = []
+    for name in names:
+        hits = {a.stack_name for a in plan.actions if name in (a.stack_name, _pipeline_of(a))}
+        if not hits:
+            unknown.append(name)
+        picked |= hits
+    if unknown:
+        raise TargetError("; ".join(_no_such_target(name, plan) for name in unknown))
+    queue = sorted(picked)
+    while queue:
+        action = by_name[queue.pop()]
+        if action.desired is None:
+            continue
+        for dependency in action.depends_on:
+            if dependency in by_name and dependency not in picked:
+                picked.add(dependency)
+                queue.append(dependency)
+    kept = [a for a in plan.actions if a.stack_name in picked]
+    refusal = plan.refusal
+    if refusal == _delete_guard(plan.actions, plan.owned, guards):
+        refusal = _delete_guard(kept, plan.owned, guards)
+    return replace(plan, actions=tuple(kept), refusal=refusal)
+
+
+def _pipeline_of(action: PlannedAction) -> str | None:
+    if action.desired is not None:
+        return action.desired.pipeline.name
+    return action.deployed.tags.get(PIPELINE_TAG) if action.deployed is not None else None
+
+
+def _no_such_target(name: str, plan: Plan) -> str:
+    known = sorted(
+        {a.stack_name for a in plan.actions} | {p for a in plan.actions if (p := _pipeline_of(a))}
+    )
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return (
+        f"--target {name!r} names no pipeline in the config and no stack this controller "
+        f"manages{hint}"
     )

@@ -49,15 +49,20 @@ SUMMARY_ORDER = (
 MAX_VALUE = 80
 
 
-LOG_WIDTH = 160
-"""Width for output that is not a terminal (CI logs): wide enough for stack names."""
+LOG_WIDTH = 400
+"""Width for output that is not a terminal (CodeBuild and CI logs): tables as wide as their
+content, so stack names and ARNs are never folded across lines."""
 
 
 def console(*, stderr: bool = False) -> Console:
-    """A console for humans; in a log file, wide enough that tables do not fold."""
+    """A console for humans. Not on a terminal (a build log), the layout is plain and wide:
+    no colour, lines never wrapped, tables folded only past LOG_WIDTH columns."""
     probe = Console(stderr=stderr)
-    width = None if probe.is_terminal else LOG_WIDTH
-    return Console(stderr=stderr, highlight=False, width=width)
+    if probe.is_terminal:
+        return Console(stderr=stderr, highlight=False)
+    return Console(
+        stderr=stderr, highlight=False, width=LOG_WIDTH, soft_wrap=True, color_system=None
+    )
 
 
 def summary(plan: Plan) -> str:
@@ -234,6 +239,33 @@ def print_apply(result: ApplyResult, console: Console) -> None:
     parts = ", ".join(f"{n} {o.value}" for o, n in counts.items())
     verdict = "[green]Apply complete[/]" if result.ok else "[bold red]Apply failed[/]"
     console.print(f"{verdict}: {parts or 'nothing to do'}.")
+
+
+def apply_markdown(result: ApplyResult, source: str = "") -> str:
+    """The apply's outcome for a pull request or a chat message, as `plan_markdown` is."""
+    head = f"### mlops-controller apply{f' of `{source}`' if source else ''}"
+    if result.revision:
+        head += f" at `{result.revision[:12]}`"
+    lines = [head, ""]
+    if result.refusal:
+        return (
+            "\n".join([*lines, f"> **Refused, nothing was changed:** {_md(result.refusal)}"]) + "\n"
+        )
+    counts = Counter(r.outcome for r in result.results)
+    parts = ", ".join(f"{n} {o.value}" for o, n in counts.items()) or "nothing to do"
+    lines += [f"**{'Apply complete' if result.ok else 'Apply failed'}: {parts}.**", ""]
+    shown = [r for r in result.results if r.outcome is not Outcome.UNCHANGED]
+    if shown:
+        lines += ["| outcome | stack | action | seconds | message |", "|---|---|---|---|---|"]
+        lines += [
+            f"| {r.outcome.value} | `{r.stack_name}` | {r.action.value} | {r.seconds:.1f} "
+            f"| {_md(r.message)} |"
+            for r in shown
+        ]
+    unchanged = counts[Outcome.UNCHANGED]
+    if unchanged:
+        lines += ["", f"_{unchanged} pipeline(s) unchanged._"]
+    return "\n".join(lines) + "\n"
 
 
 def apply_json(result: ApplyResult) -> dict[str, Any]:

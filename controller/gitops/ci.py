@@ -24,6 +24,7 @@ from controller.aws.session import Aws
 from controller.core import config as config_module
 from controller.core import report
 from controller.core.config.model import Config
+from controller.core.config.settings import AwsDefaults
 from controller.core.diagnostics import Diagnostic
 from controller.core.plan import Action, Plan
 from controller.gitops import artifacts, reconcile, source
@@ -63,6 +64,8 @@ class CiOptions:
     artifacts: Path = Path("mlops-artifacts")
     flags: Mapping[str, Any] = field(default_factory=dict)
     environ: Mapping[str, str] = field(default_factory=dict)
+    local_aws: AwsDefaults | None = None
+    """`--profile` and what the local AWS configuration says (see `aws.session`)."""
 
 
 def context_from(environ: Mapping[str, str]) -> CiContext:
@@ -101,7 +104,8 @@ def context_from(environ: Mapping[str, str]) -> CiContext:
     }.get(event_name, ())
     missing = [name for name in required if not environ.get(name)]
     if missing:
-        problems.append(f"a {event_name} run needs {', '.join(missing)}, which are not set")
+        verb = "is" if len(missing) == 1 else "are"
+        problems.append(f"a {event_name} run needs {', '.join(missing)}, which {verb} not set")
     if problems:
         raise CiContextError("; ".join(problems))
     branch = environ.get("MLOPS_BRANCH", "").removeprefix("refs/heads/") or None
@@ -120,9 +124,16 @@ def run(context: CiContext, options: CiOptions, console: Console, aws: Aws | Non
     repo = source.open_repo(options.repo_dir)
     text = source.read_git(repo.working_dir, context.commit, options.config_path)
     loaded = config_module.load(
-        text.raw, text.name, revision=text.revision, flags=options.flags, environ=options.environ
+        text.raw,
+        text.name,
+        revision=text.revision,
+        flags=options.flags,
+        environ=options.environ,
+        aws=options.local_aws,
     )
-    aws = aws or Aws(region=loaded.config.settings.region if loaded.config else None)
+    profile = options.local_aws.profile if options.local_aws else None
+    region = loaded.config.settings.region if loaded.config else None
+    aws = aws or Aws(region=region, profile=profile)
     if loaded.config is None:
         return _invalid(context, options, console, aws, loaded.diagnostics)
     config = loaded.config

@@ -39,8 +39,10 @@ def identity(result: LoadResult, flags: Mapping[str, Any]) -> LedgerIdentity | N
     return LedgerIdentity(str(merged["assets_bucket"]), controller_id, merged.get("region"))
 
 
-def read(where: LedgerIdentity, limit: int | None) -> tuple[Deployment, ...]:
-    s3 = Aws(region=where.region).client("s3")
+def read(
+    where: LedgerIdentity, limit: int | None, profile: str | None = None
+) -> tuple[Deployment, ...]:
+    s3 = Aws(region=where.region, profile=profile).client("s3")
     return Ledger(s3, where.bucket, where.controller_id).history(limit)
 
 

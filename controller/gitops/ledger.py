@@ -121,11 +121,15 @@ class Ledger:
         self.bucket = bucket
         self.prefix = f"mlops-controller/{controller_id}/ledger/"
 
-    def record(self, deployment: Deployment) -> str:
-        """Write the record, and move the last-applied pointer when the apply succeeded."""
+    def record(self, deployment: Deployment, *, whole: bool = True) -> str:
+        """Write the record, and move the last-applied pointer when the apply succeeded.
+
+        A partial apply (`--target`) is recorded but moves no pointer: its commit is not
+        applied as a whole, so `watch` must still apply it.
+        """
         key = self.prefix + deployment.key_name
         self._put(key, deployment.to_json())
-        if deployment.ok and deployment.commit:
+        if deployment.ok and deployment.commit and whole:
             pointer = {"commit": deployment.commit, "time": deployment.to_json()["time"]}
             self._put(self.prefix + LAST_APPLIED, {**pointer, "record": key})
         return key

@@ -10,7 +10,7 @@ import os
 from dataclasses import replace
 
 from controller.aws import preflight
-from controller.aws.apply import Applier, ApplyOptions, moved_since_plan
+from controller.aws.apply import Applier, ApplyOptions, WriteGate, moved_since_plan
 from controller.aws.discover import discover
 from controller.aws.lock import Lease, LockError, LockHeld, this_process
 from controller.aws.session import Aws
@@ -48,13 +48,17 @@ def apply_plan(
     *,
     ledger: Ledger | None = None,
     actor: str | None = None,
+    before_write: WriteGate | None = None,
+    partial: bool = False,
 ) -> ApplyResult:
     """Apply a plan computed by `plan_for`; the one path every apply takes (CLI, CI, watch).
 
     Recording (to `ledger`, by default the config's own) and notifying (when settings name a
     topic) happen here and only here, so no entry point can apply without leaving a trace.
+    `before_write` is the applier's write gate (the CLI's Ctrl-C stops new writes with it);
+    a `partial` plan (`--target`) is recorded without moving the last-applied commit.
     """
-    result = _apply_under_lease(config, plan, aws, options, on_event, on_result)
+    result = _apply_under_lease(config, plan, aws, options, on_event, on_result, before_write)
     deployment = Deployment.of(
         plan,
         result,
@@ -62,7 +66,7 @@ def apply_plan(
         source=config.source,
         now=ledger_now(),
     )
-    (ledger or ledger_for(config, aws)).record(deployment)
+    (ledger or ledger_for(config, aws)).record(deployment, whole=not partial)
     settings = config.settings
     notify.publish(
         aws.client("sns"), settings.notification_topic_arn, deployment, settings.controller_id
@@ -77,6 +81,7 @@ def _apply_under_lease(
     options: ApplyOptions,
     on_event: EventSink,
     on_result: ResultSink,
+    before_write: WriteGate | None = None,
 ) -> ApplyResult:
     """Hold the controller's lease while applying: a second apply at the same time refuses,
     and a plan made stale by another apply before the lease was taken is refused too."""
@@ -97,7 +102,8 @@ def _apply_under_lease(
         moved = moved_since_plan(aws.client("cloudformation"), plan)
         if moved:
             return ApplyResult(plan.revision, (), moved)
-        return Applier(aws, options, on_event=on_event, on_result=on_result).apply(plan)
+        gate = {"before_write": before_write} if before_write is not None else {}
+        return Applier(aws, options, on_event=on_event, on_result=on_result, **gate).apply(plan)
     finally:
         lease.release()
 

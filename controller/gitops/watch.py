@@ -23,11 +23,13 @@ from rich.console import Console
 from controller.aws.session import Aws
 from controller.core import config as config_module
 from controller.core import report
+from controller.core.config.settings import AwsDefaults
 from controller.gitops import reconcile, source
 from controller.gitops.ledger import LedgerError
 from controller.gitops.ledger import actor as ledger_actor
 
-UNITS = {"s": 1, "m": 60, "h": 3600}
+UNITS = {"h": 3600, "m": 60, "s": 1}
+DURATION = re.compile(r"(\d+(?:\.\d+)?)([hms])")
 DEFAULT_CACHE = Path.home() / ".cache" / "mlops-controller" / "repos"
 
 
@@ -36,13 +38,24 @@ class WatchError(Exception):
 
 
 def parse_interval(text: str) -> float:
-    """`30s`, `5m`, `1h` (or a bare number of seconds) as seconds."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", text)
-    if not match or float(match.group(1)) <= 0:
+    """A Go duration as Flux's `interval` takes it (`30s`, `5m`, `1h`, `1m30s`, `1.5h`), or a
+    bare number of seconds."""
+    compact = text.strip()
+    if re.fullmatch(r"\d+(?:\.\d+)?", compact):
+        seconds = float(compact)
+    elif re.fullmatch(f"(?:{DURATION.pattern})+", compact):
+        seconds = sum(float(n) * UNITS[unit] for n, unit in DURATION.findall(compact))
+    else:
+        seconds = 0.0
+    if seconds <= 0:
         raise WatchError(
-            f"--interval {text!r}: expected a positive number with a unit, such as 30s, 5m or 1h"
+            f"--interval {text!r}: expected a positive duration such as 30s, 5m, 1h or 1m30s"
         )
-    return float(match.group(1)) * UNITS[match.group(2) or "s"]
+    return seconds
+
+
+def _profile(options: WatchOptions) -> str | None:
+    return options.local_aws.profile if options.local_aws else None
 
 
 @dataclass(frozen=True)
@@ -54,6 +67,8 @@ class WatchOptions:
     cache_dir: Path = DEFAULT_CACHE
     flags: Mapping[str, Any] = field(default_factory=dict)
     environ: Mapping[str, str] = field(default_factory=dict)
+    local_aws: AwsDefaults | None = None
+    """`--profile` and what the local AWS configuration says (see `aws.session`)."""
 
 
 @dataclass(frozen=True)
@@ -102,14 +117,19 @@ def poll(repo: git.Repo, options: WatchOptions, console: Console) -> Tick:
     path = repo.working_tree_dir or repo.git_dir
     text = source.read_git(path, commit, options.config_path)
     loaded = config_module.load(
-        text.raw, text.name, revision=commit, flags=options.flags, environ=options.environ
+        text.raw,
+        text.name,
+        revision=commit,
+        flags=options.flags,
+        environ=options.environ,
+        aws=options.local_aws,
     )
     if loaded.config is None:
         for diagnostic in loaded.diagnostics:
             console.print(diagnostic.format(), markup=False, soft_wrap=True)
         return Tick(commit, False, False, f"the config at {commit[:12]} is invalid")
     config = loaded.config
-    aws = Aws(region=config.settings.region)
+    aws = Aws(region=config.settings.region, profile=_profile(options))
     ledger = reconcile.ledger_for(config, aws)
     last = ledger.last_applied()
     if last == commit:

@@ -7,6 +7,7 @@ only on input the earlier ones accepted, so it never meets a value of the wrong 
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from collections.abc import Mapping
@@ -39,6 +40,7 @@ def load(
     revision: str | None = None,
     flags: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
+    aws: settings.AwsDefaults | None = None,
 ) -> LoadResult:
     doc, problems = document.parse(name, raw)
     if doc is None:
@@ -51,12 +53,18 @@ def load(
         from_file if isinstance(from_file, dict) else {},
         os.environ if environ is None else environ,
         flags or {},
+        aws,
     )
     if isinstance(doc.data, dict) and isinstance(from_file, dict):
         doc = document.Document(doc.name, {**doc.data, "settings": merged}, doc.lines)
     found = [_with_origin(d, origin) for d in schema.validate(doc)]
     if not any(d.path in ("$", "$.settings") for d in found):
         found += [doc.locate(d, ("settings",)) for d in _required_settings(merged, name)]
+    if aws is not None and not any(d.path == "$.settings.region" for d in found):
+        found += [
+            doc.locate(_with_origin(d, origin), ("settings", "region"))
+            for d in _unknown_region(merged.get("region"), aws.regions)
+        ]
     if found:
         found += _checks_of_valid_pipelines(doc, merged, found)
         return _result(None, found, single)
@@ -136,15 +144,30 @@ def _required_settings(merged: Mapping[str, Any], name: str) -> list[Diagnostic]
     for key, variable in (("assets_bucket", "MLOPS_ASSETS_BUCKET"), ("region", "MLOPS_REGION")):
         if not merged.get(key):
             flag = "--" + key.replace("_", "-")
-            found.append(
-                error(
-                    "S107",
-                    f"$.settings.{key}",
-                    "missing required setting",
-                    f"settings.{key} in {name}, {variable} or {flag}",
+            where = f"settings.{key} in {name}, {variable} or {flag}"
+            if key == "region":
+                where = (
+                    f"settings.region in {name}, MLOPS_REGION, --region, AWS_REGION, "
+                    "AWS_DEFAULT_REGION or a region in the AWS profile"
                 )
-            )
+            found.append(error("S107", f"$.settings.{key}", "missing required setting", where))
     return found
+
+
+def _unknown_region(region: Any, known: frozenset[str]) -> list[Diagnostic]:
+    """A well-formed but unknown region (`us-east-9`) would only fail at the first AWS call."""
+    if not known or not isinstance(region, str) or region in known:
+        return []
+    close = difflib.get_close_matches(region, sorted(known), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return [
+        error(
+            "C106",
+            "$.settings.region",
+            f"unknown region {region!r}{hint}",
+            "a region the AWS SDK knows, such as us-east-1; a newer region needs a newer boto3",
+        )
+    ]
 
 
 def _path_tuple(path: str) -> document.Path:

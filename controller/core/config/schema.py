@@ -130,6 +130,9 @@ def _explain(err: ValidationError) -> Iterator[tuple[Path, Diagnostic]]:
         message = str(node.get("x-message", f"{_short(instance)} is not allowed"))
         if "x-message" in node:
             message = f"{_short(instance)}: {message}"
+        if isinstance(instance, str):
+            close = difflib.get_close_matches(instance, [str(v) for v in rule], n=1, cutoff=0.6)
+            message += f"; did you mean {close[0]!r}?" if close else ""
         yield (
             path,
             error(

@@ -1,13 +1,15 @@
 """Where each setting comes from: a command-line flag, then the environment, then the file.
 
-The file is the desired state and wins over generic AWS variables (AWS_REGION is only the
-last fallback for `region`); MLOPS_* variables and flags are explicit overrides, for CI jobs
-that deploy one config to several accounts.
+The file is the desired state and wins over generic AWS configuration (AWS_REGION, then
+AWS_DEFAULT_REGION, then the AWS profile's region are only the last fallbacks for `region`,
+in the AWS CLI's order); MLOPS_* variables and flags are explicit overrides, for CI jobs that
+deploy one config to several accounts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 ENVIRONMENT = {
@@ -29,10 +31,24 @@ DEFAULTS: dict[str, Any] = {
 REGION_FALLBACKS = ("AWS_REGION", "AWS_DEFAULT_REGION")
 
 
+@dataclass(frozen=True)
+class AwsDefaults:
+    """What the local AWS configuration says, read at the edge (`controller.aws.session`) so
+    that this module stays pure: the profile in use, its `region` in the AWS config file (the
+    last fallback for `settings.region`, as for the AWS CLI), and the regions the SDK knows
+    (empty: a region is checked only for its shape)."""
+
+    profile: str | None = None
+    """`--profile`, else AWS_PROFILE; None: the default profile."""
+    profile_region: str | None = None
+    regions: frozenset[str] = frozenset()
+
+
 def merge(
     from_file: Mapping[str, Any],
     environ: Mapping[str, str],
     flags: Mapping[str, Any],
+    aws: AwsDefaults | None = None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """The effective raw settings and, for each overridden key, where its value came from."""
     merged: dict[str, Any] = {**DEFAULTS, **from_file}
@@ -43,6 +59,10 @@ def merge(
                 merged["region"] = environ[name]
                 origin["region"] = name
                 break
+        else:
+            if aws is not None and aws.profile_region:
+                merged["region"] = aws.profile_region
+                origin["region"] = f"the region of AWS profile {aws.profile or 'default'!r}"
     for key, variable in ENVIRONMENT.items():
         if environ.get(variable):
             merged[key] = _coerce(key, environ[variable])

@@ -1,0 +1,1 @@
+"""The example config, installed as package data of `controller.examples` (the demo reads it)."""

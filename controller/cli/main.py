@@ -179,6 +179,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
     from controller.core import report
     from controller.gitops import reconcile
 
+    limits = apply_limits(args)
+    if limits is None:
+        return EXIT_ERROR
     with aws_errors():
         config, plan = _plan(args)
         if plan is None:
@@ -186,11 +189,18 @@ def cmd_apply(args: argparse.Namespace) -> int:
         console = _console(args)
         report.print_plan(plan, console, config.source)
         aws = Aws(region=config.settings.region)
+        parallel, budget = limits
+        options = reconcile.options_for(
+            config,
+            parallel,
+            wait_budget_seconds=budget,
+            on_progress=report.ProgressLine(console),
+        )
         outcome = reconcile.apply_plan(
             config,
             plan,
             aws,
-            reconcile.options_for(config, parallel=args.parallel),
+            options,
             on_event=lambda event: report.print_event(event, console),
             on_result=lambda result: report.print_result(result, console),
         )
@@ -199,6 +209,52 @@ def cmd_apply(args: argparse.Namespace) -> int:
         report.print_apply(outcome, console)
         return EXIT_OK if outcome.ok else EXIT_ERROR
     return EXIT_ERROR
+
+
+def apply_limits(args: argparse.Namespace) -> tuple[int | None, float | None] | None:
+    """`--parallel` and `--wait-budget`, else `MLOPS_PARALLEL` and `MLOPS_WAIT_BUDGET`;
+    None (after saying why) when one is not valid."""
+    import os
+
+    from controller.gitops.watch import WatchError, parse_interval
+
+    parallel_text = args.parallel or os.environ.get("MLOPS_PARALLEL") or None
+    budget_text = args.wait_budget or os.environ.get("MLOPS_WAIT_BUDGET") or None
+    parallel: int | None = None
+    if parallel_text is not None:
+        if not str(parallel_text).isdigit() or int(parallel_text) < 1:
+            print(
+                f"error: --parallel / MLOPS_PARALLEL {parallel_text!r}: expected a whole "
+                "number of operations in flight, at least 1",
+                file=sys.stderr,
+            )
+            return None
+        parallel = int(parallel_text)
+    try:
+        budget = parse_interval(budget_text) if budget_text else None
+    except WatchError:
+        print(
+            f"error: --wait-budget / MLOPS_WAIT_BUDGET {budget_text!r}: expected a duration "
+            "such as 45m, 2h or 600 (seconds)",
+            file=sys.stderr,
+        )
+        return None
+    return parallel, budget
+
+
+def add_limit_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--parallel",
+        metavar="N",
+        help="stack operations in flight at most (default 100, or MLOPS_PARALLEL); "
+        "lowered while AWS throttles",
+    )
+    parser.add_argument(
+        "--wait-budget",
+        metavar="DURATION",
+        help="stop waiting after this long (45m, 2h; or MLOPS_WAIT_BUDGET): operations in "
+        "flight are left running and the next run continues them",
+    )
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -238,8 +294,16 @@ def cmd_ci(args: argparse.Namespace) -> int:
     except ci.CiContextError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    limits = apply_limits(args)
+    if limits is None:
+        return EXIT_ERROR
     options = ci.CiOptions(
-        Path(args.repo), args.config_path, Path(args.artifacts), setting_flags(args), os.environ
+        Path(args.repo),
+        args.config_path,
+        Path(args.artifacts),
+        setting_flags(args),
+        os.environ,
+        *limits,
     )
     with aws_errors():
         try:
@@ -304,6 +368,9 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
     from controller.gitops import watch
 
+    limits = apply_limits(args)
+    if limits is None:
+        return EXIT_ERROR
     options = watch.WatchOptions(
         args.repo,
         args.branch,
@@ -311,6 +378,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
         Path(args.cache_dir) if args.cache_dir else watch.DEFAULT_CACHE,
         setting_flags(args),
         os.environ,
+        *limits,
     )
     try:
         interval = watch.parse_interval(args.interval)
@@ -379,13 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     apply = commands.add_parser("apply", help="make AWS match the config")
     _add_plan_options(apply)
     apply.add_argument("--dry-run", action="store_true", help="only plan")
-    apply.add_argument(
-        "--parallel",
-        type=int,
-        default=4,
-        metavar="N",
-        help="stack operations in flight at once (default 4)",
-    )
+    add_limit_options(apply)
     apply.add_argument("--output", choices=("text", "json", "markdown"), default="text")
     apply.set_defaults(handler=cmd_apply)
 
@@ -405,6 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     for flag in ("--assets-bucket", "--stack-prefix", "--controller-id", "--region"):
         ci_cmd.add_argument(flag)
     ci_cmd.add_argument("--max-deletes", type=int)
+    add_limit_options(ci_cmd)
     ci_cmd.set_defaults(handler=cmd_ci)
 
     history_cmd = commands.add_parser("history", help="past applies from the ledger, newest first")
@@ -440,6 +503,7 @@ def build_parser() -> argparse.ArgumentParser:
     for flag in ("--assets-bucket", "--stack-prefix", "--controller-id", "--region"):
         watch_cmd.add_argument(flag)
     watch_cmd.add_argument("--max-deletes", type=int)
+    add_limit_options(watch_cmd)
     watch_cmd.set_defaults(handler=cmd_watch)
 
     demo = commands.add_parser("demo", help="the GitOps story on an embedded AWS emulator")

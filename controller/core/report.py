@@ -6,6 +6,7 @@ Presentation only; every function takes finished values and returns or prints te
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -16,6 +17,7 @@ from rich.text import Text
 
 from controller.core.events import StackEvent
 from controller.core.plan import Action, ParameterChange, Plan, PlannedAction
+from controller.core.progress import Progress
 from controller.core.results import ActionResult, ApplyResult, Outcome
 
 SYMBOLS = {
@@ -200,6 +202,32 @@ def print_event(event: StackEvent, console: Console) -> None:
         (f" {event.reason}" if event.reason else "", "dim"),
     )
     console.print(line, highlight=False)
+
+
+class ProgressLine:
+    """A compact line on how far a long apply has come: printed when the counts change, but
+    at most once every `every` seconds, so a hundred stacks do not print a line per poll."""
+
+    def __init__(self, console: Console, every: float = 5.0) -> None:
+        self.console = console
+        self.every = every
+        self._printed = float("-inf")
+
+    def __call__(self, progress: Progress) -> None:
+        now = time.monotonic()
+        if now - self._printed < self.every or progress.done == progress.total:
+            return
+        self._printed = now
+        self.console.print(progress_text(progress), markup=False, highlight=False)
+
+
+def progress_text(progress: Progress) -> str:
+    minutes, seconds = divmod(int(progress.seconds), 60)
+    throttled = f" (throttled: cap {progress.limit})" if progress.limit < progress.cap else ""
+    return (
+        f"progress {minutes}m{seconds:02d}s: {progress.done}/{progress.total} done, "
+        f"{progress.running} running, {progress.waiting} waiting{throttled}"
+    )
 
 
 def print_result(result: ActionResult, console: Console) -> None:

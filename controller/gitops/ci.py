@@ -63,6 +63,10 @@ class CiOptions:
     artifacts: Path = Path("mlops-artifacts")
     flags: Mapping[str, Any] = field(default_factory=dict)
     environ: Mapping[str, str] = field(default_factory=dict)
+    parallel: int | None = None
+    """Operations in flight at most (`--parallel`, `MLOPS_PARALLEL`)."""
+    wait_budget_seconds: float | None = None
+    """Stop waiting after this long and leave the rest to the next run (`--wait-budget`)."""
 
 
 def context_from(environ: Mapping[str, str]) -> CiContext:
@@ -166,7 +170,12 @@ def _deploy(
         config,
         plan,
         aws,
-        reconcile.options_for(config),
+        reconcile.options_for(
+            config,
+            options.parallel,
+            wait_budget_seconds=options.wait_budget_seconds,
+            on_progress=report.ProgressLine(console),
+        ),
         on_event=lambda event: report.print_event(event, console),
         on_result=lambda outcome: report.print_result(outcome, console),
         ledger=ledger,

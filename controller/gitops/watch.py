@@ -54,6 +54,8 @@ class WatchOptions:
     cache_dir: Path = DEFAULT_CACHE
     flags: Mapping[str, Any] = field(default_factory=dict)
     environ: Mapping[str, str] = field(default_factory=dict)
+    parallel: int | None = None
+    wait_budget_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,8 @@ class Tick:
     applied: bool
     ok: bool
     message: str
+    unfinished: bool = False
+    """The apply left operations running or actions waiting: the next round continues."""
 
 
 def is_url(location: str) -> bool:
@@ -96,8 +100,11 @@ def tip(repo: git.Repo, branch: str) -> str:
     return str(source.resolve(repo, ref).hexsha)
 
 
-def poll(repo: git.Repo, options: WatchOptions, console: Console) -> Tick:
-    """One round: apply the branch's tip unless the ledger says it is applied or newer is."""
+def poll(repo: git.Repo, options: WatchOptions, console: Console, resume: str = "") -> Tick:
+    """One round: apply the branch's tip unless the ledger says it is applied or newer is.
+
+    `resume` names a commit whose last apply left work waiting (operations left running by the
+    wait budget, baselines still running): it is applied again to continue that work."""
     commit = tip(repo, options.branch)
     path = repo.working_tree_dir or repo.git_dir
     text = source.read_git(path, commit, options.config_path)
@@ -112,7 +119,7 @@ def poll(repo: git.Repo, options: WatchOptions, console: Console) -> Tick:
     aws = Aws(region=config.settings.region)
     ledger = reconcile.ledger_for(config, aws)
     last = ledger.last_applied()
-    if last == commit:
+    if last == commit and commit != resume:
         return Tick(commit, False, True, f"{commit[:12]} is applied already")
     if last and source.is_superseded(repo, commit, last):
         return Tick(commit, False, True, f"{commit[:12]} is older than {last[:12]}, applied last")
@@ -122,7 +129,12 @@ def poll(repo: git.Repo, options: WatchOptions, console: Console) -> Tick:
         config,
         plan,
         aws,
-        reconcile.options_for(config),
+        reconcile.options_for(
+            config,
+            options.parallel,
+            wait_budget_seconds=options.wait_budget_seconds,
+            on_progress=report.ProgressLine(console),
+        ),
         on_event=lambda event: report.print_event(event, console),
         on_result=lambda outcome: report.print_result(outcome, console),
         ledger=ledger,
@@ -130,7 +142,10 @@ def poll(repo: git.Repo, options: WatchOptions, console: Console) -> Tick:
     )
     report.print_apply(result, console)
     verdict = "applied" if result.ok else "apply failed for"
-    return Tick(commit, True, result.ok, f"{verdict} {commit[:12]}")
+    message = f"{verdict} {commit[:12]}"
+    if result.stopped:
+        message = f"stopped waiting for {commit[:12]} ({result.stopped}); the next round continues"
+    return Tick(commit, True, result.ok, message, bool(result.stopped))
 
 
 def watch(
@@ -148,11 +163,13 @@ def watch(
     """
     repo = open_source(options)
     stop = stop or threading.Event()
+    resume = ""
     while True:
         try:
-            tick = poll(repo, options, console)
+            tick = poll(repo, options, console, resume)
             console.print(tick.message, markup=False, soft_wrap=True)
             ok = tick.ok
+            resume = tick.commit if tick.unfinished else ""
         except (ClientError, BotoCoreError, LedgerError, source.SourceError) as exc:
             console.print(f"error: {exc}", markup=False, soft_wrap=True)
             ok = False

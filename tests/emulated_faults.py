@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
-from bench.emulated import Hold, slow_stack_patches, token_patches
 from moto.cloudformation.models import CloudFormationBackend, Event
 from moto.cloudformation.models import Stack as FakeStack
+
+from bench.emulated import Hold, slow_stack_patches, token_patches
 
 
 def _event(stack: Any, logical_id: str, resource_type: str, status: str, reason: str) -> Event:

@@ -100,7 +100,7 @@ def test_many_slow_stacks_are_watched_by_listing_not_by_polling_each(
     hold_creates(monkeypatch, 1.5)
     calls = count_calls(monkeypatch)
     path = _config(tmp_path, 0, 1, 2, 3, 4)
-    code, results, err = _apply(capsys, path)
+    code, results, _ = _apply(capsys, path)
     assert code == 0, results
     polls = calls["cloudformation.ListStacks"]
     assert polls >= 2  # the stacks were held, so the watcher had to look more than once

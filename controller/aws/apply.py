@@ -54,6 +54,9 @@ DEFAULT_IN_FLIGHT = 100
 config start together, keeps the watcher's listing of in-progress stacks to one page (100
 summaries), and stays far below CloudFormation's account limits; the rate of write calls is
 paced by botocore's adaptive retries, and the cap halves while AWS throttles."""
+PAGE_SECONDS = 0.2
+"""The poll interval is at least this per page of the in-progress listing (1000 stacks in
+flight: 10 pages, one poll every 2 s), so polling stays near 5 calls a second at most."""
 SENDERS = 16
 """Threads that send requests (writes and their re-reads); none of them waits for a stack."""
 THROTTLED = frozenset(
@@ -159,13 +162,13 @@ class _Cap:
             self.throttles += 1
 
     def adapt(self) -> None:
+        """Once per poll interval at most: halve while throttled, never below a quarter."""
         if self.throttles > self._seen:
             self._seen = self.throttles
-            self.limit = max(1, self.limit // 2)
+            self.limit = max(1, self.ceiling // 4, self.limit // 2)
 
     def grow(self) -> None:
-        if self.throttles == self._seen:
-            self.limit = min(self.ceiling, self.limit + 1)
+        self.limit = min(self.ceiling, self.limit + 1)
 
 
 class Applier:
@@ -481,7 +484,6 @@ class _Run:
     def _start(self, senders: ThreadPoolExecutor) -> None:
         if self.stopped:
             return
-        self.cap.adapt()
         room = self.cap.limit - len(self.sending) - len(self.parked)
         while room > 0 and self.schedule.has_ready():
             for action in self.schedule.ready(limit=room):
@@ -533,16 +535,21 @@ class _Run:
         flow.deadline = time.monotonic() + self.options.timeout_seconds
         self.parked[result.stack_id] = flow
         self.watcher.track(result)
-        first_look = self.last_poll + self.options.poll_seconds / 4
+        first_look = self.last_poll + max(self._interval() / 4, PAGE_SECONDS * self.watcher.pages)
         self.next_poll = min(self.next_poll, max(time.monotonic(), first_look))
+
+    def _interval(self) -> float:
+        """The poll interval, stretched so that listing many pages stays a few calls a second."""
+        return max(self.options.poll_seconds, PAGE_SECONDS * self.watcher.pages)
 
     def _poll(self, senders: ThreadPoolExecutor) -> None:
         self.last_poll = time.monotonic()
-        self.next_poll = self.last_poll + self.options.poll_seconds
+        self.cap.adapt()
         try:
             finished = self.watcher.poll()
         except (ClientError, BotoCoreError, ResponseParserError):
-            return  # a failed poll is retried at the next interval
+            finished = []  # a failed poll is retried at the next interval
+        self.next_poll = self.last_poll + self._interval()
         for operation, settled in finished:
             self._send(senders, self.parked.pop(operation.stack_id), settled)
         now = time.monotonic()

@@ -17,7 +17,8 @@ from controller.aws.discover import describe
 from controller.aws.watcher import Operation, Settled, Watcher
 from controller.core.events import EventSink
 
-POLL_SECONDS = float(os.environ.get("MLOPS_POLL_SECONDS", "2"))
+POLL_SECONDS = float(os.environ.get("MLOPS_POLL_SECONDS", "1"))
+"""One watcher polls for every stack, so a short interval costs one listing a second."""
 TIMEOUT_SECONDS = float(os.environ.get("MLOPS_STACK_TIMEOUT_SECONDS", "3600"))
 
 __all__ = ["POLL_SECONDS", "TIMEOUT_SECONDS", "Settled", "wait_until_settled"]

@@ -92,6 +92,8 @@ class Watcher:
         """About how many stacks a full listing returns: it decides listing vs one read each."""
         self._tracked: dict[str, _Tracked] = {}
         self._turn = 0
+        self.pages = 1
+        """Pages the last in-progress listing took."""
 
     def track(self, operation: Operation) -> None:
         self._tracked[operation.stack_id] = _Tracked(operation, token=operation.token)
@@ -133,7 +135,9 @@ class Watcher:
     def _busy(self) -> set[str]:
         busy: set[str] = set()
         pages = self.cfn.get_paginator("list_stacks").paginate(StackStatusFilter=list(IN_PROGRESS))
+        self.pages = 0
         for page in pages:
+            self.pages += 1
             for summary in page.get("StackSummaries", ()):
                 busy.add(summary.get("StackId", ""))
         return busy

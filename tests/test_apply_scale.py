@@ -187,3 +187,15 @@ def _every(seconds: float) -> Any:
         original(self, console, seconds)
 
     return init
+
+
+def test_a_no_op_plan_prints_counts_and_all_lists_every_pipeline(account, tmp_path, capsys):
+    path = _config(tmp_path, 0, 1)
+    assert main(["apply", "--config", str(path)]) == 0
+    capsys.readouterr()
+    assert main(["plan", "--config", str(path)]) == 0
+    compact = " ".join(capsys.readouterr().out.split())
+    assert "(2 unchanged not shown; plan --all shows them)" in compact
+    assert "Plan: 2 unchanged." in compact and REALTIME not in compact
+    assert main(["plan", "--config", str(path), "--all"]) == 0
+    assert REALTIME in " ".join(capsys.readouterr().out.split())

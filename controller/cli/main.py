@@ -157,7 +157,7 @@ def _emit_plan(args: argparse.Namespace, config: Any, plan: Any) -> None:
     elif args.output == "markdown":
         print(report.plan_markdown(plan, config.source), end="")
     else:
-        report.print_plan(plan, _console(args), config.source)
+        report.print_plan(plan, _console(args), config.source, show_all=getattr(args, "all", False))
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -442,6 +442,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_plan_options(plan)
     plan.add_argument("--output", choices=("text", "json", "markdown"), default="text")
+    plan.add_argument(
+        "--all", action="store_true", help="list unchanged pipelines too (default: only changes)"
+    )
     plan.set_defaults(handler=cmd_plan)
 
     apply = commands.add_parser("apply", help="make AWS match the config")

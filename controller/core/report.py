@@ -86,14 +86,20 @@ def _diff_lines(changes: Sequence[ParameterChange]) -> list[str]:
     return [f"{c.key}: {_short(c.old)} -> {_short(c.new)}" for c in changes]
 
 
-def print_plan(plan: Plan, console: Console, source: str = "") -> None:
+def print_plan(plan: Plan, console: Console, source: str = "", *, show_all: bool = False) -> None:
+    """The plan as a table of the stacks that change (every stack with `show_all`); the
+    summary line counts the rest, so a no-op plan of a thousand pipelines prints one line."""
     title = f"Plan for {source}" if source else "Plan"
     if plan.revision:
         title += f" at {plan.revision[:12]}"
+    shown = [a for a in plan.actions if show_all or a.action is not Action.UNCHANGED]
+    hidden = len(plan.actions) - len(shown)
+    if hidden:
+        title += f" ({hidden} unchanged not shown; plan --all shows them)"
     table = Table(title=title, title_justify="left", show_lines=False)
     for column in ("", "stack", "type", "action", "reason"):
         table.add_column(column, overflow="fold")
-    for action in plan.actions:
+    for action in shown:
         symbol, style = SYMBOLS[action.action]
         table.add_row(
             Text(symbol, style=style),
@@ -102,7 +108,10 @@ def print_plan(plan: Plan, console: Console, source: str = "") -> None:
             Text(action.action.value, style=style),
             action.reason,
         )
-    console.print(table)
+    if shown:
+        console.print(table)
+    else:
+        console.print(title)
     for action in plan.actions:
         if action.changes:
             console.print(f"[yellow]~ {action.stack_name}[/]")

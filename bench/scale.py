@@ -167,7 +167,7 @@ def polling(url: str, proxy: FaultProxy, out: Path, n: int, log: Any) -> dict[st
         "apply": outcome,
     }
     log(
-        f"polling with {n} in flight: {per_interval:.1f} calls per {POLL_SECONDS:g} s interval "
+        f"polling with {n} in flight: {per_interval:.1f} calls per poll ({polls} polls) "
         f"on moto, {aws_equivalent:.1f} with ListStacks pages of 100"
     )
     return result

@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 
-def run(phase: str, path: Path, parallel: int) -> dict[str, Any]:
+def run(
+    phase: str, path: Path, parallel: int | None = None, wait_budget: float | None = None
+) -> dict[str, Any]:
     started = time.perf_counter()
     from controller.aws.session import Aws
     from controller.core import config
@@ -48,7 +50,7 @@ def run(phase: str, path: Path, parallel: int) -> dict[str, Any]:
             cfg,
             plan,
             aws,
-            reconcile.options_for(cfg, parallel=parallel),
+            reconcile.options_for(cfg, parallel or None, wait_budget_seconds=wait_budget),
             on_event=lambda _: None,
             on_result=lambda _: None,
         )
@@ -71,8 +73,9 @@ def peak_rss_kb() -> int:
 
 def main(argv: list[str]) -> int:
     phase, path = argv[0], Path(argv[1])
-    parallel = int(argv[2]) if len(argv) > 2 else 4
-    print(json.dumps(run(phase, path, parallel)))
+    parallel = int(argv[2]) if len(argv) > 2 else 0
+    budget = float(argv[3]) if len(argv) > 3 else None
+    print(json.dumps(run(phase, path, parallel or None, budget)))
     return 0
 
 

@@ -21,6 +21,7 @@ process, where the server runs.
 from __future__ import annotations
 
 import threading
+import time
 import urllib.request
 from typing import Any
 
@@ -72,11 +73,105 @@ def patches() -> list[tuple[Any, str, Any]]:
     ]
 
 
+class Hold:
+    """How long new stacks stay CREATE_IN_PROGRESS (real endpoint stacks take minutes; moto
+    creates at once). `seconds` may change while the server runs; `release()` ends every
+    hold now; `only` limits holds to stack names containing it."""
+
+    def __init__(self, seconds: float = 0.0, only: str = "") -> None:
+        self.seconds = seconds
+        self.only = only
+        self.released_at = float("inf")
+        self.on_create: Any = None
+        """Called with each held stack's name once it is created (tests use it to act
+        while a stack is in flight)."""
+
+    def release(self) -> None:
+        self.released_at = time.monotonic()
+
+
+def slow_stack_patches(hold: Hold) -> list[tuple[Any, str, Any]]:
+    """New stacks stay CREATE_IN_PROGRESS for `hold.seconds`, then complete with their final
+    event stamped at that moment, as CloudFormation reports a stack that took that long."""
+    from moto.cloudformation.models import Stack as FakeStack
+
+    create = FakeStack.create_resources
+
+    def create_resources(self: Any) -> None:
+        create(self)
+        if self.__dict__.get("status") != "CREATE_COMPLETE" or hold.seconds <= 0:
+            return
+        if hold.only not in self.name:
+            return
+        self.__dict__["_held_until"] = time.monotonic() + hold.seconds
+        self.__dict__["_held_event"] = self.events.pop()
+        if hold.on_create is not None:
+            hold.on_create(self.name)
+
+    def get_status(self: Any) -> Any:
+        until = self.__dict__.get("_held_until")
+        if until is not None:
+            if time.monotonic() < min(until, hold.released_at):
+                return "CREATE_IN_PROGRESS"
+            del self.__dict__["_held_until"]
+            event = self.__dict__.pop("_held_event")
+            event.timestamp = utcnow()
+            self.events.append(event)
+        return self.__dict__.get("status")
+
+    def set_status(self: Any, value: Any) -> None:
+        self.__dict__.pop("_held_until", None)
+        self.__dict__["status"] = value
+
+    from moto.core.utils import utcnow
+
+    return [
+        (FakeStack, "create_resources", create_resources),
+        (FakeStack, "status", property(get_status, set_status)),
+    ]
+
+
+def token_patches() -> list[tuple[Any, str, Any]]:
+    """Every event of an operation carries the request's ClientRequestToken, as in
+    CloudFormation (moto leaves it empty)."""
+    from moto.cloudformation.models import Event
+    from moto.cloudformation.responses import CloudFormationResponse
+
+    current = threading.local()
+    init = Event.__init__
+
+    def event_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        self.client_request_token = getattr(current, "token", None)
+
+    def stamped(operation: Any) -> Any:
+        def handler(self: Any) -> Any:
+            current.token = self._get_param("ClientRequestToken")
+            try:
+                return operation(self)
+            finally:
+                current.token = None
+
+        return handler
+
+    return [
+        (Event, "__init__", event_init),
+        *(
+            (CloudFormationResponse, name, stamped(getattr(CloudFormationResponse, name)))
+            for name in ("create_stack", "update_stack", "delete_stack")
+        ),
+    ]
+
+
+HOLD = Hold()
+"""The runner's hold: the benchmark sets it per phase."""
+
+
 def patch_moto() -> None:
     """Apply the fixes for the rest of this process (the runner's emulator)."""
     global _patched
     if not _patched:
-        for owner, name, value in patches():
+        for owner, name, value in patches() + slow_stack_patches(HOLD) + token_patches():
             setattr(owner, name, value)
         _patched = True
 

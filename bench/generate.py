@@ -97,6 +97,15 @@ def make_config(n: int) -> dict[str, Any]:
     }
 
 
+def make_config_of(pipeline_type: str, n: int) -> dict[str, Any]:
+    """`n` pipelines of one type, each of its own group (distinct names, no dependencies)."""
+    bodies = _bodies()
+    index = ORDER.index(pipeline_type)
+    document = make_config(0)
+    document["pipelines"] = [group(i, bodies)[index] for i in range(n)]
+    return document
+
+
 def change_one(document: dict[str, Any], round_: int) -> dict[str, Any]:
     """The same config with the first pipeline's instance type flipped (one stack update)."""
     changed = copy.deepcopy(document)

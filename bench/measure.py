@@ -39,7 +39,7 @@ class Context:
     proxy: FaultProxy
     scratch: Path
     repeat: int
-    parallel: int
+    parallel: int | None
 
     @property
     def env(self) -> dict[str, str]:
@@ -86,7 +86,7 @@ def drive(ctx: Context, phase: str, config: Path) -> dict[str, Any]:
     """One controller phase in its own process; its AWS calls from `Aws.calls`."""
     started = time.perf_counter()
     done = subprocess.run(
-        [PYTHON, "-m", "bench.driver", phase, str(config), str(ctx.parallel)],
+        [PYTHON, "-m", "bench.driver", phase, str(config), str(ctx.parallel or 0)],
         env=ctx.env,
         cwd=ROOT,
         capture_output=True,

@@ -173,7 +173,7 @@ def markdown(results: dict[str, Any]) -> str:
         + f". Latency {s['latency_ms']:g} ms per AWS call (loopback proxy)"
         + (f", at most {s['max_rps']:g} calls/s" if s["max_rps"] else "")
         + f"; wall times are medians of {s['repeat']} runs unless the runs column says "
-        f"otherwise; controller --parallel {s['parallel']}. Total run "
+        f"otherwise; controller --parallel {s['parallel'] or 'default'}. Total run "
         f"{results['total_seconds'] / 60:.1f} min.",
         "",
         "## Targets",

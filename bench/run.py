@@ -44,7 +44,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="repeat create-all only up to this N (above it, one run: it needs an empty "
         "emulator each time and takes minutes)",
     )
-    parser.add_argument("--parallel", type=int, default=4, help="the controller's --parallel")
+    parser.add_argument(
+        "--parallel", type=int, default=None, help="the controller's --parallel (default: its own)"
+    )
     parser.add_argument("--sceptre", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument(
         "--sceptre-sizes", type=_sizes, default=None, help="default: the same as --sizes"

@@ -30,10 +30,10 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
+    from controller.aws.emulator import moto_server
 
     port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = moto_server("127.0.0.1", port)
     server.start()
     yield f"http://127.0.0.1:{port}"
     server.stop()

@@ -13,6 +13,8 @@ import pytest
 from moto.cloudformation.models import CloudFormationBackend, Event
 from moto.cloudformation.models import Stack as FakeStack
 
+from bench.emulated import Hold, slow_stack_patches, token_patches
+
 
 def _event(stack: Any, logical_id: str, resource_type: str, status: str, reason: str) -> Event:
     return Event(
@@ -91,3 +93,18 @@ def stick_updates(monkeypatch: pytest.MonkeyPatch, name_part: str, reason: str) 
         self.status = "UPDATE_ROLLBACK_FAILED"
 
     monkeypatch.setattr(FakeStack, "update", update)
+
+
+def hold_creates(monkeypatch: pytest.MonkeyPatch, seconds: float, name_part: str = "") -> Hold:
+    """New stacks (whose name contains `name_part`) stay CREATE_IN_PROGRESS for `seconds`,
+    as real endpoint stacks stay for minutes; the returned `Hold` can be released early."""
+    hold = Hold(seconds, name_part)
+    for owner, name, value in slow_stack_patches(hold):
+        monkeypatch.setattr(owner, name, value, raising=False)
+    return hold
+
+
+def stamp_event_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Events carry their operation's ClientRequestToken, as CloudFormation's do."""
+    for owner, name, value in token_patches():
+        monkeypatch.setattr(owner, name, value)

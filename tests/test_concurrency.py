@@ -256,7 +256,8 @@ def test_a_stack_in_progress_is_waited_for_never_operated_twice(
     assert actions[busy] == "wait"
     assert actions["mlops-pipeline-linearlearner-byompipelinebatchbuiltin"] == "update"
     touched = count_stack_writes(monkeypatch)
-    main(["apply", "--auto-approve", "--config", str(path), "--output", "json"])
+    flags = ["--output", "json", "--wait-budget", "2s"]
+    main(["apply", "--auto-approve", "--config", str(path), *flags])
     out = capsys.readouterr().out
     results = {r["name"]: r for r in json.loads(out[out.index("{\n") :])["results"]}
     assert results[busy]["outcome"] == "waiting"

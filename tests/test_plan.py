@@ -123,7 +123,47 @@ def test_removed_pipelines_are_deleted_first_monitors_before_their_endpoint(exam
         "byom_realtime_custom",
     ]
     assert plan.actions[: len(deletes)] == tuple(deletes)
-    assert deletes[0].stack_name in deletes[1].depends_on
+    assert deletes[0].delete_rank is not None and deletes[1].delete_rank is not None
+    assert deletes[0].delete_rank < deletes[1].delete_rank
+
+
+def test_a_busy_removed_monitor_makes_the_deletes_after_it_wait(example_config):
+    live = {r.stack_name: deployed_from(r) for r in desired(example_config)}
+    monitor = next(n for n in live if n.endswith("byomdataqualitymonitor"))
+    live[monitor] = deployed_from(
+        next(r for r in desired(example_config) if r.stack_name == monitor),
+        status="UPDATE_IN_PROGRESS",
+    )
+    example_config["pipelines"] = [
+        p
+        for p in example_config["pipelines"]
+        if p["pipeline_type"] not in ("byom_realtime_custom", "byom_data_quality_monitor")
+    ]
+    plan = plan_of(desired(example_config), list(live.values()))
+    removed = {a.pipeline_type: a for a in plan.actions if a.desired is None}
+    assert removed["byom_data_quality_monitor"].action is Action.WAIT
+    assert removed["byom_realtime_custom"].action is Action.WAIT
+    assert monitor in removed["byom_realtime_custom"].reason
+
+
+def test_planning_a_thousand_deletes_keeps_their_dependencies_linear(example_config):
+    one = desired(example_config)
+    live = [
+        DeployedStack(
+            name=f"mlops-pipeline-gone{i:04d}-{r.stack_name.rsplit('-', 1)[1]}",
+            stack_id=f"arn:stack/gone{i}",
+            status="CREATE_COMPLETE",
+            tags={OWNER_TAG: OWNER, TYPE_TAG: r.pipeline.type, HASH_TAG: r.spec_hash},
+        )
+        for i in range(112)
+        for r in one
+    ]
+    plan = plan_of([], live, Guards(allow_delete_all=True))
+    deletes = [a for a in plan.actions if a.action is Action.DELETE]
+    assert len(deletes) == len(live)
+    assert sum(len(a.depends_on) for a in deletes) == 0
+    ranks = [a.delete_rank for a in deletes]
+    assert ranks == sorted(ranks) and set(ranks) == {0, 1, 2}
 
 
 def test_stacks_of_other_owners_are_never_touched(example_config):

@@ -294,13 +294,13 @@ def test_a_run_once_job_lost_to_a_crash_is_planned_and_started_once(
 ):
     from controller.aws import apply
 
+    def crashed(self: Any, *_: Any) -> Any:
+        return apply.Outcome.SUCCEEDED, "crashed before the job started"
+        yield  # a step, like the one it stands in for
+
     with monkeypatch.context() as patch:
         # The process "dies" between the stack being ready and the job being started.
-        patch.setattr(
-            apply.Applier,
-            "_advance_run",
-            lambda self, r, s, a: (apply.Outcome.SUCCEEDED, "crashed before the job started"),
-        )
+        patch.setattr(apply.Applier, "_advance_run", crashed)
         assert (
             run(capsys, "apply", "--auto-approve", "--repo", str(config_repo.working_dir))[0] == 0
         )

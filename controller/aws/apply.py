@@ -1,18 +1,22 @@
 """The applier: the only code that creates, updates or deletes stacks.
 
-It runs a plan's actions as a dependency graph in a bounded thread pool: an action starts as
-soon as the actions it depends on have succeeded, a failure skips only its dependents, and
-unrelated pipelines carry on. Every result is a value; nothing here decides what to change.
+It runs a plan's actions as a dependency graph: an action starts as soon as the actions it
+depends on have succeeded, a failure skips only its dependents, and unrelated pipelines carry
+on. Operations in flight are bounded by a cap, not by threads: a few threads only send
+requests, and one `Watcher` waits for every stack at once. Each action is a short sequence of
+steps (write, wait, write, wait) written as a generator that yields the operation it waits
+for. Every result is a value; nothing here decides what to change.
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,13 +25,15 @@ from botocore.parsers import ResponseParserError
 
 from controller.aws import runs
 from controller.aws.discover import describe, discover
+from controller.aws.schedule import Schedule
 from controller.aws.session import Aws
-from controller.aws.waiting import POLL_SECONDS, TIMEOUT_SECONDS, wait_until_settled
+from controller.aws.waiting import POLL_SECONDS, TIMEOUT_SECONDS
+from controller.aws.watcher import IN_PROGRESS, Operation, Settled, Watcher
 from controller.core.events import EventSink
-from controller.core.plan import Action, Plan, PlannedAction
+from controller.core.plan import Action, Plan, PlannedAction, replan
+from controller.core.progress import Progress, ProgressSink
 from controller.core.render import RenderedStack
 from controller.core.results import (
-    BAD_OUTCOMES,
     ActionResult,
     ApplyResult,
     Outcome,
@@ -43,15 +49,33 @@ MAX_TEMPLATE_BODY = 51_200
 RECHECK_ONE_BY_ONE = 10
 """Up to this many changed stacks are re-read one by one rather than by listing them all."""
 NO_UPDATES = "No updates are to be performed"
+DEFAULT_IN_FLIGHT = 100
+"""Stack operations in flight at once. 100 lets every independent pipeline of a realistic
+config start together, keeps the watcher's listing of in-progress stacks to one page (100
+summaries), and stays far below CloudFormation's account limits; the rate of write calls is
+paced by botocore's adaptive retries, and the cap halves while AWS throttles."""
+PAGE_SECONDS = 0.2
+"""The poll interval is at least this per page of the in-progress listing (1000 stacks in
+flight: 10 pages, one poll every 2 s), so polling stays near 5 calls a second at most."""
+SENDERS = 16
+"""Threads that send requests (writes and their re-reads); none of them waits for a stack."""
+THROTTLED = frozenset(
+    {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException"}
+)
 
 
 @dataclass(frozen=True)
 class ApplyOptions:
     controller_id: str
     assets_bucket: str
-    parallel: int = 4
+    parallel: int = DEFAULT_IN_FLIGHT
+    """The cap on operations in flight."""
     poll_seconds: float = POLL_SECONDS
     timeout_seconds: float = TIMEOUT_SECONDS
+    wait_budget_seconds: float | None = None
+    """Stop waiting after this long: operations in flight are left running (and reported as
+    waiting), actions not started wait for the next run, which picks them up."""
+    on_progress: ProgressSink | None = field(default=None, compare=False)
 
 
 def _ignore(_: object) -> None:
@@ -101,6 +125,52 @@ class _Busy(Exception):
     """Another operation holds the stack; this run leaves it alone."""
 
 
+class _Moved(Exception):
+    """The stack changed since the plan in a way that makes the planned write unsafe."""
+
+
+Steps = Generator[Operation, Settled, tuple[Outcome, str]]
+"""An action's steps: yields each operation it waits for, receives where it settled."""
+Waits = Generator[Operation, Settled, DeployedStack]
+"""One write and its wait: the stack where it settled."""
+
+
+@dataclass
+class _Flow:
+    action: PlannedAction
+    steps: Steps
+    started: float = field(default_factory=time.monotonic)
+    deadline: float = 0.0
+
+
+@dataclass
+class _Cap:
+    """Operations allowed in flight: halved when AWS throttles, then grown back one by one."""
+
+    ceiling: int
+    limit: int = 0
+    throttles: int = 0
+    _seen: int = 0
+
+    def __post_init__(self) -> None:
+        self.ceiling = max(1, self.ceiling)
+        self.limit = self.ceiling
+
+    def count(self, **kwargs: Any) -> None:
+        response = kwargs.get("response")
+        if response and response[1].get("Error", {}).get("Code") in THROTTLED:
+            self.throttles += 1
+
+    def adapt(self) -> None:
+        """Once per poll interval at most: halve while throttled, never below a quarter."""
+        if self.throttles > self._seen:
+            self._seen = self.throttles
+            self.limit = max(1, self.ceiling // 4, self.limit // 2)
+
+    def grow(self) -> None:
+        self.limit = min(self.ceiling, self.limit + 1)
+
+
 class Applier:
     def __init__(
         self,
@@ -117,96 +187,73 @@ class Applier:
         self.on_result = on_result
         self.before_write = before_write
         self._nonce = ""
+        self._refused = ""
+        self._refused_lock = threading.Lock()
 
     def apply(self, plan: Plan) -> ApplyResult:
         """Run the plan; the caller holds the controller's lease (gitops.reconcile does)."""
         if plan.refusal:
             return ApplyResult(plan.revision, (), plan.refusal)
-        return self._apply(plan)
+        return _Run(self, plan).run()
 
-    def _apply(self, plan: Plan) -> ApplyResult:
-        self._nonce = plan.revision or uuid.uuid4().hex
-        outcomes: dict[str, ActionResult] = {}
-        pending = list(plan.actions)
-        running: dict[Future[ActionResult], PlannedAction] = {}
-        in_plan = {a.stack_name for a in plan.actions}
-        with ThreadPoolExecutor(max_workers=max(1, self.options.parallel)) as pool:
-            while pending or running:
-                for action in list(pending):
-                    deps = [d for d in action.depends_on if d in in_plan]
-                    failed = [
-                        d
-                        for d in deps
-                        if d in outcomes and outcomes[d].outcome in BAD_OUTCOMES | {Outcome.WAITING}
-                    ]
-                    if failed:
-                        self._record(outcomes, _skipped(action, failed[0], outcomes[failed[0]]))
-                        pending.remove(action)
-                    elif all(d in outcomes for d in deps):
-                        pending.remove(action)
-                        immediate = _without_work(action)
-                        if immediate is not None:
-                            self._record(outcomes, immediate)
-                        else:
-                            running[pool.submit(self._timed, action)] = action
-                if running:
-                    done, _ = wait(running, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        running.pop(future)
-                        self._record(outcomes, future.result())
-        ordered = tuple(outcomes[a.stack_name] for a in plan.actions)
-        return ApplyResult(plan.revision, ordered)
+    # The steps of each action. They run on the sender threads, one step at a time.
 
-    def _record(self, outcomes: dict[str, ActionResult], result: ActionResult) -> None:
-        outcomes[result.stack_name] = result
-        self.on_result(result)
-
-    def _timed(self, action: PlannedAction) -> ActionResult:
-        started = time.monotonic()
-        try:
-            outcome, message = self._perform(action)
-        except _Busy as exc:
-            outcome, message = Outcome.WAITING, str(exc)
-        except _StackFailed as exc:
-            outcome, message = Outcome.FAILED, str(exc)
-        except ClientError as exc:
-            outcome, message = Outcome.FAILED, _client_error(exc)
-        except (BotoCoreError, ResponseParserError) as exc:
-            outcome, message = Outcome.FAILED, f"AWS call failed: {exc}"
-        return ActionResult(
-            action.stack_name,
-            action.pipeline_type,
-            action.action,
-            outcome,
-            message,
-            time.monotonic() - started,
-        )
-
-    def _perform(self, action: PlannedAction) -> tuple[Outcome, str]:
+    def steps(self, action: PlannedAction) -> Steps:
+        if action.action is Action.WAIT:
+            return (yield from self._after_waiting(action))
         if action.action is Action.DELETE:
             assert action.deployed is not None
-            self._delete(action.deployed)
+            yield from self._delete(action.deployed)
             return Outcome.SUCCEEDED, "deleted"
         rendered = action.desired
         assert rendered is not None
         if action.action is Action.CREATE:
-            stack = self._create(rendered, None)
+            stack = yield from self._create(rendered, None)
         elif action.action is Action.REPLACE:
             assert action.deployed is not None
-            self._delete(action.deployed)
-            stack = self._create(rendered, action.deployed)
+            yield from self._delete(action.deployed)
+            stack = yield from self._create(rendered, action.deployed)
         elif action.action is Action.UPDATE:
-            stack = self._update(rendered, action.deployed)
+            assert action.deployed is not None
+            stack = yield from self._update(rendered, action.deployed)
         else:
             assert action.deployed is not None
             stack = action.deployed
-        return self._advance_run(rendered, stack, action.action)
+        return (yield from self._advance_run(rendered, stack, action.action))
 
-    def _create(self, rendered: RenderedStack, previous: DeployedStack | None) -> DeployedStack:
+    def _after_waiting(self, action: PlannedAction) -> Steps:
+        """A stack that was busy when planned (an operation a stopped run left running, say),
+        or one whose dependency was: wait for it to settle, then do what it needs now."""
+        now = action.deployed
+        adopted = now is not None and now.status in IN_PROGRESS
+        if now is not None and adopted:
+            settled = yield Operation(now.name, now.stack_id, None, _now())
+            if settled.timed_out:
+                raise _Busy(settled.failure_reason)
+            now = settled.stack
+        if action.desired is None:
+            if now is None:
+                return Outcome.SUCCEEDED, "deleted"
+            yield from self._delete(now)
+            return Outcome.SUCCEEDED, "deleted"
+        fresh = replan(action, now, self.options.controller_id)
+        if fresh.action is Action.WAIT:
+            if now is None or fresh.desired is None or not _is_pending_run(fresh):
+                raise _Busy(fresh.reason)
+            return (yield from self._advance_run(fresh.desired, now, Action.WAIT))
+        if fresh.action is Action.BLOCKED:
+            return Outcome.BLOCKED, fresh.reason
+        if fresh.action is Action.UNCHANGED:
+            finished = f"{now.status if now else 'absent'} (an operation started earlier)"
+            return (Outcome.SUCCEEDED, finished) if adopted else (Outcome.UNCHANGED, fresh.reason)
+        return (yield from self.steps(fresh))
+
+    def _create(self, rendered: RenderedStack, previous: DeployedStack | None) -> Waits:
+        """CreateStack needs no re-read: CloudFormation refuses a name that exists."""
         since = _now()
         token = self._token("create", rendered, previous)
         try:
-            self.before_write(rendered.stack_name)
+            self._gate(rendered.stack_name)
             response = self.cfn.create_stack(
                 StackName=rendered.stack_name,
                 **self._template(rendered),
@@ -223,7 +270,8 @@ class Applier:
                 raise _Busy("created by another run at the same time; next run converges") from exc
         else:
             stack_id = response["StackId"]
-        return self._settle(stack_id, rendered.stack_name, since, ok=("CREATE_COMPLETE",))
+        settled = yield Operation(rendered.stack_name, stack_id, token, since)
+        return _settled(settled, ok=("CREATE_COMPLETE",))
 
     def _our_create(self, rendered: RenderedStack) -> str | None:
         """The stack a retried CreateStack collided with, when it is exactly this request's.
@@ -242,27 +290,28 @@ class Applier:
         return None
 
     def _update(
-        self, rendered: RenderedStack, deployed: DeployedStack | None, *, run_done: bool = False
-    ) -> DeployedStack:
+        self, rendered: RenderedStack, deployed: DeployedStack, *, run_done: bool = False
+    ) -> Waits:
         """Update in place; `run_done` (or a job already done for this spec) opens the gate.
 
         The run's execution name changes exactly when the job's inputs change, so an update
         that only touches, say, a monitor's schedule keeps its baseline and its schedule.
         """
-        assert deployed is not None
         run = rendered.run
         run_done = run_done or (run is not None and deployed.run_done(run.execution_name))
         gate = {run.gate_parameter: "true"} if run and run.gate_parameter and run_done else {}
         since = _now()
+        token = self._token("update", rendered, deployed, str(run_done))
         try:
-            self.before_write(rendered.stack_name)
+            self._gate(rendered.stack_name)
+            self._still_ours(deployed)
             self.cfn.update_stack(
                 StackName=deployed.stack_id,
                 **self._template(rendered),
                 Parameters=rendered.boto_parameters(**gate),
                 Capabilities=list(rendered.capabilities),
                 Tags=stack_tags(self.options.controller_id, rendered, run_done=run_done),
-                ClientRequestToken=self._token("update", rendered, deployed, str(run_done)),
+                ClientRequestToken=token,
             )
         except ClientError as exc:
             message = _client_error(exc)
@@ -271,48 +320,50 @@ class Applier:
             if "_IN_PROGRESS state" in message:
                 raise _Busy(message) from exc
             raise
-        return self._settle(deployed.stack_id, rendered.stack_name, since, ok=("UPDATE_COMPLETE",))
+        settled = yield Operation(rendered.stack_name, deployed.stack_id, token, since)
+        return _settled(settled, ok=("UPDATE_COMPLETE",))
 
-    def _delete(self, deployed: DeployedStack) -> None:
+    def _delete(self, deployed: DeployedStack) -> Generator[Operation, Settled, None]:
         since = _now()
-        kwargs: dict[str, Any] = {"StackName": deployed.stack_id}
-        kwargs["ClientRequestToken"] = self._token("delete", None, deployed, deployed.status)
-        self.before_write(deployed.name)
-        self.cfn.delete_stack(**kwargs)
-        settled = wait_until_settled(
-            self.cfn,
-            deployed.stack_id,
-            deployed.name,
-            since,
-            self.on_event,
-            poll_seconds=self.options.poll_seconds,
-            timeout_seconds=self.options.timeout_seconds,
-        )
-        if settled.stack is not None and settled.status != "DELETE_COMPLETE":
-            raise _StackFailed(f"{settled.status}: {settled.failure_reason or 'delete failed'}")
-
-    def _settle(
-        self, stack_id: str, name: str, since: datetime, ok: tuple[str, ...]
-    ) -> DeployedStack:
-        settled = wait_until_settled(
-            self.cfn,
-            stack_id,
-            name,
-            since,
-            self.on_event,
-            poll_seconds=self.options.poll_seconds,
-            timeout_seconds=self.options.timeout_seconds,
-        )
+        token = self._token("delete", None, deployed, deployed.status)
+        self._gate(deployed.name)
+        self._still_ours(deployed)
+        self.cfn.delete_stack(StackName=deployed.stack_id, ClientRequestToken=token)
+        settled = yield Operation(deployed.name, deployed.stack_id, token, since)
         if settled.timed_out:
             raise _Busy(settled.failure_reason)
-        if settled.stack is None or settled.status not in ok:
-            reason = settled.failure_reason or "no reason given"
-            raise _StackFailed(f"{settled.status}: {reason}")
-        return settled.stack
+        if settled.stack is not None:
+            raise _StackFailed(f"{settled.status}: {settled.failure_reason or 'delete failed'}")
 
-    def _advance_run(
-        self, rendered: RenderedStack, stack: DeployedStack, action: Action
-    ) -> tuple[Outcome, str]:
+    def _gate(self, stack_name: str) -> None:
+        """The caller's gate (the lease), once refused, refuses every later write too."""
+        if self._refused:
+            raise WriteRefused(self._refused)
+        try:
+            self.before_write(stack_name)
+        except WriteRefused as exc:
+            with self._refused_lock:
+                self._refused = self._refused or str(exc) or "a write was refused"
+            raise
+
+    def _still_ours(self, planned: DeployedStack) -> None:
+        """Re-read the stack just before writing it: the plan's view may be minutes old.
+
+        Someone may have taken the stack over (its ownership tag removed or changed), replaced
+        it with another of the same name, or started an operation on it since."""
+        now = describe(self.cfn, planned.stack_id)
+        if now is None or now.status == "DELETE_COMPLETE":
+            raise _Moved(f"{planned.name} is gone since the plan was made; nothing was written")
+        if not now.owned_by(self.options.controller_id):
+            owner = f"managed by {now.owner!r}" if now.owner else "not managed by this controller"
+            raise _Moved(
+                f"{planned.name} is now {owner} (its ownership changed since the plan was "
+                "made); refusing to write it"
+            )
+        if now.status in IN_PROGRESS:
+            raise _Busy(f"{now.status}: another operation started since the plan; next run")
+
+    def _advance_run(self, rendered: RenderedStack, stack: DeployedStack, action: Action) -> Steps:
         """Start the stack's run-once job if it has one, and record it once it may be."""
         done = Outcome.SUCCEEDED if action is not Action.UNCHANGED else Outcome.UNCHANGED
         run = rendered.run
@@ -325,10 +376,14 @@ class Applier:
         if not machine:
             raise _StackFailed(f"stack has no output {run.output_key} to start the {what}")
         stepfunctions = self.aws.client("stepfunctions")
-        started = runs.status(stepfunctions, machine, run)
+        # A state machine created in this run has no execution yet: no need to ask.
+        fresh = action in (Action.CREATE, Action.REPLACE)
+        started = (
+            runs.RunStatus(runs.NOT_STARTED) if fresh else runs.status(stepfunctions, machine, run)
+        )
         if started.status == runs.NOT_STARTED:
-            self.before_write(rendered.stack_name)
-            started = runs.start(stepfunctions, machine, run)
+            self._gate(rendered.stack_name)
+            started = runs.start(stepfunctions, machine, run, describe=run.kind == "baseline")
         if started.status in runs.FINISHED_BADLY:
             raise _StackFailed(f"{what} {run.execution_name} {started.status}: {started.detail}")
         if run.kind == "baseline" and started.status != "SUCCEEDED":
@@ -336,7 +391,7 @@ class Applier:
                 f"{stack.status}; baseline {run.execution_name} {started.status.lower()}: "
                 "the schedule is enabled on a later run, once the baseline is written"
             )
-        self._update(rendered, stack, run_done=True)
+        yield from self._update(rendered, stack, run_done=True)
         verb = "started" if run.kind != "baseline" else "written, schedule enabled"
         return Outcome.SUCCEEDED, f"{stack.status}; {what} {run.execution_name} {verb}"
 
@@ -378,6 +433,214 @@ class Applier:
         return {"TemplateURL": str(url)}
 
 
+class _Run:
+    """One apply: the schedule, the sender threads, the watcher, and the cap, in one loop."""
+
+    def __init__(self, applier: Applier, plan: Plan) -> None:
+        self.applier = applier
+        self.plan = plan
+        self.options = applier.options
+        applier._nonce = plan.revision or uuid.uuid4().hex
+        self.schedule = Schedule(plan.actions)
+        creates = sum(1 for a in plan.actions if a.deployed is None)
+        self.watcher = Watcher(applier.cfn, applier.on_event, account_stacks=plan.owned + creates)
+        self.cap = _Cap(self.options.parallel)
+        self.outcomes: dict[str, ActionResult] = {}
+        self.sending: dict[Future[Operation | ActionResult], _Flow] = {}
+        self.parked: dict[str, _Flow] = {}
+        self.began = time.monotonic()
+        self.next_poll = self.last_poll = self.began
+        self.stopped = ""
+        self._shown: Progress | None = None
+
+    def run(self) -> ApplyResult:
+        handler = f"mlops-throttles-{id(self)}"
+        events = self.applier.cfn.meta.events
+        events.register("needs-retry.cloudformation", self.cap.count, unique_id=handler)
+        try:
+            with ThreadPoolExecutor(max_workers=SENDERS) as senders:
+                self._loop(senders)
+        finally:
+            events.unregister("needs-retry.cloudformation", unique_id=handler)
+        self._progress()
+        ordered = tuple(self.outcomes[a.stack_name] for a in self.plan.actions)
+        return ApplyResult(self.plan.revision, ordered, stopped=self.stopped)
+
+    def _loop(self, senders: ThreadPoolExecutor) -> None:
+        while not self.schedule.finished:
+            self._start(senders)
+            self._progress()
+            timeout = max(0.0, self.next_poll - time.monotonic()) if self.parked else None
+            if self.sending:
+                done, _ = wait(self.sending, timeout=timeout, return_when=FIRST_COMPLETED)
+                for future in done:
+                    self._stepped(self.sending.pop(future), future.result())
+            elif timeout is not None:
+                time.sleep(timeout)
+            if self.parked and time.monotonic() >= self.next_poll:
+                self._poll(senders)
+            self._check_budget()
+
+    def _start(self, senders: ThreadPoolExecutor) -> None:
+        if self.stopped:
+            return
+        room = self.cap.limit - len(self.sending) - len(self.parked)
+        while room > 0 and self.schedule.has_ready():
+            for action in self.schedule.ready(limit=room):
+                immediate = _without_work(action)
+                if immediate is not None:
+                    self._record(immediate)
+                    continue
+                flow = _Flow(action, self.applier.steps(action))
+                self._send(senders, flow, None)
+                room -= 1
+
+    def _send(self, senders: ThreadPoolExecutor, flow: _Flow, value: Settled | None) -> None:
+        self.sending[senders.submit(self._step, flow, value)] = flow
+
+    def _step(self, flow: _Flow, value: Settled | None) -> Operation | ActionResult:
+        """Run the action up to its next wait (on a sender thread); its result once done."""
+        outcome: Outcome
+        try:
+            if value is None:
+                return next(flow.steps)
+            return flow.steps.send(value)
+        except StopIteration as stop:
+            outcome, message = stop.value
+        except _Busy as exc:
+            outcome, message = Outcome.WAITING, str(exc)
+        except (_StackFailed, ClientError, BotoCoreError, ResponseParserError) as exc:
+            outcome, message = Outcome.FAILED, _failure(exc)
+        except _Moved as exc:
+            outcome, message = Outcome.SKIPPED, f"skipped: {exc}"
+        except WriteRefused as exc:
+            outcome, message = Outcome.SKIPPED, f"skipped: write refused: {exc}"
+        action = flow.action
+        return ActionResult(
+            action.stack_name,
+            action.pipeline_type,
+            action.action,
+            outcome,
+            message,
+            time.monotonic() - flow.started,
+        )
+
+    def _stepped(self, flow: _Flow, result: Operation | ActionResult) -> None:
+        if isinstance(result, ActionResult):
+            self._record(result)
+            return
+        if self.stopped:
+            self._record(_left_running(flow, self.stopped))
+            return
+        flow.deadline = time.monotonic() + self.options.timeout_seconds
+        self.parked[result.stack_id] = flow
+        self.watcher.track(result)
+        first_look = self.last_poll + max(self._interval() / 4, PAGE_SECONDS * self.watcher.pages)
+        self.next_poll = min(self.next_poll, max(time.monotonic(), first_look))
+
+    def _interval(self) -> float:
+        """The poll interval, stretched so that listing many pages stays a few calls a second."""
+        return max(self.options.poll_seconds, PAGE_SECONDS * self.watcher.pages)
+
+    def _poll(self, senders: ThreadPoolExecutor) -> None:
+        self.last_poll = time.monotonic()
+        self.cap.adapt()
+        try:
+            finished = self.watcher.poll()
+        except (ClientError, BotoCoreError, ResponseParserError):
+            finished = []  # a failed poll is retried at the next interval
+        self.next_poll = self.last_poll + self._interval()
+        for operation, settled in finished:
+            self._send(senders, self.parked.pop(operation.stack_id), settled)
+        now = time.monotonic()
+        for stack_id, flow in list(self.parked.items()):
+            if now > flow.deadline:
+                self.watcher.forget(stack_id)
+                del self.parked[stack_id]
+                reason = f"still in progress after {self.options.timeout_seconds:.0f} s"
+                self._send(senders, flow, Settled(flow.action.deployed, reason, True))
+
+    def _check_budget(self) -> None:
+        budget = self.options.wait_budget_seconds
+        refused = self.applier._refused
+        if not self.stopped and refused:
+            self._stop(f"write refused: {refused}", Outcome.SKIPPED)
+        elif not self.stopped and budget is not None and time.monotonic() - self.began > budget:
+            self._stop(f"wait budget of {budget:g} s spent", Outcome.WAITING)
+
+    def _stop(self, why: str, outcome: Outcome) -> None:
+        """No new operation; those in flight are left to CloudFormation, unwatched."""
+        self.stopped = why
+        verb = "skipped" if outcome is Outcome.SKIPPED else "not started"
+        for result in self.schedule.drain(outcome, f"{verb}: {why}; the next run continues"):
+            self._publish(result)
+        for stack_id, flow in list(self.parked.items()):
+            self.watcher.forget(stack_id)
+            del self.parked[stack_id]
+            self._record(_left_running(flow, why))
+
+    def _record(self, result: ActionResult) -> None:
+        if result.stack_name in self.outcomes:
+            return
+        self._publish(result)
+        if result.outcome is Outcome.SUCCEEDED:
+            self.cap.grow()
+        for cut in self.schedule.finish(result):
+            self._publish(cut)
+
+    def _publish(self, result: ActionResult) -> None:
+        self.outcomes[result.stack_name] = result
+        self.applier.on_result(result)
+
+    def _progress(self) -> None:
+        sink = self.options.on_progress
+        if sink is None:
+            return
+        running = len(self.sending) + len(self.parked)
+        total = len(self.plan.actions)
+        current = Progress(
+            total=total,
+            done=len(self.outcomes),
+            running=running,
+            waiting=max(0, total - len(self.outcomes) - running),
+            limit=self.cap.limit,
+            cap=self.cap.ceiling,
+            seconds=time.monotonic() - self.began,
+        )
+        if not current.same_counts(self._shown):
+            self._shown = current
+            sink(current)
+
+
+def _left_running(flow: _Flow, why: str) -> ActionResult:
+    action = flow.action
+    return ActionResult(
+        action.stack_name,
+        action.pipeline_type,
+        action.action,
+        Outcome.WAITING,
+        f"left running ({why}); the next run picks it up",
+        time.monotonic() - flow.started,
+    )
+
+
+def _settled(settled: Settled, ok: tuple[str, ...]) -> DeployedStack:
+    if settled.timed_out:
+        raise _Busy(settled.failure_reason)
+    if settled.stack is None or settled.status not in ok:
+        reason = settled.failure_reason or "no reason given"
+        raise _StackFailed(f"{settled.status}: {reason}")
+    return settled.stack
+
+
+def _failure(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        return _client_error(exc)
+    if isinstance(exc, _StackFailed):
+        return str(exc)
+    return f"AWS call failed: {exc}"
+
+
 def _fingerprint(stack: DeployedStack | None) -> tuple[str, ...] | None:
     if stack is None:
         return None
@@ -390,10 +653,6 @@ def _without_work(action: PlannedAction) -> ActionResult | None:
         Action.BLOCKED: Outcome.BLOCKED,
         Action.UNCHANGED: Outcome.UNCHANGED,
     }
-    if action.action is Action.WAIT and not _is_pending_run(action):
-        return ActionResult(
-            action.stack_name, action.pipeline_type, action.action, Outcome.WAITING, action.reason
-        )
     if action.action in immediate:
         return ActionResult(
             action.stack_name,
@@ -412,24 +671,6 @@ def _is_pending_run(action: PlannedAction) -> bool:
         and action.desired.run is not None
         and action.deployed is not None
         and not action.deployed.status.endswith("_IN_PROGRESS")
-    )
-
-
-_WHICH = {
-    Outcome.FAILED: "failed",
-    Outcome.SKIPPED: "was skipped",
-    Outcome.BLOCKED: "is blocked",
-    Outcome.WAITING: "is not ready yet",
-}
-
-
-def _skipped(action: PlannedAction, dependency: str, result: ActionResult) -> ActionResult:
-    return ActionResult(
-        action.stack_name,
-        action.pipeline_type,
-        action.action,
-        Outcome.SKIPPED,
-        f"skipped: depends on {dependency}, which {_WHICH[result.outcome]}",
     )
 
 

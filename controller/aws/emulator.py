@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 import warnings
 from typing import Any
 
@@ -23,15 +24,9 @@ class Emulator:
         self.url = ""
 
     def start(self) -> str:
-        try:
-            from moto.server import ThreadedMotoServer
-        except ImportError as exc:
-            raise MissingEmulator(
-                "the embedded emulator needs moto: pip install 'mlops-controller[demo]'"
-            ) from exc
         _quiet()
         port = _free_port()
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self._server = moto_server("127.0.0.1", port)
         self._server.start()
         self.url = f"http://127.0.0.1:{port}"
         return self.url
@@ -49,6 +44,45 @@ class Emulator:
         if self._server is not None:
             self._server.stop()
             self._server = None
+
+
+def moto_server(host: str, port: int) -> Any:
+    """moto's threaded server, handling one request at a time.
+
+    AWS takes concurrent calls; moto's backends are not thread-safe (two CreateStack calls
+    at once can fail inside moto with "dictionary changed size during iteration"). The
+    controller sends up to `--parallel` operations at once, so the emulator serializes them,
+    which costs little: the GIL serializes moto's work anyway.
+    """
+    try:
+        from moto.moto_server.werkzeug_app import (
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from moto.server import ThreadedMotoServer
+        from werkzeug.serving import make_server
+    except ImportError as exc:
+        raise MissingEmulator(
+            "the embedded emulator needs moto: pip install 'mlops-controller[demo]'"
+        ) from exc
+
+    class OneAtATime(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            app = DomainDispatcherApplication(create_backend_app)
+            lock = threading.Lock()
+
+            def serialized(environ: Any, start_response: Any) -> Any:
+                with lock:
+                    return app(environ, start_response)
+
+            self._server = make_server(
+                host, port, serialized, True, request_handler=MotoRequestHandler
+            )
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return OneAtATime(ip_address=host, port=port, verbose=False)
 
 
 def _quiet() -> None:

@@ -7,7 +7,6 @@ controllers) is harmless, and a changed model or input gets a new name and a new
 
 from __future__ import annotations
 
-import contextlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -30,11 +29,21 @@ def execution_arn(state_machine_arn: str, name: str) -> str:
     return f"{prefix}:execution:{machine}:{name}"
 
 
-def start(stepfunctions: Any, state_machine_arn: str, run: RunOnce) -> RunStatus:
-    with contextlib.suppress(stepfunctions.exceptions.ExecutionAlreadyExists):
+def start(
+    stepfunctions: Any, state_machine_arn: str, run: RunOnce, *, describe: bool = True
+) -> RunStatus:
+    """Start the run, or find it started: one call when it is new and `describe` is off.
+
+    A started job that must be waited for (a baseline) is described at once, since a fast
+    one may be done already; one that is only started (a batch transform) need not be."""
+    try:
         stepfunctions.start_execution(
             stateMachineArn=state_machine_arn, name=run.execution_name, input="{}"
         )
+    except stepfunctions.exceptions.ExecutionAlreadyExists:
+        return status(stepfunctions, state_machine_arn, run)
+    if not describe:
+        return RunStatus("RUNNING")
     return status(stepfunctions, state_machine_arn, run)
 
 

@@ -252,7 +252,7 @@ def _emit_plan(args: argparse.Namespace, planned: Planned) -> None:
     elif args.output == "markdown":
         print(report.plan_markdown(plan, label), end="")
     else:
-        report.print_plan(plan, _console(args), label)
+        report.print_plan(plan, _console(args), label, show_all=getattr(args, "all", False))
     _note_targets(args, planned)
 
 
@@ -314,6 +314,7 @@ def _save_plan(args: argparse.Namespace, planned: Planned) -> None:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
+    apply_limits(args)  # a bad --parallel or --wait-budget is refused before any AWS call
     if args.plan_file:
         return _apply_saved(args)
     if args.dry_run:
@@ -414,6 +415,10 @@ def _apply(
     from controller.core import report
     from controller.gitops import reconcile
 
+    parallel, budget = apply_limits(args)
+    options = reconcile.options_for(
+        config, parallel, wait_budget_seconds=budget, on_progress=report.ProgressLine(console)
+    )
     stop = StopOnInterrupt()
     try:
         with stop:
@@ -421,7 +426,7 @@ def _apply(
                 config,
                 plan,
                 aws,
-                reconcile.options_for(config, parallel=args.parallel),
+                options,
                 on_event=lambda event: report.print_event(event, console),
                 on_result=lambda result: report.print_result(result, console),
                 actor=_actor(args, config),
@@ -513,6 +518,45 @@ def _confirm(console: Any, question: str) -> bool:
     console.print("Enter a value: ", end="", markup=False)
     answer = sys.stdin.readline()
     return answer.strip() == "yes"
+
+
+def apply_limits(args: argparse.Namespace) -> tuple[int | None, float | None]:
+    """`--parallel` and `--wait-budget`, else `MLOPS_PARALLEL` and `MLOPS_WAIT_BUDGET`."""
+    from controller.gitops.watch import WatchError, parse_interval
+
+    parallel_text = args.parallel or os.environ.get("MLOPS_PARALLEL") or None
+    budget_text = args.wait_budget or os.environ.get("MLOPS_WAIT_BUDGET") or None
+    parallel: int | None = None
+    if parallel_text is not None:
+        if not str(parallel_text).isdigit() or int(parallel_text) < 1:
+            raise CliError(
+                f"--parallel / MLOPS_PARALLEL {parallel_text!r}: expected a whole number of "
+                "operations in flight, at least 1"
+            )
+        parallel = int(parallel_text)
+    try:
+        budget = parse_interval(budget_text) if budget_text else None
+    except WatchError:
+        raise CliError(
+            f"--wait-budget / MLOPS_WAIT_BUDGET {budget_text!r}: expected a duration such as "
+            "45m, 2h or 600 (seconds)"
+        ) from None
+    return parallel, budget
+
+
+def add_limit_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--parallel",
+        metavar="N",
+        help="stack operations in flight at most (default 100, or MLOPS_PARALLEL); "
+        "lowered while AWS throttles",
+    )
+    parser.add_argument(
+        "--wait-budget",
+        metavar="DURATION",
+        help="stop waiting after this long (45m, 2h; or MLOPS_WAIT_BUDGET): operations in "
+        "flight are left running and the next run continues them",
+    )
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -614,6 +658,7 @@ def cmd_ci(args: argparse.Namespace) -> int:
     except ci.CiContextError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    parallel, budget = apply_limits(args)
     options = ci.CiOptions(
         Path(args.repo),
         args.config_path,
@@ -621,6 +666,8 @@ def cmd_ci(args: argparse.Namespace) -> int:
         setting_flags(args),
         os.environ,
         local_aws=aws_defaults(args),
+        parallel=parallel,
+        wait_budget_seconds=budget,
     )
     with aws_errors():
         try:
@@ -678,6 +725,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     from controller.core import report
     from controller.gitops import watch
 
+    parallel, budget = apply_limits(args)
     options = watch.WatchOptions(
         args.repo,
         args.branch,
@@ -686,6 +734,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
         setting_flags(args),
         os.environ,
         local_aws=aws_defaults(args),
+        parallel=parallel,
+        wait_budget_seconds=budget,
     )
     try:
         interval = watch.parse_interval(args.interval)
@@ -767,6 +817,9 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument(
         "--out", metavar="FILE", help="also save the plan, to apply exactly it with `apply FILE`"
     )
+    plan.add_argument(
+        "--all", action="store_true", help="list unchanged pipelines too (default: only changes)"
+    )
     plan.set_defaults(handler=cmd_plan)
 
     apply = commands.add_parser("apply", help="make AWS match the config (or a saved plan)")
@@ -776,13 +829,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_plan_options(apply)
     _add_approval_option(apply)
     apply.add_argument("--dry-run", action="store_true", help="only plan")
-    apply.add_argument(
-        "--parallel",
-        type=int,
-        default=4,
-        metavar="N",
-        help="stack operations in flight at once (default 4)",
-    )
+    add_limit_options(apply)
     add_output_option(apply, "json", "markdown")
     apply.set_defaults(handler=cmd_apply)
 
@@ -814,6 +861,7 @@ def build_parser() -> argparse.ArgumentParser:
         ci_cmd.add_argument(flag)
     ci_cmd.add_argument("--max-deletes", type=int)
     add_aws_options(ci_cmd)
+    add_limit_options(ci_cmd)
     ci_cmd.set_defaults(handler=cmd_ci)
 
     history_cmd = commands.add_parser("history", help="past applies from the ledger, newest first")
@@ -851,6 +899,7 @@ def build_parser() -> argparse.ArgumentParser:
         watch_cmd.add_argument(flag)
     watch_cmd.add_argument("--max-deletes", type=int)
     add_aws_options(watch_cmd)
+    add_limit_options(watch_cmd)
     watch_cmd.set_defaults(handler=cmd_watch)
 
     demo = commands.add_parser("demo", help="the GitOps story on an embedded AWS emulator")

@@ -6,6 +6,7 @@ Presentation only; every function takes finished values and returns or prints te
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -16,6 +17,7 @@ from rich.text import Text
 
 from controller.core.events import StackEvent
 from controller.core.plan import Action, ParameterChange, Plan, PlannedAction
+from controller.core.progress import Progress
 from controller.core.results import ActionResult, ApplyResult, Outcome
 
 SYMBOLS = {
@@ -89,14 +91,20 @@ def _diff_lines(changes: Sequence[ParameterChange]) -> list[str]:
     return [f"{c.key}: {_short(c.old)} -> {_short(c.new)}" for c in changes]
 
 
-def print_plan(plan: Plan, console: Console, source: str = "") -> None:
+def print_plan(plan: Plan, console: Console, source: str = "", *, show_all: bool = False) -> None:
+    """The plan as a table of the stacks that change (every stack with `show_all`); the
+    summary line counts the rest, so a no-op plan of a thousand pipelines prints one line."""
     title = f"Plan for {source}" if source else "Plan"
     if plan.revision:
         title += f" at {plan.revision[:12]}"
+    shown = [a for a in plan.actions if show_all or a.action is not Action.UNCHANGED]
+    hidden = len(plan.actions) - len(shown)
+    if hidden:
+        title += f" ({hidden} unchanged not shown; plan --all shows them)"
     table = Table(title=title, title_justify="left", show_lines=False)
     for column in ("", "stack", "type", "action", "reason"):
         table.add_column(column, overflow="fold")
-    for action in plan.actions:
+    for action in shown:
         symbol, style = SYMBOLS[action.action]
         table.add_row(
             Text(symbol, style=style),
@@ -105,7 +113,10 @@ def print_plan(plan: Plan, console: Console, source: str = "") -> None:
             Text(action.action.value, style=style),
             action.reason,
         )
-    console.print(table)
+    if shown:
+        console.print(table)
+    else:
+        console.print(title)
     for action in plan.actions:
         if action.changes:
             console.print(f"[yellow]~ {action.stack_name}[/]")
@@ -205,6 +216,32 @@ def print_event(event: StackEvent, console: Console) -> None:
         (f" {event.reason}" if event.reason else "", "dim"),
     )
     console.print(line, highlight=False)
+
+
+class ProgressLine:
+    """A compact line on how far a long apply has come: printed when the counts change, but
+    at most once every `every` seconds, so a hundred stacks do not print a line per poll."""
+
+    def __init__(self, console: Console, every: float = 5.0) -> None:
+        self.console = console
+        self.every = every
+        self._printed = float("-inf")
+
+    def __call__(self, progress: Progress) -> None:
+        now = time.monotonic()
+        if now - self._printed < self.every or progress.done == progress.total:
+            return
+        self._printed = now
+        self.console.print(progress_text(progress), markup=False, highlight=False)
+
+
+def progress_text(progress: Progress) -> str:
+    minutes, seconds = divmod(int(progress.seconds), 60)
+    throttled = f" (throttled: cap {progress.limit})" if progress.limit < progress.cap else ""
+    return (
+        f"progress {minutes}m{seconds:02d}s: {progress.done}/{progress.total} done, "
+        f"{progress.running} running, {progress.waiting} waiting{throttled}"
+    )
 
 
 def print_result(result: ActionResult, console: Console) -> None:

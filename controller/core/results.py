@@ -36,6 +36,9 @@ class ApplyResult:
     revision: str | None
     results: tuple[ActionResult, ...]
     refusal: str = ""
+    stopped: str = ""
+    """Why the applier stopped before the end (its wait budget spent, a write refused): work
+    was left running or not started, and the next run continues it."""
 
     @property
     def ok(self) -> bool:

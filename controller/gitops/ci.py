@@ -66,6 +66,10 @@ class CiOptions:
     environ: Mapping[str, str] = field(default_factory=dict)
     local_aws: AwsDefaults | None = None
     """`--profile` and what the local AWS configuration says (see `aws.session`)."""
+    parallel: int | None = None
+    """Operations in flight at most (`--parallel`, `MLOPS_PARALLEL`)."""
+    wait_budget_seconds: float | None = None
+    """Stop waiting after this long and leave the rest to the next run (`--wait-budget`)."""
 
 
 def context_from(environ: Mapping[str, str]) -> CiContext:
@@ -177,7 +181,12 @@ def _deploy(
         config,
         plan,
         aws,
-        reconcile.options_for(config),
+        reconcile.options_for(
+            config,
+            options.parallel,
+            wait_budget_seconds=options.wait_budget_seconds,
+            on_progress=report.ProgressLine(console),
+        ),
         on_event=lambda event: report.print_event(event, console),
         on_result=lambda outcome: report.print_result(outcome, console),
         ledger=ledger,

@@ -17,6 +17,7 @@ from controller.aws.session import Aws
 from controller.core.config.model import Config
 from controller.core.events import EventSink
 from controller.core.plan import Guards, Plan, PlanInput, make_plan, with_preflight
+from controller.core.progress import ProgressSink
 from controller.core.render import render_all
 from controller.core.results import ApplyResult, ResultSink
 from controller.gitops import notify
@@ -113,11 +114,20 @@ def ledger_for(config: Config, aws: Aws) -> Ledger:
 
 
 def options_for(
-    config: Config, parallel: int = 4, poll_seconds: float | None = None
+    config: Config,
+    parallel: int | None = None,
+    poll_seconds: float | None = None,
+    *,
+    wait_budget_seconds: float | None = None,
+    on_progress: ProgressSink | None = None,
 ) -> ApplyOptions:
+    """Apply options; `parallel` caps operations in flight (default: `MLOPS_PARALLEL`, 100)."""
     options = ApplyOptions(
         controller_id=config.settings.controller_id,
         assets_bucket=config.settings.assets_bucket,
-        parallel=parallel,
+        wait_budget_seconds=wait_budget_seconds,
+        on_progress=on_progress,
     )
+    if parallel is not None:
+        options = replace(options, parallel=parallel)
     return options if poll_seconds is None else replace(options, poll_seconds=poll_seconds)

@@ -69,6 +69,8 @@ class WatchOptions:
     environ: Mapping[str, str] = field(default_factory=dict)
     local_aws: AwsDefaults | None = None
     """`--profile` and what the local AWS configuration says (see `aws.session`)."""
+    parallel: int | None = None
+    wait_budget_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,8 @@ class Tick:
     applied: bool
     ok: bool
     message: str
+    unfinished: bool = False
+    """The apply left operations running or actions waiting: the next round continues."""
 
 
 def is_url(location: str) -> bool:
@@ -111,8 +115,11 @@ def tip(repo: git.Repo, branch: str) -> str:
     return str(source.resolve(repo, ref).hexsha)
 
 
-def poll(repo: git.Repo, options: WatchOptions, console: Console) -> Tick:
-    """One round: apply the branch's tip unless the ledger says it is applied or newer is."""
+def poll(repo: git.Repo, options: WatchOptions, console: Console, resume: str = "") -> Tick:
+    """One round: apply the branch's tip unless the ledger says it is applied or newer is.
+
+    `resume` names a commit whose last apply left work waiting (operations left running by the
+    wait budget, baselines still running): it is applied again to continue that work."""
     commit = tip(repo, options.branch)
     path = repo.working_tree_dir or repo.git_dir
     text = source.read_git(path, commit, options.config_path)
@@ -132,7 +139,7 @@ def poll(repo: git.Repo, options: WatchOptions, console: Console) -> Tick:
     aws = Aws(region=config.settings.region, profile=_profile(options))
     ledger = reconcile.ledger_for(config, aws)
     last = ledger.last_applied()
-    if last == commit:
+    if last == commit and commit != resume:
         return Tick(commit, False, True, f"{commit[:12]} is applied already")
     if last and source.is_superseded(repo, commit, last):
         return Tick(commit, False, True, f"{commit[:12]} is older than {last[:12]}, applied last")
@@ -142,7 +149,12 @@ def poll(repo: git.Repo, options: WatchOptions, console: Console) -> Tick:
         config,
         plan,
         aws,
-        reconcile.options_for(config),
+        reconcile.options_for(
+            config,
+            options.parallel,
+            wait_budget_seconds=options.wait_budget_seconds,
+            on_progress=report.ProgressLine(console),
+        ),
         on_event=lambda event: report.print_event(event, console),
         on_result=lambda outcome: report.print_result(outcome, console),
         ledger=ledger,
@@ -150,7 +162,10 @@ def poll(repo: git.Repo, options: WatchOptions, console: Console) -> Tick:
     )
     report.print_apply(result, console)
     verdict = "applied" if result.ok else "apply failed for"
-    return Tick(commit, True, result.ok, f"{verdict} {commit[:12]}")
+    message = f"{verdict} {commit[:12]}"
+    if result.stopped:
+        message = f"stopped waiting for {commit[:12]} ({result.stopped}); the next round continues"
+    return Tick(commit, True, result.ok, message, bool(result.stopped))
 
 
 def watch(
@@ -168,11 +183,13 @@ def watch(
     """
     repo = open_source(options)
     stop = stop or threading.Event()
+    resume = ""
     while True:
         try:
-            tick = poll(repo, options, console)
+            tick = poll(repo, options, console, resume)
             console.print(tick.message, markup=False, soft_wrap=True)
             ok = tick.ok
+            resume = tick.commit if tick.unfinished else ""
         except (ClientError, BotoCoreError, LedgerError, source.SourceError) as exc:
             console.print(f"error: {exc}", markup=False, soft_wrap=True)
             ok = False

@@ -1,0 +1,211 @@
+"""Applying many slow stacks: one watcher, writes checked at the moment they are made, a wait
+budget that leaves work to the next run, live events of the right operation.
+
+Over real HTTP against the moto server, with stacks held in CREATE_IN_PROGRESS
+(`tests/emulated_faults.hold_creates`) because moto creates them at once, and events stamped
+with their operation's ClientRequestToken as CloudFormation stamps them.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto.cloudformation.models import cloudformation_backends
+
+from controller.aws import session as aws_module
+from controller.aws.watcher import LIVE_BUDGET
+from controller.cli.demo import seed
+from controller.cli.main import main
+from controller.core.stacks import OWNER_TAG
+from tests.aws_calls import count_calls, count_stack_writes
+from tests.emulated_faults import hold_creates, stamp_event_tokens
+from tests.test_config_invalid import EXAMPLE_DATA
+
+BUILDER = "mlops-pipeline-churn-byompipelineimagebuilder"
+CUSTOM = "mlops-pipeline-churnxgb-byompipelinerealtimecustom"
+REALTIME = "mlops-pipeline-linearlearner-byompipelinerealtimebuiltin"
+
+
+@pytest.fixture(autouse=True)
+def quick_polls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The watcher looks every 0.1 s instead of 2 s: the held stacks here take seconds."""
+    from controller.gitops import reconcile
+
+    original = reconcile.options_for
+
+    def options_for(config: Any, parallel: Any = None, poll_seconds: Any = None, **kw: Any) -> Any:
+        return original(config, parallel, 0.1, **kw)
+
+    monkeypatch.setattr(reconcile, "options_for", options_for)
+
+
+def _config(tmp_path: Path, *indexes: int, instance: str = "ml.m5.large") -> Path:
+    data = {
+        "settings": EXAMPLE_DATA["settings"],
+        "pipelines": [copy.deepcopy(EXAMPLE_DATA["pipelines"][i]) for i in indexes],
+    }
+    for pipeline in data["pipelines"]:
+        if "inference_instance" in pipeline:
+            pipeline["inference_instance"] = instance
+    path = tmp_path / "mlops-config.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+@pytest.fixture
+def account(aws: str) -> None:
+    data = {"settings": EXAMPLE_DATA["settings"], "pipelines": EXAMPLE_DATA["pipelines"]}
+    seed(aws_module.Aws(region="us-east-1"), data["settings"]["assets_bucket"], data)
+
+
+def _apply(capsys: pytest.CaptureFixture[str], path: Path, *flags: str) -> tuple[int, dict, str]:
+    code = main(["apply", "--auto-approve", "--config", str(path), "--output", "json", *flags])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    results = {r["name"]: r for r in json.loads(out[out.index("{\n") :])["results"]}
+    return code, results, err
+
+
+def _moto_stack(name: str) -> Any:
+    backend = cloudformation_backends["123456789012"]["us-east-1"]
+    return next(s for s in backend.stacks.values() if s.name == name)
+
+
+def test_a_stack_taken_over_mid_apply_is_not_written(account, tmp_path, capsys, monkeypatch):
+    """Issue 11.2: ownership is re-read just before the write, not trusted from the plan."""
+    assert _apply(capsys, _config(tmp_path, 3))[0] == 0
+    # The custom model now waits for a new image builder, whose create takes a while; while
+    # it is in flight, someone takes the custom model's stack over by removing our tag.
+    hold = hold_creates(monkeypatch, 2.0, "imagebuilder")
+    hold.on_create = lambda name: _moto_stack(CUSTOM).tags.pop(OWNER_TAG)
+    writes = count_stack_writes(monkeypatch)
+    code, results, _ = _apply(capsys, _config(tmp_path, 2, 3, instance="ml.m5.xlarge"))
+    assert code == 1
+    assert results[BUILDER]["outcome"] == "succeeded"
+    assert results[CUSTOM]["outcome"] == "skipped"
+    assert "ownership changed since the plan was made" in results[CUSTOM]["message"]
+    assert ("UpdateStack", CUSTOM) not in writes
+    assert OWNER_TAG not in _moto_stack(CUSTOM).tags
+
+
+def test_many_slow_stacks_are_watched_by_listing_not_by_polling_each(
+    account, tmp_path, capsys, monkeypatch
+):
+    hold_creates(monkeypatch, 1.5)
+    calls = count_calls(monkeypatch)
+    path = _config(tmp_path, 0, 1, 2, 3, 4)
+    code, results, _ = _apply(capsys, path)
+    assert code == 0, results
+    polls = calls["cloudformation.ListStacks"]
+    assert polls >= 2  # the stacks were held, so the watcher had to look more than once
+    # Discovery, the stale-plan check, one read of each finished stack (or one listing), and
+    # the re-reads before the two batch jobs' tag updates: never a read per stack per poll.
+    assert calls["cloudformation.DescribeStacks"] <= 1 + 2 * len(results) + 2
+    assert calls["cloudformation.DescribeStackEvents"] <= LIVE_BUDGET * polls
+    assert calls["cloudformation.CreateStack"] == 5
+
+
+def test_live_events_of_an_update_do_not_replay_the_create(account, tmp_path, capsys, monkeypatch):
+    stamp_event_tokens(monkeypatch)
+    path = _config(tmp_path, 0)
+    assert main(["apply", "--auto-approve", "--config", str(path)]) == 0
+    created = capsys.readouterr().out
+    assert f"{REALTIME} CREATE_COMPLETE" in " ".join(created.split())
+    assert (
+        main(
+            [
+                "apply",
+                "--auto-approve",
+                "--config",
+                str(_config(tmp_path, 0, instance="ml.m5.xlarge")),
+            ]
+        )
+        == 0
+    )
+    updated = " ".join(capsys.readouterr().out.split())
+    assert f"{REALTIME} UPDATE_COMPLETE" in updated
+    assert "CREATE_IN_PROGRESS" not in updated and "CREATE_COMPLETE" not in updated
+
+
+def test_a_run_stopped_by_its_wait_budget_is_continued_by_the_next_without_duplicates(
+    account, tmp_path, capsys, monkeypatch
+):
+    hold = hold_creates(monkeypatch, 30.0, "imagebuilder")
+    writes = count_stack_writes(monkeypatch)
+    path = _config(tmp_path, 0, 2, 3)
+    code, results, _ = _apply(capsys, path, "--wait-budget", "1s")
+    assert code == 0  # nothing failed: work was left for the next run
+    assert results[REALTIME]["outcome"] == "succeeded"
+    assert results[BUILDER]["outcome"] == "waiting"
+    assert "left running (wait budget of 1 s spent)" in results[BUILDER]["message"]
+    assert results[CUSTOM]["outcome"] == "waiting"
+    assert "not started: wait budget of 1 s spent" in results[CUSTOM]["message"]
+    assert _moto_stack(BUILDER).status == "CREATE_IN_PROGRESS"
+
+    main(["plan", "--config", str(path), "--output", "json"])
+    planned = {c["name"]: c["action"] for c in json.loads(capsys.readouterr().out)["changes"]}
+    assert planned == {BUILDER: "wait", CUSTOM: "wait"}
+    # The next run plans the builder as `wait` (it is still in progress), adopts its
+    # operation, and the stack completes while that run's watcher looks at it.
+    original = aws_module.Aws._count
+
+    def release_on_first_poll(self: Any, model: Any, **kwargs: Any) -> None:
+        original(self, model, **kwargs)
+        if model.name == "ListStacks":
+            hold.release()
+
+    monkeypatch.setattr(aws_module.Aws, "_count", release_on_first_poll)
+    code, results, _ = _apply(capsys, path)
+    assert code == 0, results
+    assert results[BUILDER]["action"] == results[CUSTOM]["action"] == "wait"
+    assert results[BUILDER]["outcome"] == results[CUSTOM]["outcome"] == "succeeded"
+    assert "CREATE_COMPLETE (an operation started earlier)" in results[BUILDER]["message"]
+    assert Counter(name for verb, name in writes if verb == "CreateStack") == {
+        REALTIME: 1,
+        BUILDER: 1,
+        CUSTOM: 1,
+    }
+    assert main(["plan", "--config", str(path)]) == 0
+
+
+def test_a_long_apply_shows_compact_progress(account, tmp_path, capsys, monkeypatch):
+    from controller.core import report
+
+    monkeypatch.setattr(report.ProgressLine, "__init__", _every(0.3))
+    hold_creates(monkeypatch, 1.2)
+    assert main(["apply", "--auto-approve", "--config", str(_config(tmp_path, 0, 1, 2))]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if "progress" in line]
+    assert lines, "no progress line"
+    assert any("0/3 done, 3 running, 0 waiting" in line for line in lines)
+    assert len(lines) <= 10  # a line per change at most every 0.3 s, not one per stack per poll
+    cfn = boto3.client("cloudformation", region_name="us-east-1")
+    assert len(cfn.describe_stacks()["Stacks"]) == 3
+
+
+def _every(seconds: float) -> Any:
+    from controller.core import report
+
+    original = report.ProgressLine.__init__
+
+    def init(self: Any, console: Any, every: float = 5.0) -> None:
+        original(self, console, seconds)
+
+    return init
+
+
+def test_a_no_op_plan_prints_counts_and_all_lists_every_pipeline(account, tmp_path, capsys):
+    path = _config(tmp_path, 0, 1)
+    assert main(["apply", "--auto-approve", "--config", str(path)]) == 0
+    capsys.readouterr()
+    assert main(["plan", "--config", str(path)]) == 0
+    compact = " ".join(capsys.readouterr().out.split())
+    assert "(2 unchanged not shown; plan --all shows them)" in compact
+    assert "Plan: 2 unchanged." in compact and REALTIME not in compact
+    assert main(["plan", "--config", str(path), "--all"]) == 0
+    assert REALTIME in " ".join(capsys.readouterr().out.split())

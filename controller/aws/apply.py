@@ -22,6 +22,7 @@ from botocore.parsers import ResponseParserError
 from controller.aws import runs
 from controller.aws.discover import describe, discover
 from controller.aws.session import Aws
+from controller.aws.uploads import put_uploads
 from controller.aws.waiting import POLL_SECONDS, TIMEOUT_SECONDS, wait_until_settled
 from controller.core.events import EventSink
 from controller.core.plan import Action, Plan, PlannedAction
@@ -33,11 +34,7 @@ from controller.core.results import (
     Outcome,
     ResultSink,
 )
-from controller.core.stacks import (
-    RUN_TAG,
-    DeployedStack,
-    stack_tags,
-)
+from controller.core.stacks import DeployedStack, stack_tags
 
 MAX_TEMPLATE_BODY = 51_200
 RECHECK_ONE_BY_ONE = 10
@@ -207,6 +204,7 @@ class Applier:
         token = self._token("create", rendered, previous)
         try:
             self.before_write(rendered.stack_name)
+            put_uploads(self.aws.client("s3"), self.options.assets_bucket, rendered)
             response = self.cfn.create_stack(
                 StackName=rendered.stack_name,
                 **self._template(rendered),
@@ -256,6 +254,7 @@ class Applier:
         since = _now()
         try:
             self.before_write(rendered.stack_name)
+            put_uploads(self.aws.client("s3"), self.options.assets_bucket, rendered)
             self.cfn.update_stack(
                 StackName=deployed.stack_id,
                 **self._template(rendered),
@@ -381,7 +380,7 @@ class Applier:
 def _fingerprint(stack: DeployedStack | None) -> tuple[str, ...] | None:
     if stack is None:
         return None
-    return (stack.stack_id, stack.status, stack.spec_hash or "", stack.tags.get(RUN_TAG, ""))
+    return (stack.stack_id, stack.status, stack.spec_hash or "", stack.recorded_run)
 
 
 def _without_work(action: PlannedAction) -> ActionResult | None:

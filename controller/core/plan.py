@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from controller.core.pipelines import KINDS, Family
-from controller.core.stacks import DeployedStack
+from controller.core.stacks import BOOKKEEPING_PARAMETERS, DeployedStack
 
 if TYPE_CHECKING:
     from controller.core.config.model import Pipeline
@@ -237,7 +237,9 @@ def _parameter_changes(
 ) -> tuple[ParameterChange, ...]:
     gate = rendered.run.gate_parameter if rendered.run else None
     desired = {k: v for k, v in rendered.parameters if k != gate}
-    deployed = {k: v for k, v in stack.parameters.items() if k != gate}
+    deployed = {
+        k: v for k, v in stack.parameters.items() if k != gate and k not in BOOKKEEPING_PARAMETERS
+    }
     keys = sorted(set(desired) | set(deployed))
     return tuple(
         ParameterChange(k, deployed.get(k), desired.get(k))

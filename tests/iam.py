@@ -9,7 +9,6 @@ key is satisfied by the request's context (an unknown operator or a missing key 
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -111,7 +110,3 @@ class Policy:
             for s in self.statements
             if s.effect == "Allow" and s.applies(action, resource, context or {})
         ]
-
-
-def matches_any(patterns: Iterable[str], value: str) -> bool:
-    return any(fnmatch.fnmatchcase(value, p) for p in patterns)

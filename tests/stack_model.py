@@ -12,9 +12,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from controller.core import intrinsics as cfn
+from controller.core.intrinsics import ACCOUNT, REGION
 from controller.core.render import OPEN, RenderedStack
-from tests import cfn
-from tests.cfn import ACCOUNT, REGION
 
 RANDOM = "1A2B3C4D5E6F7"
 """CloudFormation's 13-character suffix of a generated name."""
@@ -88,7 +88,7 @@ class DeployedModel:
     def existing(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
         """(logical id, type, resolved properties) of each resource that exists."""
         for logical, resource in self.resources.items():
-            if cfn.resource_exists(self.context, resource):
+            if self.context.exists(resource):
                 properties = self.context.resolve(resource.get("Properties", {}))
                 yield logical, resource["Type"], properties
 

@@ -20,10 +20,11 @@ from typing import Any
 import pytest
 
 from controller.aws import calls
+from controller.core import intrinsics as cfn
 from controller.core import render
+from controller.core.intrinsics import ACCOUNT, REGION
 from controller.gitops import bootstrap
-from tests import cfn, iam, provider_schemas
-from tests.cfn import ACCOUNT, REGION
+from tests import iam, provider_schemas
 from tests.stack_model import DeployedModel
 from tests.test_render import STACKS, example_config
 
@@ -57,7 +58,7 @@ def build_role(**overrides: str) -> iam.Policy:
         "DeploymentBranch": "main",
         **overrides,
     }
-    context = cfn.Context(parameters, CONTROLLER_STACK, bootstrap_attribute, template=template)
+    context = cfn.Context(parameters, CONTROLLER_STACK, bootstrap_attribute, template)
     statements: list[Mapping[str, Any]] = []
     for logical, resource in template["Resources"].items():
         properties = resource.get("Properties", {})

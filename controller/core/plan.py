@@ -12,7 +12,9 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from controller.core import replacement
 from controller.core.pipelines import KINDS, Family
+from controller.core.replacement import Replacement
 from controller.core.stacks import BOOKKEEPING_PARAMETERS, DeployedStack
 
 if TYPE_CHECKING:
@@ -45,6 +47,8 @@ class ParameterChange:
     key: str
     old: str | None
     new: str | None
+    replaces: tuple[str, ...] = ()
+    """Resources (logical ids) this change replaces, directly or through another one."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,8 @@ class PlannedAction:
     deployed: DeployedStack | None = None
     depends_on: tuple[str, ...] = ()
     changes: tuple[ParameterChange, ...] = ()
+    replacements: tuple[Replacement, ...] = ()
+    """Resources the update replaces (create-only properties), known offline."""
 
     @property
     def is_change(self) -> bool:
@@ -209,7 +215,13 @@ def _desired_action(
         changes = _parameter_changes(rendered, stack)
         if changes:
             names = ", ".join(c.key for c in changes)
-            return act(Action.UPDATE, f"changed: {names}", changes=changes)
+            replaced = replacement.for_update(rendered, stack)
+            return act(
+                Action.UPDATE,
+                f"changed: {names}",
+                changes=_blamed(changes, replaced),
+                replacements=replaced,
+            )
         if status == "UPDATE_ROLLBACK_COMPLETE":
             return act(Action.UPDATE, f"the last update failed and rolled back{_because(stack)}")
         return act(Action.UPDATE, "blueprint changed (same values, new template)")
@@ -245,6 +257,15 @@ def _parameter_changes(
         ParameterChange(k, deployed.get(k), desired.get(k))
         for k in keys
         if desired.get(k) != deployed.get(k)
+    )
+
+
+def _blamed(
+    changes: tuple[ParameterChange, ...], replaced: tuple[Replacement, ...]
+) -> tuple[ParameterChange, ...]:
+    return tuple(
+        replace(c, replaces=tuple(r.logical_id for r in replaced if c.key in r.causes))
+        for c in changes
     )
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +30,7 @@ import jinja2
 from controller.core import clarify, images
 from controller.core.clarify import Upload
 from controller.core.config.model import Config, Pipeline, S3Location, Settings
-from controller.core.pipelines import Family
+from controller.core.pipelines import KINDS, Family
 from controller.core.stacks import RUN_PARAMETERS, SPEC_HASH_PARAMETER, ownership_tags
 
 BLUEPRINT_VERSION = "2"
@@ -178,6 +178,26 @@ def shape_of(pipeline: Pipeline) -> Shape:
         has_threshold=kind.monitor in ("model_quality", "model_bias")
         and clarify.probability_threshold(pipeline) is not None,
         shap_baseline=isinstance(shap, dict) and isinstance(shap.get("baseline"), str),
+    )
+
+
+def shape_for_parameters(pipeline_type: str, parameters: Mapping[str, str]) -> Shape | None:
+    """The shape a deployed stack was rendered from, read back from its parameters (each
+    structural switch declares parameters of its own); None for an unknown type."""
+    kind = KINDS.get(pipeline_type)
+    if kind is None:
+        return None
+    return Shape(
+        blueprint=kind.blueprint,
+        pipeline_type=kind.type,
+        monitor=kind.monitor,
+        registry="ModelPackageName" in parameters,
+        custom_image="ImageRepositoryArn" in parameters,
+        kms="KmsKeyArn" in parameters,
+        named_endpoint=kind.family is Family.REALTIME and "EndpointName" in parameters,
+        problem_type=parameters.get("ProblemType", "") if kind.monitor == "model_quality" else "",
+        has_threshold="ProbabilityThreshold" in parameters,
+        shap_baseline="ShapBaselineKey" in parameters,
     )
 
 

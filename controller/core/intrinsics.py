@@ -1,10 +1,11 @@
-"""CloudFormation's intrinsic functions, evaluated the way CloudFormation evaluates them.
+"""CloudFormation's intrinsic functions, evaluated offline the way CloudFormation does.
 
-The fidelity tests need the values a real stack would hold: the IAM policy after `!Sub`, the
-state machine definition after CloudFormation has serialised it, the properties of a resource
-as its handler receives them. `load` reads a template with its short-form tags as the long
-form (`!Sub x` -> `{"Fn::Sub": "x"}`); `Context.resolve` evaluates a node with parameter
-values, pseudo parameters, conditions and an attribute for every resource reference.
+The planner uses it to tell which resources an update replaces (without asking AWS), and the
+tests to see the values a real stack would hold: the IAM policy after `!Sub`, the state
+machine definition CloudFormation serialises, the properties a resource handler receives.
+`load` reads a template with its short-form tags in the long form (`!Sub x` ->
+`{"Fn::Sub": "x"}`); `Context.resolve` evaluates a node with parameter values, pseudo
+parameters, conditions, and a value for every reference to a resource.
 """
 
 from __future__ import annotations
@@ -16,17 +17,11 @@ from typing import Any
 
 import yaml
 
-NO_VALUE = object()
+NO_VALUE: Any = object()
 """`!Ref AWS::NoValue`: the property is removed."""
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
-
-_LONG = {
-    "Ref": "Ref",
-    "Condition": "Condition",
-    "GetAtt": "Fn::GetAtt",
-}
 
 
 class _Loader(yaml.SafeLoader):
@@ -34,13 +29,14 @@ class _Loader(yaml.SafeLoader):
 
 
 def _tagged(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+    value: Any
     if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
+        value = loader.construct_scalar(node)
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
     else:
         value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    name = _LONG.get(suffix, f"Fn::{suffix}")
+    name = suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}"
     if name == "Fn::GetAtt" and isinstance(value, str):
         value = value.split(".", 1)
     return {name: value}
@@ -54,7 +50,7 @@ def load(text: str) -> dict[str, Any]:
     return loaded
 
 
-Attribute = Callable[[str, str | None], str]
+Attribute = Callable[[str, str | None], Any]
 """(logical id, attribute or None for Ref) -> the value CloudFormation would give."""
 
 
@@ -68,8 +64,8 @@ class Context:
     parameters: Mapping[str, str]
     stack_name: str = "mlops-pipeline-example"
     attribute: Attribute = placeholder
-    conditions: dict[str, bool] = field(default_factory=dict)
     template: Mapping[str, Any] = field(default_factory=dict)
+    conditions: dict[str, bool] = field(default_factory=dict)
 
     def pseudo(self) -> dict[str, str]:
         return {
@@ -86,9 +82,12 @@ class Context:
 
     def condition(self, name: str) -> bool:
         if name not in self.conditions:
-            expression = self.template.get("Conditions", {})[name]
-            self.conditions[name] = bool(self.resolve(expression))
+            self.conditions[name] = bool(self.resolve(self.template["Conditions"][name]))
         return self.conditions[name]
+
+    def exists(self, resource: Mapping[str, Any]) -> bool:
+        condition = resource.get("Condition")
+        return condition is None or self.condition(str(condition))
 
     def ref(self, name: str) -> Any:
         if name == "AWS::NoValue":
@@ -167,6 +166,26 @@ _FUNCTIONS: dict[str, Callable[[Context, Any], Any]] = {
 }
 
 
-def resource_exists(context: Context, resource: Mapping[str, Any]) -> bool:
-    condition = resource.get("Condition")
-    return condition is None or context.condition(condition)
+def references(node: Any) -> set[str]:
+    """The names a node refers to: parameters, pseudo parameters and resources (a GetAtt or
+    a `${Resource.Attribute}` as the resource's logical id)."""
+    found: set[str] = set()
+    if isinstance(node, list):
+        for item in node:
+            found |= references(item)
+    elif isinstance(node, dict):
+        if len(node) == 1:
+            ((key, value),) = node.items()
+            if key == "Ref":
+                return {str(value)}
+            if key == "Fn::GetAtt":
+                return {str(value[0])}
+            if key == "Fn::Sub":
+                text, variables = (value, {}) if isinstance(value, str) else value
+                names = re.findall(r"\$\{([^!}][^}]*)\}", text)
+                found |= {n.split(".", 1)[0] if not n.startswith("AWS::") else n for n in names}
+                found -= set(variables)
+                return found | references(list(variables.values()))
+        for value in node.values():
+            found |= references(value)
+    return found

@@ -427,3 +427,67 @@ def test_the_simulation_follows_a_real_definition() -> None:
     execution = run(defined, lambda resource, parameters: {})
     assert execution.calls == []
     assert execution.output == {"rest": ["b", "c"]}
+
+
+# The state machine's own role ----------------------------------------------------------------
+
+SYNC_ACTIONS = {
+    # Step Functions Developer Guide, "IAM policies for calling Amazon SageMaker AI": what a
+    # `.sync` task calls to start, watch (through a managed EventBridge rule) and stop a job,
+    # and the tag it adds.
+    "CreateProcessingJob": (
+        "processing-job",
+        "StepFunctionsGetEventsForSageMakerProcessingJobsRule",
+        ("CreateProcessingJob", "DescribeProcessingJob", "StopProcessingJob"),
+    ),
+    "CreateTransformJob": (
+        "transform-job",
+        "StepFunctionsGetEventsForSageMakerTransformJobsRule",
+        ("CreateTransformJob", "DescribeTransformJob", "StopTransformJob"),
+    ),
+}
+
+
+PASSED_TO_SAGEMAKER = {"iam:PassedToService": "sagemaker.amazonaws.com"}
+
+
+def machine_needs(stack: render.RenderedStack) -> Iterator[tuple[str, str, dict[str, str]]]:
+    """(action, resource, request context) for each call the state machine makes."""
+    _, calls = execute(stack)
+    region, account = "us-east-1", "123456789012"
+    for call in calls:
+        shape = api_shape(call.resource)
+        parameters = call.parameters
+        if shape.service == "s3":
+            bucket, key = parameters["Bucket"], parameters["Key"]
+            yield f"s3:{shape.operation}", f"arn:aws:s3:::{bucket}/{key}", {}
+        elif shape.sdk:
+            kind, name = {
+                "DescribeEndpoint": ("endpoint", parameters.get("EndpointName", "")),
+                "DescribeEndpointConfig": (
+                    "endpoint-config",
+                    parameters.get("EndpointConfigName", ""),
+                ),
+            }[shape.operation]
+            arn = f"arn:aws:sagemaker:{region}:{account}:{kind}/{name.lower()}"
+            yield f"sagemaker:{shape.operation}", arn, {}
+        else:
+            kind, rule, actions = SYNC_ACTIONS[shape.operation]
+            name = parameters.get("ProcessingJobName") or parameters["TransformJobName"]
+            job = f"arn:aws:sagemaker:{region}:{account}:{kind}/{name.lower()}"
+            for action in (*actions, "AddTags", "ListTags"):
+                yield f"sagemaker:{action}", job, {}
+            for action in ("PutTargets", "PutRule", "DescribeRule"):
+                yield f"events:{action}", f"arn:aws:events:{region}:{account}:rule/{rule}", {}
+            if "RoleArn" in parameters:
+                yield "iam:PassRole", parameters["RoleArn"], PASSED_TO_SAGEMAKER
+
+
+@pytest.mark.parametrize(
+    "stack", RUNNING, ids=[s.stack_name.removeprefix("mlops-pipeline-") for s in RUNNING]
+)
+def test_the_state_machine_role_allows_every_call_it_makes(stack: render.RenderedStack) -> None:
+    model = DeployedModel(stack)
+    policy = role_policy(model, "StateMachineRole")
+    refused = [f"{a} on {r}" for a, r, c in machine_needs(stack) if not policy.allows(a, r, c)]
+    assert refused == []

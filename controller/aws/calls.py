@@ -80,6 +80,12 @@ CALLS: tuple[ApiCall, ...] = (
         "arn:{partition}:s3:::{assets_bucket}/mlops-controller/analysis/0123abcd.json",
         "Clarify analysis configurations, keyed by their hash",
     ),
+    ApiCall(
+        "s3.GetObject",
+        "s3:GetObject",
+        "arn:{partition}:s3:::{assets_bucket}/mlops-controller/wheels/0123abcd/c-1-py3-none-any.whl",
+        "the build installs the controller's wheel (aws s3 cp in the buildspec)",
+    ),
     ApiCall("stepfunctions.StartExecution", "states:StartExecution", MACHINE, "run-once jobs"),
     ApiCall("stepfunctions.DescribeExecution", "states:DescribeExecution", EXECUTION, "runs"),
     ApiCall(
@@ -89,7 +95,7 @@ CALLS: tuple[ApiCall, ...] = (
         "status",
     ),
     ApiCall("sns.Publish", "sns:Publish", "{topic}", "notifications"),
-    ApiCall("codecommit.GitPull", "codecommit:GitPull", PULL_REQUESTS, "the build's clone"),
+    ApiCall("codebuild.clone", "codecommit:GitPull", PULL_REQUESTS, "the build's git clone"),
     ApiCall(
         "codecommit.GetCommentsForPullRequest",
         "codecommit:GetCommentsForPullRequest",

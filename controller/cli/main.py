@@ -270,26 +270,35 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_bootstrap(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from rich.console import Console
 
     from controller.aws.session import Aws
     from controller.core import report
-    from controller.gitops import bootstrap
+    from controller.gitops import bootstrap, wheel
 
     console = Console(highlight=False)
     with aws_errors():
         try:
             values = bootstrap.parameters(args.notification_email, args.parameter)
+            built = wheel.Wheel.read(Path(args.wheel)) if args.wheel else wheel.this_controller()
+            console.print(
+                f"Controller wheel {built.filename} (sha256 {built.sha256}).", soft_wrap=True
+            )
             done = bootstrap.deploy(
                 Aws(region=args.region),
                 args.stack_name,
                 values,
                 on_event=lambda event: report.print_event(event, console),
+                wheel=built,
             )
-        except bootstrap.BootstrapError as exc:
+        except (bootstrap.BootstrapError, wheel.WheelError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_ERROR
         console.print(f"Stack {done.stack_name} {done.verb} ({done.status}).")
+        if done.published:
+            console.print(f"The build installs {done.published}", markup=False, soft_wrap=True)
         for key, value in sorted(done.outputs.items()):
             console.print(f"  {key}: {value}", markup=False)
         return EXIT_OK
@@ -424,6 +433,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="K=V",
         help="another template parameter, e.g. ExistingS3Bucket=my-bucket (repeatable)",
+    )
+    boot.add_argument(
+        "--wheel",
+        metavar="FILE",
+        help="publish this controller wheel instead of the controller running the command",
     )
     boot.add_argument("--region")
     boot.set_defaults(handler=cmd_bootstrap)

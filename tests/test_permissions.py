@@ -15,16 +15,22 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from controller.aws import calls
+from controller.aws.session import Aws
+from controller.cli.demo import seed
+from controller.cli.main import main
 from controller.core import intrinsics as cfn
 from controller.core import render
 from controller.core.intrinsics import ACCOUNT, REGION
 from controller.gitops import bootstrap
 from tests import iam, provider_schemas
+from tests.aws_calls import count_calls
+from tests.conftest import EXAMPLE
 from tests.stack_model import DeployedModel
 from tests.test_render import STACKS, example_config
 
@@ -286,3 +292,26 @@ def test_the_role_fits_iams_size_limit_for_inline_policies() -> None:
         for p in role.get("Policies", [])
     )
     assert size <= 10_240, size
+
+
+def test_the_list_holds_every_call_the_controller_makes(
+    aws: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Apply, plan, status and history against the emulator: each API call the controller
+    makes is in `calls.CALLS`, so the role is tested against all of them."""
+    document = json.loads(EXAMPLE.read_text())
+    seed(Aws(region="us-east-1"), document["settings"]["assets_bucket"], document)
+    path = tmp_path / "mlops-config.json"
+    path.write_text(json.dumps(document))
+    made = count_calls(monkeypatch)
+    for argv in (
+        ["apply", "--config", str(path)],
+        ["apply", "--config", str(path)],
+        ["plan", "--config", str(path), "--output", "markdown"],
+        ["status", "--config", str(path)],
+        ["history", "--config", str(path)],
+    ):
+        assert main(argv) in (0, 2), capsys.readouterr()
+    listed = {c.operation for c in calls.CALLS}
+    assert set(made) - listed == set()
+    assert {"s3.DeleteObject", "stepfunctions.StartExecution", "s3.PutObject"} <= set(made)

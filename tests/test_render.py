@@ -420,18 +420,24 @@ def test_snapshot(stack: render.RenderedStack) -> None:
 
 def _render_cli(out: Path) -> dict[str, bytes]:
     assert main(["render", str(EXAMPLE), "--out", str(out)]) == 0
-    return {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
 
 
 def test_render_command_writes_template_and_parameters_per_stack(tmp_path: Path) -> None:
     first = _render_cli(tmp_path / "a")
     second = _render_cli(tmp_path / "b")
     assert first == second
-    names = {s.stack_name for s in render.render_all(example_config())}
-    assert set(first) == {f"{n}.yaml" for n in names} | {f"{n}.parameters.json" for n in names}
+    stacks = render.render_all(example_config())
+    names = {s.stack_name for s in stacks}
+    uploads = {f"assets/{u.key}": u.body for s in stacks for u in s.uploads}
+    assert len(uploads) == 2
+    assert set(first) == (
+        {f"{n}.yaml" for n in names} | {f"{n}.parameters.json" for n in names} | set(uploads)
+    )
     for name in names:
         parameters = json.loads(first[f"{name}.parameters.json"])
         assert all(set(p) == {"ParameterKey", "ParameterValue"} for p in parameters)
+    assert all(first[path] == body for path, body in uploads.items())
 
 
 def test_render_command_rejects_a_bad_config(

@@ -111,6 +111,11 @@ def cmd_render(args: argparse.Namespace) -> int:
         parameters = json.dumps(stack.boto_parameters(), indent=2) + "\n"
         (out / f"{stack.stack_name}.parameters.json").write_text(parameters)
         print(f"{out / stack.stack_name}.yaml  spec {stack.spec_hash[:12]}")
+        for upload in stack.uploads:
+            # Objects the stack's jobs read from the assets bucket: copy out/assets/ there.
+            path = out / "assets" / upload.key
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(upload.body)
     return EXIT_OK
 
 

@@ -151,6 +151,9 @@ def written(account: Account, calls: list[TaskCall], state: str) -> tuple[str, A
 def test_clarify_configs_are_valid_and_complete(stack: render.RenderedStack) -> None:
     account, calls = execute(stack)
     model = DeployedModel(stack)
+    (_, _, definition_properties) = next(
+        r for r in model.existing() if r[1].endswith("JobDefinition")
+    )
     baseline_uri, baseline = written(account, calls, "WriteBaselineConfig")
     monitor_uri, monitor = written(account, calls, "WriteMonitorConfig")
     assert list(BASELINE_SCHEMA.iter_errors(baseline)) == []
@@ -161,8 +164,18 @@ def test_clarify_configs_are_valid_and_complete(stack: render.RenderedStack) -> 
     # A shadow endpoint from the endpoint's model, never the production endpoint.
     assert baseline["predictor"]["model_name"] == MODEL
     assert "endpoint_name" not in json.dumps(baseline)
+    endpoint_input = next(v for k, v in definition_properties.items() if k.endswith("JobInput"))
+    threshold = (stack.pipeline.get("model_predicted_label_config") or {}).get(
+        "probability_threshold"
+    )
     if stack.pipeline.kind.monitor == "model_bias":
         assert (monitor["headers"], monitor["label"]) == (HEADER, "churn")
+        # The SDK's rule: the threshold goes to the job's EndpointInput, not its config.
+        assert "probability_threshold" not in monitor
+        if threshold is not None:
+            assert float(endpoint_input["EndpointInput"]["ProbabilityThresholdAttribute"]) == (
+                threshold
+            )
     else:
         assert monitor["headers"] == HEADER[1:]
         assert monitor["predictor"]["model_name"] == MODEL
@@ -175,9 +188,6 @@ def test_clarify_configs_are_valid_and_complete(stack: render.RenderedStack) -> 
     )
     (output,) = job["ProcessingOutputConfig"]["Outputs"]
     assert output["OutputName"] == "analysis_result"
-    (_, _, definition_properties) = next(
-        r for r in model.existing() if r[1].endswith("JobDefinition")
-    )
     specification = next(
         v for k, v in definition_properties.items() if k.endswith("AppSpecification")
     )
@@ -286,14 +296,20 @@ def accesses(stack: render.RenderedStack) -> Iterator[Access]:
                 "StateMachineRole", action, parameters["Bucket"], parameters["Key"], call.state
             )
         elif shape.operation == "CreateTransformJob":
-            source = parameters["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"]
-            yield Access(sagemaker, "s3:GetObject", *_split(source), "transform input")
+            data = parameters["TransformInput"]["DataSource"]["S3DataSource"]
+            assert data["S3DataType"] == "S3Prefix"
+            bucket, key = _split(data["S3Uri"])
+            yield Access(sagemaker, "s3:GetObject", bucket, key, "transform input")
+            # S3Prefix: the job reads every object whose key starts with the input's.
+            yield Access(sagemaker, "s3:GetObject", bucket, f"{key}.part2", "transform input")
             bucket, prefix = _split(parameters["TransformOutput"]["S3OutputPath"])
             yield Access(sagemaker, "s3:PutObject", bucket, prefix + "input.csv.out", "output")
         elif shape.operation == "CreateProcessingJob":
             for item in parameters["ProcessingInputs"]:
-                uri = item["S3Input"]["S3Uri"]
-                yield Access(sagemaker, "s3:GetObject", *_split(uri), item["InputName"])
+                bucket, key = _split(item["S3Input"]["S3Uri"])
+                yield Access(sagemaker, "s3:GetObject", bucket, key, item["InputName"])
+                if item["S3Input"]["S3DataType"] == "S3Prefix":
+                    yield Access(sagemaker, "s3:GetObject", bucket, f"{key}/2", item["InputName"])
             for item in parameters["ProcessingOutputConfig"]["Outputs"]:
                 bucket, prefix = _split(item["S3Output"]["S3Uri"])
                 yield Access(sagemaker, "s3:PutObject", bucket, prefix + "/analysis.json", "out")

@@ -242,3 +242,17 @@ def test_sagemaker_arns_in_policies_are_lower_case() -> None:
             for arn in _arns(properties):
                 if arn.startswith("arn:aws:sagemaker:") and ":model-package/" not in arn:
                     assert arn == arn.lower(), (stack.stack_name, arn)
+
+
+def test_recording_a_run_changes_a_resource_not_only_an_output() -> None:
+    """CloudFormation may refuse an update that changes outputs only ("No updates are to be
+    performed"): recording a started transform must change a resource too."""
+    for stack in (s for s in STACKS if s.pipeline.kind.family.value == "batch"):
+        before, after = DeployedModel(stack, open_gate=False), DeployedModel(stack)
+
+        def machine(model: DeployedModel) -> Any:
+            definition = model.resources["RunOnceStateMachine"]["Properties"]["Definition"]
+            return model.context.resolve(definition)
+
+        assert machine(before) != machine(after)
+        assert stack.run is not None and stack.run.execution_name in json.dumps(machine(after))

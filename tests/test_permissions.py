@@ -101,6 +101,17 @@ def _has(*paths: str) -> Callable[[Mapping[str, Any]], Any]:
     return found
 
 
+def _anywhere(node: Any, key: str) -> Any:
+    """The value of `key` at any depth (a pipeline action's configuration, say)."""
+    if isinstance(node, Mapping):
+        if key in node:
+            return node[key]
+        node = list(node.values())
+    if isinstance(node, list):
+        return next((v for item in node if (v := _anywhere(item, key)) is not None), None)
+    return None
+
+
 FEATURES: tuple[tuple[str, str, Callable[[Mapping[str, Any]], Any]], ...] = (
     # Actions on something other than the resource itself, which a handler calls only when
     # the resource uses the feature: (action pattern, feature, what in the properties).
@@ -113,7 +124,11 @@ FEATURES: tuple[tuple[str, str, Callable[[Mapping[str, Any]], Any]], ...] = (
     ("ec2:*", "a VPC", _has("VpcConfig")),
     ("elasticfilesystem:*", "file systems", _has("FileSystemConfigs")),
     ("s3files:*", "file systems", _has("FileSystemConfigs")),
-    ("codestar-connections:*", "a CodeStar connection source", _has("ConnectionArn")),
+    (
+        "codestar-connections:*",
+        "a CodeStar connection source",
+        lambda p: _anywhere(p, "ConnectionArn"),
+    ),
     ("apigateway:UpdateRestApiPolicy", "a resource policy", _has("Policy")),
     ("lambda:GetLayerVersion", "layers", _has("Layers")),
     ("lambda:GetCodeSigningConfig", "code signing", _has("CodeSigningConfigArn")),

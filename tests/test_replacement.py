@@ -28,7 +28,7 @@ from controller.cli.demo import seed
 from controller.cli.main import main
 from controller.core import intrinsics, render, replacement
 from controller.core.config.model import S3Location
-from controller.core.stacks import DeployedStack, ownership_tags
+from controller.core.stacks import DeployedStack, stack_tags
 from tests import provider_schemas
 from tests.aws_calls import count_calls
 from tests.conftest import EXAMPLE
@@ -124,7 +124,7 @@ def side(stack: render.RenderedStack, settings: Any) -> replacement.Side:
     gate = stack.run.gate_parameter if stack.run else None
     opened = {gate: render.OPEN} if gate else {}
     parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack.boto_parameters(**opened)}
-    tags = ownership_tags(settings.controller_id, stack.pipeline.type, stack.pipeline.name)
+    tags = {t["Key"]: t["Value"] for t in stack_tags(settings.controller_id, stack)}
     return replacement.Side(intrinsics.load(stack.template_body), parameters, tags)
 
 

@@ -18,7 +18,7 @@ from bench import emulated
 from controller.aws import session as aws_module
 from controller.cli.demo import seed
 from controller.cli.main import main
-from controller.core.stacks import HASH_TAG, OWNER_TAG, PIPELINE_TAG, TYPE_TAG
+from controller.core.stacks import OWNER_TAG, PIPELINE_TAG, TYPE_TAG
 from tests.aws_calls import count_calls, stack_writes
 
 REALTIME = "mlops-pipeline-linearlearner-byompipelinerealtimebuiltin"
@@ -129,7 +129,7 @@ def test_adopting_a_stack_that_differs_from_the_config_shows_the_coming_update(
 
     assert code == 0, out + err
     assert "Then `plan` shows an update of InferenceInstance." in out
-    assert tags_of(account)[HASH_TAG] != ""
+    assert tags_of(account)[OWNER_TAG] == "mlops-controller"
     planned = plan_of(capsys, config_repo)[REALTIME]
     assert planned["action"] == "update"
     assert planned["reason"] == "changed: InferenceInstance"

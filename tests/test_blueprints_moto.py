@@ -74,4 +74,9 @@ def test_opening_the_gate_updates_a_monitor_stack(cloudformation: object) -> Non
     )
     described = client.describe_stacks(StackName=monitor.stack_name)["Stacks"][0]  # type: ignore[attr-defined]
     assert described["StackStatus"] == "UPDATE_COMPLETE"
-    assert {"ParameterKey": "BaselineReady", "ParameterValue": "true"} in described["Parameters"]
+    assert monitor.run is not None
+    recorded = {"ParameterKey": "BaselineReady", "ParameterValue": monitor.run.execution_name}
+    assert recorded in described["Parameters"]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in described["Outputs"]}
+    assert outputs["MonitoringScheduleName"]
+    assert outputs["SpecHash"] == monitor.spec_hash

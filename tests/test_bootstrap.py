@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
+import os
 import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -11,8 +18,9 @@ import pytest
 import yaml
 from cfnlint.api import lint
 
+from controller import __version__
 from controller.cli.main import main
-from controller.gitops import bootstrap, ci
+from controller.gitops import bootstrap, ci, wheel
 from tests.conftest import ROOT
 
 TEMPLATE = bootstrap.template()
@@ -51,7 +59,8 @@ def test_template_has_every_part_of_the_gitops_setup() -> None:
         "UseModelRegistry",
         "ConfigRepositoryName",
         "DeploymentBranch",
-        "ControllerSource",
+        "ControllerWheelKey",
+        "ControllerWheelSha256",
     }
     assert len(TEMPLATE["Outputs"]) >= 12
 
@@ -76,13 +85,20 @@ def test_build_project_clones_fully_runs_one_at_a_time_and_uses_the_buildspec() 
         (ROOT / "buildspec.yml").read_text()
     )
     names = {v["Name"] for v in project["Environment"]["EnvironmentVariables"]}
-    assert {"CONTROLLER_SOURCE", "MLOPS_ASSETS_BUCKET", "MLOPS_NOTIFICATION_TOPIC_ARN"} <= names
+    assert {
+        "CONTROLLER_WHEEL_KEY",
+        "CONTROLLER_WHEEL_SHA256",
+        "MLOPS_ASSETS_BUCKET",
+        "MLOPS_NOTIFICATION_TOPIC_ARN",
+    } <= names
 
 
 def test_buildspec_runs_ci_and_publishes_the_plan_and_a_junit_report() -> None:
     spec = yaml.safe_load((ROOT / "buildspec.yml").read_text())
     assert spec["version"] == 0.2
-    assert any("pip install" in c for c in spec["phases"]["install"]["commands"])
+    install = spec["phases"]["install"]["commands"]
+    assert [c.split()[0] for c in install] == ["aws", "echo", "pip"]
+    assert "sha256sum --check --strict" in install[1]
     assert spec["phases"]["build"]["commands"] == [
         "mlops-controller ci --artifacts mlops-artifacts"
     ]
@@ -220,3 +236,132 @@ def test_bootstrap_rejects_a_parameter_the_template_does_not_have(capsys) -> Non
     assert code == 1
     assert err.startswith("error: --parameter Bucket: the template has no such parameter")
     assert "ExistingS3Bucket" in err
+
+
+# The controller the build runs ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def built_wheel() -> wheel.Wheel:
+    return wheel.this_controller()
+
+
+def test_the_checkout_builds_the_same_wheel_twice(built_wheel: wheel.Wheel) -> None:
+    again = wheel.this_controller()
+    assert again.sha256 == built_wheel.sha256
+    assert built_wheel.filename == f"mlops_controller-{__version__}-py3-none-any.whl"
+    names = zipfile.ZipFile(io.BytesIO(built_wheel.body)).namelist()
+    assert "controller/gitops/wheel.py" in names
+    assert "controller/blueprints/monitor.yaml.j2" in names
+    assert "controller/core/create_only.json" in names
+
+
+def test_an_installed_controller_rebuilds_the_same_code(
+    built_wheel: wheel.Wheel, tmp_path: Path
+) -> None:
+    """Installed from a wheel, away from any checkout, the controller rebuilds a wheel with
+    the same files and contents (only the archive's RECORD is written afresh)."""
+    site = tmp_path / "site"
+    source = tmp_path / built_wheel.filename
+    source.write_bytes(built_wheel.body)
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index"]
+    subprocess.run([*pip, "--target", str(site), str(source)], check=True)
+    script = (
+        "import sys; from controller.gitops import wheel; "
+        "assert wheel.source_root() is None; w = wheel.this_controller(); "
+        "open(sys.argv[1] + '/' + w.filename, 'wb').write(w.body)"
+    )
+    out = tmp_path / "rebuilt"
+    out.mkdir()
+    subprocess.run(
+        [sys.executable, "-S", "-c", script, str(out)],
+        check=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(site)},
+    )
+
+    def contents(data: bytes) -> dict[str, bytes]:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        return {n: archive.read(n) for n in archive.namelist() if not n.endswith("/RECORD")}
+
+    (rebuilt,) = out.iterdir()
+    assert rebuilt.name == built_wheel.filename
+    assert contents(rebuilt.read_bytes()) == contents(built_wheel.body)
+    subprocess.run([*pip, "--target", str(tmp_path / "again"), str(rebuilt)], check=True)
+
+
+def _verify(key: str, digest: str, body: bytes) -> int:
+    """The buildspec's own check, run as CodeBuild runs it."""
+    spec = yaml.safe_load((ROOT / "buildspec.yml").read_text())
+    check = spec["phases"]["install"]["commands"][1]
+    target = Path("/tmp") / Path(key).name
+    target.write_bytes(body)
+    try:
+        env = {**os.environ, "CONTROLLER_WHEEL_KEY": key, "CONTROLLER_WHEEL_SHA256": digest}
+        return subprocess.run(["bash", "-c", check], env=env, capture_output=True).returncode
+    finally:
+        target.unlink()
+
+
+def test_the_build_installs_only_the_wheel_with_the_recorded_digest(
+    built_wheel: wheel.Wheel,
+) -> None:
+    name = f"mlops_controller-0.0.0+{os.getpid()}-py3-none-any.whl"
+    key = f"mlops-controller/wheels/{built_wheel.sha256}/{name}"
+    assert _verify(key, built_wheel.sha256, built_wheel.body) == 0
+    assert _verify(key, built_wheel.sha256, built_wheel.body + b"tampered") != 0
+    assert _verify(key, "0" * 64, built_wheel.body) != 0
+
+
+def test_bootstrap_publishes_the_controller_that_runs_it(
+    aws: str, capsys: pytest.CaptureFixture[str], built_wheel: wheel.Wheel
+) -> None:
+    argv = ["bootstrap", "--stack-name", "mlops-controller", "--notification-email", "a@b.io"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    cfn = boto3.client("cloudformation", region_name="us-east-1")
+    stack = cfn.describe_stacks(StackName="mlops-controller")["Stacks"][0]
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    assert parameters["ControllerWheelSha256"] == built_wheel.sha256
+    assert parameters["ControllerWheelKey"] == built_wheel.key
+    body = (
+        boto3.client("s3", region_name="us-east-1")
+        .get_object(Bucket=outputs["AssetsBucket"], Key=parameters["ControllerWheelKey"])["Body"]
+        .read()
+    )
+    assert hashlib.sha256(body).hexdigest() == built_wheel.sha256
+    assert f"The build installs s3://{outputs['AssetsBucket']}/{built_wheel.key}" in out
+    assert main(argv) == 0
+    assert "unchanged" in capsys.readouterr().out
+
+
+def test_bootstrap_can_publish_a_given_wheel_into_an_existing_bucket(
+    aws: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], built_wheel: wheel.Wheel
+) -> None:
+    boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="existing-assets")
+    path = tmp_path / built_wheel.filename
+    path.write_bytes(built_wheel.body)
+    argv = ["bootstrap", "--stack-name", "ctl", "--notification-email", "a@b.io"]
+    argv += ["--wheel", str(path), "--parameter", "ExistingS3Bucket=existing-assets"]
+    assert main(argv) == 0, capsys.readouterr()
+    keys = [
+        o["Key"]
+        for o in boto3.client("s3", region_name="us-east-1").list_objects_v2(
+            Bucket="existing-assets"
+        )["Contents"]
+    ]
+    assert keys == [built_wheel.key]
+    assert main([*argv[:-3], str(tmp_path / "missing.txt")]) == 1
+    assert "not a wheel" in capsys.readouterr().err
+
+
+def test_what_holds_state_outlives_the_stack() -> None:
+    """Deleting or replacing the bootstrap stack keeps the config history, the artifacts and
+    ledger, the key that decrypts them, the images and the registered models."""
+    for name in ("ControllerKey", "AssetsBucket", "ConfigRepository", "EcrRepository"):
+        resource = RESOURCES[name]
+        assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    assert RESOURCES["ModelPackageGroup"]["DeletionPolicy"] == "Retain"
+    bucket = RESOURCES["AssetsBucket"]["Properties"]
+    assert bucket["NotificationConfiguration"]["EventBridgeConfiguration"]["EventBridgeEnabled"]

@@ -474,10 +474,10 @@ CASES = [
     ),
     Case(
         "region-without-images",
-        with_settings(region="sa-east-1"),
+        with_settings(region="ap-southeast-7"),
         "$.settings.region",
-        "no linear-learner image is known in region 'sa-east-1'",
-        marker="sa-east-1",
+        "no linear-learner image is known in region 'ap-southeast-7'",
+        marker="ap-southeast-7",
     ),
     # Settings.
     Case(

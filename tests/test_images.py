@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 
 import pytest
 
 from controller.core import images
+from controller.core.config import load
+from tests.conftest import EXAMPLE
 
 
 @pytest.mark.parametrize(
@@ -79,22 +82,86 @@ def test_monitor_image_uris(monitor: str, region: str, uri: str) -> None:
     assert images.monitor_image_uri(monitor, region) == uri
 
 
+REFERENCE = {
+    # /work/shared/reference/images.md (read from SDK 2.257): region -> (linear-learner,
+    # xgboost 1, xgboost 1.5-1/1.7-1, model monitor analyzer, Clarify).
+    "us-east-1": ("382416733822", "811284229777", "683313688378", "156813124566", "205585389593"),
+    "us-east-2": ("404615174143", "825641698319", "257758044811", "777275614652", "211330385671"),
+    "us-west-2": ("174872318107", "433757028032", "246618743249", "159807026194", "306415355426"),
+    "eu-west-1": ("438346466558", "685385470294", "141502667606", "468650794304", "131013547314"),
+    "eu-central-1": (
+        "664544806723",
+        "813361260812",
+        "492215442770",
+        "048819808253",
+        "017069133835",
+    ),
+    "ap-southeast-1": (
+        "475088953585",
+        "475088953585",
+        "121021644041",
+        "245545462676",
+        "834264404009",
+    ),
+}
+
+
+@pytest.mark.parametrize("region", sorted(REFERENCE))
+def test_the_table_agrees_with_the_reference_accounts(region: str) -> None:
+    linear, legacy, xgboost, monitor, clarify = REFERENCE[region]
+    assert images.BUILTIN[("linear-learner", "1")].accounts[region] == linear
+    assert images.BUILTIN[("xgboost", "1")].accounts[region] == legacy
+    assert images.BUILTIN[("xgboost", "1.5-1")].accounts[region] == xgboost
+    assert images.BUILTIN[("xgboost", "1.7-1")].accounts[region] == xgboost
+    assert images.MODEL_MONITOR.accounts[region] == monitor
+    assert images.CLARIFY.accounts[region] == clarify
+
+
+@pytest.mark.parametrize(
+    ("region", "family", "account"),
+    [
+        # Spot checks of regions beyond the reference table, from the SDK's files.
+        ("sa-east-1", ("linear-learner", "1"), "855470959533"),
+        ("ap-northeast-1", ("xgboost", "1"), "501404015308"),
+        ("il-central-1", ("linear-learner", "1"), "898809789911"),
+        ("eu-west-2", "monitor", "749857270468"),
+        ("ca-central-1", "clarify", "675030665977"),
+        ("ap-east-1", "monitor", "001633400207"),
+    ],
+)
+def test_regions_beyond_the_first_six_are_known(
+    region: str, family: tuple[str, str] | str, account: str
+) -> None:
+    table = {"monitor": images.MODEL_MONITOR, "clarify": images.CLARIFY}
+    found = table[family] if isinstance(family, str) else images.BUILTIN[family]
+    assert found.accounts[region] == account
+
+
+def test_every_commercial_region_of_each_image_is_covered_and_no_other_partition() -> None:
+    """Every region the SDK lists in the aws partition; China and GovCloud are other
+    partitions (other accounts, other endpoints) and are left out."""
+    families = [images.MODEL_MONITOR, images.CLARIFY, *images.BUILTIN.values()]
+    for family in families:
+        assert len(family.accounts) >= 23, family.repository
+        for region, account in family.accounts.items():
+            assert re.fullmatch(r"[a-z]{2}-[a-z]+-[0-9]", region), region
+            assert not region.startswith(("cn-", "us-gov-", "us-iso")), region
+            assert re.fullmatch(r"[0-9]{12}", account), (family.repository, region)
+    assert len(images.REGIONS) >= 29
+
+
 @pytest.mark.parametrize("region", images.REGIONS)
 @pytest.mark.parametrize(("framework", "version"), sorted(images.BUILTIN))
 def test_every_table_entry_is_a_well_formed_uri_in_its_region(
     framework: str, version: str, region: str
 ) -> None:
+    if region not in images.BUILTIN[(framework, version)].accounts:
+        with pytest.raises(images.UnknownImage):
+            images.builtin_image_uri(framework, version, region)
+        return
     uri = images.builtin_image_uri(framework, version, region)
 
     assert re.fullmatch(rf"[0-9]{{12}}\.dkr\.ecr\.{region}\.amazonaws\.com/[a-z-]+:{version}", uri)
-
-
-@pytest.mark.parametrize("region", images.REGIONS)
-def test_account_ids_are_twelve_digit_strings_with_leading_zeros_kept(region: str) -> None:
-    for family in (images.MODEL_MONITOR, images.CLARIFY, *images.BUILTIN.values()):
-        assert re.fullmatch(r"[0-9]{12}", family.accounts[region])
-    assert images.MODEL_MONITOR.accounts["eu-central-1"] == "048819808253"
-    assert images.CLARIFY.accounts["eu-central-1"] == "017069133835"
 
 
 def test_unknown_framework_suggests_the_known_ones_and_custom_images() -> None:
@@ -116,12 +183,15 @@ def test_unknown_version_lists_the_versions_of_that_framework() -> None:
     assert caught.value.expected.startswith("one of 1, 1.5-1, 1.7-1")
 
 
+REGION_WITHOUT_IMAGES = "ap-southeast-7"
+
+
 @pytest.mark.parametrize(
     "lookup",
     [
-        lambda: images.builtin_image_uri("xgboost", "1.7-1", "sa-east-1"),
-        lambda: images.monitor_image_uri("data_quality", "sa-east-1"),
-        lambda: images.monitor_image_uri("model_bias", "sa-east-1"),
+        lambda: images.builtin_image_uri("xgboost", "1.7-1", REGION_WITHOUT_IMAGES),
+        lambda: images.monitor_image_uri("data_quality", REGION_WITHOUT_IMAGES),
+        lambda: images.monitor_image_uri("model_bias", REGION_WITHOUT_IMAGES),
     ],
 )
 def test_unknown_region_lists_the_regions_with_images(lookup: Callable[[], str]) -> None:
@@ -129,16 +199,35 @@ def test_unknown_region_lists_the_regions_with_images(lookup: Callable[[], str])
         lookup()
 
     assert caught.value.setting == "region"
-    assert "in region 'sa-east-1'" in caught.value.message
+    assert f"in region '{REGION_WITHOUT_IMAGES}'" in caught.value.message
     assert "us-east-1" in caught.value.expected
-    assert "sa-east-1" not in caught.value.expected
+    assert REGION_WITHOUT_IMAGES not in caught.value.expected
+    assert "custom_image_uri" in caught.value.expected
 
 
-def test_only_builtin_models_are_pointed_at_custom_images_for_a_missing_region() -> None:
-    with pytest.raises(images.UnknownImage) as builtin:
-        images.builtin_image_uri("xgboost", "1.7-1", "sa-east-1")
-    with pytest.raises(images.UnknownImage) as monitor:
-        images.monitor_image_uri("model_quality", "sa-east-1")
+def test_a_monitor_with_its_own_image_deploys_in_a_region_without_one() -> None:
+    """The escape hatch for monitors: custom_image_uri replaces the analyzer or Clarify image,
+    and the job's role may pull it from its repository."""
+    from controller.core import render
 
-    assert "custom_image_uri" in builtin.value.expected
-    assert "custom_image_uri" not in monitor.value.expected
+    document = json.loads(EXAMPLE.read_text())
+    document["settings"]["region"] = REGION_WITHOUT_IMAGES
+    own = f"123456789012.dkr.ecr.{REGION_WITHOUT_IMAGES}.amazonaws.com/analyzer:2024"
+    monitors = [p for p in document["pipelines"] if p["pipeline_type"].endswith("_monitor")]
+    for pipeline in monitors:
+        pipeline["custom_image_uri"] = own
+    document["pipelines"] = monitors
+    result = load(json.dumps(document).encode(), "mlops-config.json", environ={})
+    assert result.config is not None, [d.format() for d in result.diagnostics]
+    for stack in render.render_all(result.config):
+        parameters = dict(stack.parameters)
+        assert parameters["ImageUri"] == own
+        assert parameters["ImageRepositoryArn"] == (
+            f"arn:aws:ecr:{REGION_WITHOUT_IMAGES}:123456789012:repository/analyzer"
+        )
+        assert "Sid: CustomImage" in stack.template_body
+    del document["pipelines"][0]["custom_image_uri"]
+    refused = load(json.dumps(document).encode(), "mlops-config.json", environ={})
+    assert refused.config is None
+    (error,) = refused.errors
+    assert "no sagemaker-model-monitor-analyzer image is known" in error.message

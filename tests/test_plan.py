@@ -12,10 +12,9 @@ from controller.core import config as config_module
 from controller.core.plan import Action, Guards, Plan, PlanInput, make_plan, with_preflight
 from controller.core.render import RenderedStack, render_all
 from controller.core.stacks import (
-    HASH_TAG,
     OWNER_TAG,
     PIPELINE_TAG,
-    RUN_TAG,
+    SPEC_HASH_PARAMETER,
     TYPE_TAG,
     DeployedStack,
 )
@@ -38,18 +37,13 @@ def deployed_from(
     run_done: bool = True,
     parameters: dict[str, str] | None = None,
 ) -> DeployedStack:
-    tags = {
-        TYPE_TAG: rendered.pipeline.type,
-        PIPELINE_TAG: rendered.pipeline.name,
-        HASH_TAG: spec_hash or rendered.spec_hash,
-    }
+    tags = {TYPE_TAG: rendered.pipeline.type, PIPELINE_TAG: rendered.pipeline.name}
     if owner is not None:
         tags[OWNER_TAG] = owner
-    if rendered.run is not None and run_done:
-        tags[RUN_TAG] = rendered.run.execution_name
-    params = dict(rendered.parameters)
-    if rendered.run is not None and rendered.run.gate_parameter and run_done:
-        params[rendered.run.gate_parameter] = "true"
+    gate = rendered.run.gate_parameter if rendered.run else None
+    opened = {gate: "true"} if gate and run_done else {}
+    params = {p["ParameterKey"]: p["ParameterValue"] for p in rendered.boto_parameters(**opened)}
+    params[SPEC_HASH_PARAMETER] = spec_hash or rendered.spec_hash
     params.update(parameters or {})
     return DeployedStack(
         name=rendered.stack_name,
@@ -153,7 +147,8 @@ def test_planning_a_thousand_deletes_keeps_their_dependencies_linear(example_con
             name=f"mlops-pipeline-gone{i:04d}-{r.stack_name.rsplit('-', 1)[1]}",
             stack_id=f"arn:stack/gone{i}",
             status="CREATE_COMPLETE",
-            tags={OWNER_TAG: OWNER, TYPE_TAG: r.pipeline.type, HASH_TAG: r.spec_hash},
+            tags={OWNER_TAG: OWNER, TYPE_TAG: r.pipeline.type},
+            parameters={SPEC_HASH_PARAMETER: r.spec_hash},
         )
         for i in range(112)
         for r in one

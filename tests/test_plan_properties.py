@@ -1,7 +1,7 @@
 """Ownership and convergence properties of the pure planner, for any desired and deployed set.
 
 No network: desired stacks are rendered from random subsets of the example pipelines with
-random values; deployed stacks have random owners, statuses, hashes and run tags.
+random values; deployed stacks have random owners, statuses, hashes and run records.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from controller.core import config as config_module
 from controller.core.plan import WRITES_STACK, Action, Guards, Plan, PlanInput, make_plan
 from controller.core.render import RenderedStack, render_all
-from controller.core.stacks import HASH_TAG, OWNER_TAG, RUN_TAG, TYPE_TAG, DeployedStack
+from controller.core.stacks import OWNER_TAG, SPEC_HASH_PARAMETER, TYPE_TAG, DeployedStack
 from tests.test_config_invalid import EXAMPLE_DATA
 
 ME = EXAMPLE_DATA["settings"]["controller_id"]
@@ -78,14 +78,16 @@ def scenarios(draw: Any) -> tuple[tuple[RenderedStack, ...], tuple[DeployedStack
         if owner is not None:
             tags[OWNER_TAG] = owner
         rendered = by_name.get(name)
+        recorded: dict[str, str] = {}
         if rendered is not None and draw(st.booleans()):
-            tags[HASH_TAG] = rendered.spec_hash
-            if rendered.run is not None and draw(st.booleans()):
-                tags[RUN_TAG] = rendered.run.execution_name
+            recorded[SPEC_HASH_PARAMETER] = rendered.spec_hash
+            if rendered.run is not None and rendered.run.gate_parameter and draw(st.booleans()):
+                recorded[rendered.run.gate_parameter] = rendered.run.execution_name
         elif draw(st.booleans()):
-            tags[HASH_TAG] = "0" * 64
+            recorded[SPEC_HASH_PARAMETER] = "0" * 64
         tags[TYPE_TAG] = rendered.pipeline.type if rendered else "byom_realtime_builtin"
         parameters = dict(rendered.parameters) if rendered and draw(st.booleans()) else {}
+        parameters |= recorded
         deployed.append(
             DeployedStack(name, f"arn:stack/{name}/{number}", draw(STATUSES), tags, parameters)
         )
@@ -144,7 +146,7 @@ def test_the_delete_guard_refuses_emptying_the_account_without_the_flag(scenario
 
 
 def _simulate_apply(plan: Plan, deployed: tuple[DeployedStack, ...]) -> tuple[DeployedStack, ...]:
-    """What a successful apply leaves: desired stacks with their hash, owner and run tags."""
+    """What a successful apply leaves: desired stacks with their owner, hash and run record."""
     after = {s.name: s for s in deployed}
     for action in plan.actions:
         if action.action is Action.DELETE:
@@ -152,9 +154,9 @@ def _simulate_apply(plan: Plan, deployed: tuple[DeployedStack, ...]) -> tuple[De
         elif action.is_change or action.action is Action.UNCHANGED:
             rendered = action.desired
             assert rendered is not None
-            tags = {OWNER_TAG: ME, HASH_TAG: rendered.spec_hash, TYPE_TAG: rendered.pipeline.type}
-            if rendered.run is not None:
-                tags[RUN_TAG] = rendered.run.execution_name
+            tags = {OWNER_TAG: ME, TYPE_TAG: rendered.pipeline.type}
+            gate = rendered.run.gate_parameter if rendered.run else None
+            opened = {gate: "true"} if gate else {}
             old = after.get(action.stack_name)
             status = (
                 "UPDATE_COMPLETE" if old and action.action is Action.UPDATE else "CREATE_COMPLETE"
@@ -164,7 +166,10 @@ def _simulate_apply(plan: Plan, deployed: tuple[DeployedStack, ...]) -> tuple[De
                 f"arn:stack/{action.stack_name}/new",
                 status,
                 tags,
-                dict(rendered.parameters),
+                {
+                    p["ParameterKey"]: p["ParameterValue"]
+                    for p in rendered.boto_parameters(**opened)
+                },
             )
     return tuple(after.values())
 

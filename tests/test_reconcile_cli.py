@@ -14,7 +14,7 @@ import pytest
 from controller.aws import session as aws_module
 from controller.cli.demo import seed
 from controller.cli.main import main
-from controller.core.stacks import HASH_TAG, OWNER_TAG
+from controller.core.stacks import OWNER_TAG, SPEC_HASH_PARAMETER
 from tests.aws_calls import count_calls, stack_writes
 from tests.conftest import commit_config
 from tests.emulated_faults import fail_creates
@@ -69,7 +69,8 @@ def test_apply_then_plan_is_empty_and_reads_only(account, config_repo, capsys, c
     for stack in deployed.values():
         tags = {t["Key"]: t["Value"] for t in stack["Tags"]}
         assert tags[OWNER_TAG] == "mlops-controller"
-        assert len(tags[HASH_TAG]) == 64
+        parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+        assert len(parameters[SPEC_HASH_PARAMETER]) == 64
     calls.clear()
     code, plan = plan_json(capsys, config_repo)
     assert code == 0

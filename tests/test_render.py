@@ -4,6 +4,7 @@ stable output (snapshots, determinism), hashes that move when and only when they
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import os
 import re
@@ -20,6 +21,7 @@ from controller.core import render
 from controller.core.config import Config, load
 from controller.core.config.model import Pipeline
 from tests.conftest import EXAMPLE
+from tests.stack_model import DeployedModel
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 KMS = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -159,15 +161,13 @@ def test_every_pipeline_type_renders_with_a_parameter_for_every_declared_slot() 
     assert len(types) == 9
     for stack in STACKS:
         declared = set(template(stack)["Parameters"])
-        given = {key for key, _ in stack.parameters}
+        given = {p["ParameterKey"] for p in stack.boto_parameters()}
         assert given == declared, stack.stack_name
-        assert [k for k, _ in stack.parameters] == sorted(given)
+        assert [k for k, _ in stack.parameters] == sorted(given - {"SpecHash"})
 
 
 @pytest.mark.parametrize("stack", STACKS, ids=IDS)
-def test_state_machine_definitions_are_json_after_substitution(
-    stack: render.RenderedStack,
-) -> None:
+def test_state_machine_definitions_name_their_job(stack: render.RenderedStack) -> None:
     definition = _definition(stack)
     if definition is None:
         assert stack.run is None
@@ -177,13 +177,12 @@ def test_state_machine_definitions_are_json_after_substitution(
 
 
 def _definition(stack: render.RenderedStack) -> Any:
-    """The state machine's definition as CloudFormation's Fn::Sub would produce it."""
-    machine = template(stack)["Resources"].get("RunOnceStateMachine")
+    """The state machine's definition as CloudFormation would serialise it."""
+    model = DeployedModel(stack)
+    machine = model.resources.get("RunOnceStateMachine")
     if machine is None:
         return None
-    values = dict(stack.parameters)
-    text = machine["Properties"]["DefinitionString"]["Sub"]
-    return json.loads(re.sub(r"\$\{([^}]+)\}", lambda m: values.get(m.group(1), "x"), text))
+    return model.context.resolve(machine["Properties"]["Definition"])
 
 
 def test_a_quote_in_an_s3_key_cannot_change_the_job() -> None:
@@ -198,7 +197,7 @@ def test_a_quote_in_an_s3_key_cannot_change_the_job() -> None:
         job["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"]
         == f"s3://mlops-data-example/{key}"
     )
-    assert job["ModelName"] == "x"
+    assert job["ModelName"].startswith("mlops-pipeline-linearlearner")
 
 
 def test_injection_leaves_the_template_alone_and_lands_in_a_parameter() -> None:
@@ -261,11 +260,13 @@ def test_the_gate_is_closed_on_render_and_opened_through_boto_parameters() -> No
         stack.run.execution_name if stack.run else "",
         "BaselineReady",
     )
-    assert dict(stack.parameters)["BaselineReady"] == "false"
+    assert dict(stack.parameters)["BaselineReady"] == ""
     opened = {
         p["ParameterKey"]: p["ParameterValue"] for p in stack.boto_parameters(BaselineReady="true")
     }
-    assert opened["BaselineReady"] == "true"
+    # Opening records which baseline: the schedule's condition compares it with the job name.
+    assert opened["BaselineReady"] == stack.run.execution_name == opened["BaselineJobName"]
+    assert opened["SpecHash"] == stack.spec_hash
     with pytest.raises(KeyError):
         stack.boto_parameters(NoSuchParameter="x")
 
@@ -292,9 +293,11 @@ def test_batch_job_names_follow_the_model_and_the_input_only() -> None:
     stack = render.render(pipeline, config.settings)
     assert stack.run and stack.run.kind == "batch_transform"
     assert stack.run.gate_parameter == "TransformStarted"
-    assert dict(stack.parameters)["TransformStarted"] == "false"
+    assert dict(stack.parameters)["TransformStarted"] == ""
     started = stack.boto_parameters(TransformStarted="true")
-    assert {"ParameterKey": "TransformStarted", "ParameterValue": "true"} in started
+    assert {"ParameterKey": "TransformStarted", "ParameterValue": stack.run.execution_name} in (
+        started
+    )
     assert stack.run.output_key == "RunStateMachineArn"
     assert dict(stack.parameters)["TransformJobName"] == stack.run.execution_name
     same = render.render(_edit(pipeline), config.settings)
@@ -324,16 +327,38 @@ def test_derived_names_are_valid_sagemaker_names_even_for_long_models() -> None:
     )
 
 
-def test_objects_become_canonical_json_parameters() -> None:
+def test_analysis_configs_go_to_the_assets_bucket_keyed_by_their_hash() -> None:
+    """A CloudFormation parameter holds at most 4,096 bytes; an analysis configuration with an
+    inline SHAP baseline holds more, so it is an object the stack names by its hash."""
+    pipeline, config = _example_of("byom_model_explainability_monitor")
+    rows = [[i, 0.5, "a" * 40] for i in range(200)]
+    big = {**pipeline.get("shap_config"), "baseline": rows}
+    stack = render.render(_edit(pipeline, shap_config=big), config.settings)
+    (upload,) = stack.uploads
+    assert len(upload.body) > 4096
+    assert all(len(value.encode()) <= 4096 for _, value in stack.parameters)
+    key = dict(stack.parameters)["AnalysisConfigKey"]
+    assert (
+        key
+        == upload.key
+        == f"mlops-controller/analysis/{hashlib.sha256(upload.body).hexdigest()}.json"
+    )
+    document = json.loads(upload.body)
+    assert document["baseline"]["methods"]["shap"]["baseline"] == rows
+    assert dict(stack.parameters)["AssetsBucket"] == config.settings.assets_bucket
+    again = render.render(_edit(pipeline, shap_config=big), config.settings)
+    assert again.uploads == stack.uploads
+
+
+def test_bias_settings_become_clarify_keys_in_the_uploaded_configuration() -> None:
     pipeline, config = _example_of("byom_model_bias_monitor")
     stack = render.render(pipeline, config.settings)
-    analysis = json.loads(json.loads('"' + dict(stack.parameters)["AnalysisConfig"] + '"'))
-    assert analysis["facet"] == [{"name_or_index": "Account Length", "value_or_threshold": [100]}]
-    assert analysis["probability_threshold"] == 0.8
-    assert analysis["predictor"]["endpoint_name"] == "churn-endpoint"
-    assert render.canonical_json(analysis) == json.loads(
-        '"' + dict(stack.parameters)["AnalysisConfig"] + '"'
-    )
+    document = json.loads(stack.uploads[0].body)
+    facet = [{"name_or_index": "Account Length", "value_or_threshold": [100]}]
+    assert document["baseline"]["facet"] == document["monitor"]["facet"] == facet
+    assert document["baseline"]["probability_threshold"] == 0.8
+    assert "probability_threshold" not in document["monitor"]
+    assert dict(stack.parameters)["ProbabilityThreshold"] == "0.8"
 
 
 def test_templates_are_cached_per_shape() -> None:
@@ -382,8 +407,10 @@ def test_snapshot(stack: render.RenderedStack) -> None:
     """Pins rendered output; regenerate with UPDATE_SNAPSHOTS=1 after a deliberate change."""
     path = SNAPSHOTS / f"{stack.stack_name}.yaml"
     parameters = "".join(f"# {key} = {value}\n" for key, value in stack.parameters)
+    uploads = "".join(f"# upload {u.key} = {u.body.decode()}\n" for u in stack.uploads)
     text = (
-        f"# spec_hash = {stack.spec_hash}\n# run = {stack.run}\n{parameters}{stack.template_body}"
+        f"# spec_hash = {stack.spec_hash}\n# run = {stack.run}\n{parameters}{uploads}"
+        f"{stack.template_body}"
     )
     if os.environ.get("UPDATE_SNAPSHOTS") == "1":
         path.write_text(text)
@@ -393,18 +420,24 @@ def test_snapshot(stack: render.RenderedStack) -> None:
 
 def _render_cli(out: Path) -> dict[str, bytes]:
     assert main(["render", str(EXAMPLE), "--out", str(out)]) == 0
-    return {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+    return {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
 
 
 def test_render_command_writes_template_and_parameters_per_stack(tmp_path: Path) -> None:
     first = _render_cli(tmp_path / "a")
     second = _render_cli(tmp_path / "b")
     assert first == second
-    names = {s.stack_name for s in render.render_all(example_config())}
-    assert set(first) == {f"{n}.yaml" for n in names} | {f"{n}.parameters.json" for n in names}
+    stacks = render.render_all(example_config())
+    names = {s.stack_name for s in stacks}
+    uploads = {f"assets/{u.key}": u.body for s in stacks for u in s.uploads}
+    assert len(uploads) == 2
+    assert set(first) == (
+        {f"{n}.yaml" for n in names} | {f"{n}.parameters.json" for n in names} | set(uploads)
+    )
     for name in names:
         parameters = json.loads(first[f"{name}.parameters.json"])
         assert all(set(p) == {"ParameterKey", "ParameterValue"} for p in parameters)
+    assert all(first[path] == body for path, body in uploads.items())
 
 
 def test_render_command_rejects_a_bad_config(

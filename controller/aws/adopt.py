@@ -3,17 +3,17 @@
 A stack created from `render` output with the AWS CLI carries no ownership tags, so the
 planner (rightly) refuses to touch it. Adopting writes the tags `stack_tags` gives, with an
 UpdateStack that keeps the template and every parameter as they are, so nothing but the tags
-changes. The spec hash recorded is that of what is deployed, not of what the config asks
-for: when the two differ the next plan shows the update instead of calling it unchanged.
-It never happens implicitly, and a stack another controller owns is adopted only when forced.
+changes. What was deployed keeps its own `SpecHash` parameter (render writes it), so when it
+differs from what the config asks for the next plan shows the update instead of calling it
+unchanged. It never happens implicitly, and a stack another controller owns is adopted only
+when forced.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,8 +25,8 @@ from controller.aws.session import Aws
 from controller.aws.waiting import POLL_SECONDS, TIMEOUT_SECONDS, wait_until_settled
 from controller.core.events import EventSink
 from controller.core.plan import FAILED_CREATE, ParameterChange
-from controller.core.render import RenderedStack, spec_hash
-from controller.core.stacks import DeployedStack, stack_tags
+from controller.core.render import RenderedStack
+from controller.core.stacks import BOOKKEEPING_PARAMETERS, DeployedStack, stack_tags
 
 UPDATABLE = frozenset(
     {
@@ -89,11 +89,10 @@ def inspect(aws: Aws, desired: RenderedStack, controller_id: str, *, force: bool
             else "wait until it settles, then adopt it"
         )
         raise AdoptError(f"{stack.name} is {stack.status} and cannot be updated: {advice}")
-    body = cfn.get_template(StackName=stack.stack_id, TemplateStage="Original")["TemplateBody"]
     capabilities = tuple(raw.get("Capabilities") or desired.capabilities)
-    deployed = tuple(sorted(stack.parameters.items()))
-    deployed_hash = spec_hash(_text(body), deployed, desired.capabilities)
-    ours = stack_tags(controller_id, replace(desired, spec_hash=deployed_hash))
+    deployed = {k: v for k, v in stack.parameters.items() if k not in BOOKKEEPING_PARAMETERS}
+    wanted = {k: v for k, v in desired.parameters if k not in BOOKKEEPING_PARAMETERS}
+    ours = stack_tags(controller_id, desired)
     tags = {**stack.tags, **{t["Key"]: t["Value"] for t in ours}}
     return Adoption(
         stack=stack,
@@ -101,8 +100,8 @@ def inspect(aws: Aws, desired: RenderedStack, controller_id: str, *, force: bool
         tags=tuple(tags.items()),
         tag_changes=_changes(stack.tags, tags),
         capabilities=capabilities,
-        deployed_hash=deployed_hash,
-        parameter_changes=_changes(dict(deployed), dict(desired.parameters)),
+        deployed_hash=stack.spec_hash or "",
+        parameter_changes=_changes(deployed, wanted),
     )
 
 
@@ -160,11 +159,6 @@ def _describe(cfn: Any, name: str) -> dict[str, Any] | None:
             return None
         raise
     return dict(stacks[0]) if stacks else None
-
-
-def _text(body: Any) -> str:
-    """GetTemplate gives YAML as text and JSON as a parsed object."""
-    return body if isinstance(body, str) else json.dumps(body)
 
 
 def _changes(old: Mapping[str, str], new: Mapping[str, str]) -> tuple[ParameterChange, ...]:

@@ -27,6 +27,7 @@ from controller.aws import runs
 from controller.aws.discover import describe, discover
 from controller.aws.schedule import Schedule
 from controller.aws.session import Aws
+from controller.aws.uploads import put_uploads
 from controller.aws.waiting import POLL_SECONDS, TIMEOUT_SECONDS
 from controller.aws.watcher import IN_PROGRESS, Operation, Settled, Watcher
 from controller.core.events import EventSink
@@ -39,11 +40,7 @@ from controller.core.results import (
     Outcome,
     ResultSink,
 )
-from controller.core.stacks import (
-    RUN_TAG,
-    DeployedStack,
-    stack_tags,
-)
+from controller.core.stacks import DeployedStack, stack_tags
 
 MAX_TEMPLATE_BODY = 51_200
 RECHECK_ONE_BY_ONE = 10
@@ -254,6 +251,7 @@ class Applier:
         token = self._token("create", rendered, previous)
         try:
             self._gate(rendered.stack_name)
+            put_uploads(self.aws.client("s3"), self.options.assets_bucket, rendered)
             response = self.cfn.create_stack(
                 StackName=rendered.stack_name,
                 **self._template(rendered),
@@ -305,6 +303,7 @@ class Applier:
         try:
             self._gate(rendered.stack_name)
             self._still_ours(deployed)
+            put_uploads(self.aws.client("s3"), self.options.assets_bucket, rendered)
             self.cfn.update_stack(
                 StackName=deployed.stack_id,
                 **self._template(rendered),
@@ -644,7 +643,7 @@ def _failure(exc: Exception) -> str:
 def _fingerprint(stack: DeployedStack | None) -> tuple[str, ...] | None:
     if stack is None:
         return None
-    return (stack.stack_id, stack.status, stack.spec_hash or "", stack.tags.get(RUN_TAG, ""))
+    return (stack.stack_id, stack.status, stack.spec_hash or "", stack.recorded_run)
 
 
 def _without_work(action: PlannedAction) -> ActionResult | None:

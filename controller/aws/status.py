@@ -16,7 +16,6 @@ from controller.aws.session import Aws
 from controller.core.config import LoadResult
 from controller.core.config.settings import DEFAULTS, merge
 from controller.core.pipelines import KINDS, Family
-from controller.core.stacks import RUN_TAG
 
 ENDPOINT_OUTPUT = "EndpointName"
 
@@ -65,7 +64,7 @@ def collect(aws: Aws, controller_id: str) -> tuple[PipelineStatus, ...]:
         if kind is not None and kind.family is Family.REALTIME:
             endpoint = stack.outputs.get(ENDPOINT_OUTPUT, "")
             endpoint_status = _endpoint_status(sagemaker, endpoint)
-        run = stack.tags.get(RUN_TAG, "")
+        run = stack.recorded_run
         if not run and kind is not None and kind.family in (Family.BATCH, Family.MONITOR):
             run = "pending"
         rows.append(

@@ -180,6 +180,11 @@ def cmd_render(args: argparse.Namespace) -> int:
         parameters = json.dumps(stack.boto_parameters(), indent=2) + "\n"
         (out / f"{stack.stack_name}.parameters.json").write_text(parameters)
         print(f"{out / stack.stack_name}.yaml  spec {stack.spec_hash[:12]}")
+        for upload in stack.uploads:
+            # Objects the stack's jobs read from the assets bucket: copy out/assets/ there.
+            path = out / "assets" / upload.key
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(upload.body)
     return EXIT_OK
 
 
@@ -699,22 +704,29 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 def cmd_bootstrap(args: argparse.Namespace) -> int:
     from controller.core import report
-    from controller.gitops import bootstrap
+    from controller.gitops import bootstrap, wheel
 
     console = report.console()
     with aws_errors():
         try:
             values = bootstrap.parameters(args.notification_email, args.parameter)
+            built = wheel.Wheel.read(Path(args.wheel)) if args.wheel else wheel.this_controller()
+            console.print(
+                f"Controller wheel {built.filename} (sha256 {built.sha256}).", soft_wrap=True
+            )
             done = bootstrap.deploy(
                 _aws(args, args.region),
                 args.stack_name,
                 values,
                 on_event=lambda event: report.print_event(event, console),
+                wheel=built,
             )
-        except bootstrap.BootstrapError as exc:
+        except (bootstrap.BootstrapError, wheel.WheelError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_ERROR
         console.print(f"Stack {done.stack_name} {done.verb} ({done.status}).")
+        if done.published:
+            console.print(f"The build installs {done.published}", markup=False, soft_wrap=True)
         for key, value in sorted(done.outputs.items()):
             console.print(f"  {key}: {value}", markup=False, soft_wrap=True)
         return EXIT_OK
@@ -881,6 +893,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="K=V",
         help="another template parameter, e.g. ExistingS3Bucket=my-bucket (repeatable)",
+    )
+    boot.add_argument(
+        "--wheel",
+        metavar="FILE",
+        help="publish this controller wheel instead of the controller running the command",
     )
     boot.add_argument("--region")
     add_aws_options(boot)

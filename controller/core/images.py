@@ -1,91 +1,49 @@
 """SageMaker container image URIs, from a table instead of the SageMaker Python SDK.
 
-The SDK would pull pandas and numpy into a deploy tool just to look up an account id; the
-table below holds the facts we support (read from SDK 2.257) and `custom_image_uri` is the
-escape hatch for everything else.
+The SDK would pull pandas and numpy into a deploy tool just to look up an account id; its
+image registries for the frameworks we support, the Model Monitor analyzer and Clarify, in
+every region of the commercial (`aws`) partition, are copied into `images.json` (the file
+names its source). `custom_image_uri` is the escape hatch for everything else, for models and
+monitors alike.
 """
 
 from __future__ import annotations
 
+import functools
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-
-REGIONS = ("us-east-1", "us-east-2", "us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-1")
-
-
-def _accounts(*ids: str) -> dict[str, str]:
-    return dict(zip(REGIONS, ids, strict=True))
+from importlib import resources
 
 
 @dataclass(frozen=True)
 class ImageFamily:
     repository: str
     tag: str
-    accounts: dict[str, str]
+    accounts: Mapping[str, str]
+    """Region -> the registry's account id (a string: account ids keep their leading zeros)."""
 
 
-_LINEAR_LEARNER = ImageFamily(
-    "linear-learner",
-    "1",
-    _accounts(
-        "382416733822",
-        "404615174143",
-        "174872318107",
-        "438346466558",
-        "664544806723",
-        "475088953585",
-    ),
-)
-_XGBOOST_LEGACY = ImageFamily(
-    "xgboost",
-    "1",
-    _accounts(
-        "811284229777",
-        "825641698319",
-        "433757028032",
-        "685385470294",
-        "813361260812",
-        "475088953585",
-    ),
-)
-_XGBOOST_ACCOUNTS = _accounts(
-    "683313688378",
-    "257758044811",
-    "246618743249",
-    "141502667606",
-    "492215442770",
-    "121021644041",
-)
-MODEL_MONITOR = ImageFamily(
-    "sagemaker-model-monitor-analyzer",
-    "",
-    _accounts(
-        "156813124566",
-        "777275614652",
-        "159807026194",
-        "468650794304",
-        "048819808253",
-        "245545462676",
-    ),
-)
-CLARIFY = ImageFamily(
-    "sagemaker-clarify-processing",
-    "1.0",
-    _accounts(
-        "205585389593",
-        "211330385671",
-        "306415355426",
-        "131013547314",
-        "017069133835",
-        "834264404009",
-    ),
-)
+@functools.cache
+def _families() -> dict[str, ImageFamily]:
+    data = json.loads(resources.files("controller.core").joinpath("images.json").read_text())
+    return {
+        name: ImageFamily(entry["repository"], entry["tag"], entry["accounts"])
+        for name, entry in data["families"].items()
+    }
+
+
+MODEL_MONITOR = _families()["model-monitor"]
+CLARIFY = _families()["clarify"]
 
 BUILTIN: dict[tuple[str, str], ImageFamily] = {
-    ("linear-learner", "1"): _LINEAR_LEARNER,
-    ("xgboost", "1"): _XGBOOST_LEGACY,
-    ("xgboost", "1.5-1"): ImageFamily("sagemaker-xgboost", "1.5-1", _XGBOOST_ACCOUNTS),
-    ("xgboost", "1.7-1"): ImageFamily("sagemaker-xgboost", "1.7-1", _XGBOOST_ACCOUNTS),
+    tuple(name.split(":", 1)): family  # type: ignore[misc]
+    for name, family in _families().items()
+    if ":" in name
 }
+
+REGIONS = tuple(sorted({r for f in _families().values() for r in f.accounts}))
+"""Every region some image is known in."""
 
 
 class UnknownImage(LookupError):
@@ -98,7 +56,7 @@ class UnknownImage(LookupError):
         self.setting = setting
 
 
-def image_uri(family: ImageFamily, region: str, alternative: str = "") -> str:
+def image_uri(family: ImageFamily, region: str, alternative: str) -> str:
     account = family.accounts.get(region)
     if account is None:
         raise UnknownImage(
@@ -109,6 +67,9 @@ def image_uri(family: ImageFamily, region: str, alternative: str = "") -> str:
     domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
     uri = f"{account}.dkr.ecr.{region}.{domain}/{family.repository}"
     return f"{uri}:{family.tag}" if family.tag else uri
+
+
+ESCAPE_HATCH = ", or the image's URI in custom_image_uri"
 
 
 def builtin_image_uri(framework: str, version: str, region: str) -> str:
@@ -133,4 +94,4 @@ def builtin_image_uri(framework: str, version: str, region: str) -> str:
 def monitor_image_uri(monitor: str, region: str) -> str:
     """Quality monitors run the analyzer; bias and explainability run Clarify."""
     family = MODEL_MONITOR if monitor in ("data_quality", "model_quality") else CLARIFY
-    return image_uri(family, region)
+    return image_uri(family, region, ESCAPE_HATCH)

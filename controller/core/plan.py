@@ -13,8 +13,10 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from controller.core import replacement
 from controller.core.pipelines import KINDS, Family
-from controller.core.stacks import PIPELINE_TAG, DeployedStack
+from controller.core.replacement import Replacement
+from controller.core.stacks import BOOKKEEPING_PARAMETERS, PIPELINE_TAG, DeployedStack
 
 if TYPE_CHECKING:
     from controller.core.config.model import Pipeline
@@ -46,6 +48,8 @@ class ParameterChange:
     key: str
     old: str | None
     new: str | None
+    replaces: tuple[str, ...] = ()
+    """Resources (logical ids) this change replaces, directly or through another one."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,8 @@ class PlannedAction:
     """For a removed stack: its place in the reverse dependency order (`DELETE_RANK`). It
     starts once every removed stack of a lower rank is gone: one barrier per rank instead of
     an edge to each of them, so planning and scheduling stay linear in the number of deletes."""
+    replacements: tuple[Replacement, ...] = ()
+    """Resources the update replaces (create-only properties), known offline."""
 
     @property
     def is_change(self) -> bool:
@@ -225,7 +231,13 @@ def _desired_action(
         changes = _parameter_changes(rendered, stack)
         if changes:
             names = ", ".join(c.key for c in changes)
-            return act(Action.UPDATE, f"changed: {names}", changes=changes)
+            replaced = replacement.for_update(rendered, stack)
+            return act(
+                Action.UPDATE,
+                f"changed: {names}",
+                changes=_blamed(changes, replaced),
+                replacements=replaced,
+            )
         if status == "UPDATE_ROLLBACK_COMPLETE":
             return act(Action.UPDATE, f"the last update failed and rolled back{_because(stack)}")
         return act(Action.UPDATE, "blueprint changed (same values, new template)")
@@ -253,12 +265,23 @@ def _parameter_changes(
 ) -> tuple[ParameterChange, ...]:
     gate = rendered.run.gate_parameter if rendered.run else None
     desired = {k: v for k, v in rendered.parameters if k != gate}
-    deployed = {k: v for k, v in stack.parameters.items() if k != gate}
+    deployed = {
+        k: v for k, v in stack.parameters.items() if k != gate and k not in BOOKKEEPING_PARAMETERS
+    }
     keys = sorted(set(desired) | set(deployed))
     return tuple(
         ParameterChange(k, deployed.get(k), desired.get(k))
         for k in keys
         if desired.get(k) != deployed.get(k)
+    )
+
+
+def _blamed(
+    changes: tuple[ParameterChange, ...], replaced: tuple[Replacement, ...]
+) -> tuple[ParameterChange, ...]:
+    return tuple(
+        replace(c, replaces=tuple(r.logical_id for r in replaced if c.key in r.causes))
+        for c in changes
     )
 
 

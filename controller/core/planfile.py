@@ -20,7 +20,7 @@ from typing import Any
 
 from controller.core.config.model import Config
 from controller.core.plan import Plan
-from controller.core.stacks import OWNER_TAG, RUN_TAG, DeployedStack
+from controller.core.stacks import DeployedStack
 
 FORMAT = "mlops-controller plan"
 VERSION = 1
@@ -50,9 +50,9 @@ class StackState:
             stack.stack_id,
             stack.status,
             updated,
-            stack.tags.get(OWNER_TAG),
+            stack.owner,
             stack.spec_hash,
-            stack.tags.get(RUN_TAG),
+            stack.recorded_run or None,
         )
 
 

@@ -4,6 +4,9 @@ Two rules keep rendering safe and fast:
 - Config values never become template text. The Jinja template sees only the pipeline's
   `Shape` (type and structural switches from fixed sets); every value reaches CloudFormation
   as a stack Parameter. A value holding YAML or Jinja syntax therefore cannot change a stack.
+  State machines are written as a `Definition` object, not a string, so CloudFormation itself
+  serialises each value into their JSON: a quote or a non-ASCII character arrives exactly as
+  written, in the job and in the IAM policy alike.
 - Because a template depends only on its shape, its text is rendered once per shape and
   cached; rendering a pipeline is then building its parameter list and one hash.
 
@@ -18,26 +21,35 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import jinja2
 
-from controller.core import images
+from controller.core import clarify, images
+from controller.core.clarify import Upload
 from controller.core.config.model import Config, Pipeline, S3Location, Settings
-from controller.core.pipelines import Family
+from controller.core.pipelines import KINDS, Family
+from controller.core.stacks import RUN_PARAMETERS, SPEC_HASH_PARAMETER, ownership_tags
 
-BLUEPRINT_VERSION = "1"
-"""Bump when a blueprint changes meaningfully: it is part of every spec hash."""
+BLUEPRINT_VERSION = "2"
+"""Bump when a blueprint changes meaningfully: it is part of every spec hash and of the name
+of every resource whose tags are create-only (monitoring job definitions), so that a new
+version may replace them."""
 
-GATE_PARAMETER = "BaselineReady"
-"""Monitors create their schedule only once the applier sets this to "true"."""
+BASELINE_VERSION = "1"
+"""Part of every baseline job's name: bump only when a baseline must be computed again."""
 
-STARTED_PARAMETER = "TransformStarted"
-"""Batch stacks record here that their transform job was started, as a real stack change
-(a tag alone would do on AWS, but emulators ignore tag-only updates)."""
+GATE_PARAMETER, STARTED_PARAMETER = RUN_PARAMETERS
+"""A stack's record of its run-once job: the execution name of the baseline that was written
+(monitors: the schedule exists only while it is the current baseline job) or of the transform
+job that was started (batch). Render leaves it empty; the applier opens it."""
 
-GATES = frozenset({GATE_PARAMETER, STARTED_PARAMETER})
+GATES = frozenset(RUN_PARAMETERS)
+
+OPEN = "true"
+"""What the applier passes for a gate it opens; recorded as the run's execution name."""
 
 CAPABILITIES = ("CAPABILITY_IAM",)
 """Blueprints create IAM roles with generated names only."""
@@ -56,8 +68,7 @@ class RunOnce:
     execution_name: str
     """Same job inputs, same name: starting it again is a no-op rather than a second job."""
     gate_parameter: str | None
-    """Parameter the applier sets to "true" once the job succeeded (monitors) or started
-    (batch)."""
+    """Parameter that records the job once it succeeded (monitors) or started (batch)."""
 
 
 @dataclass(frozen=True)
@@ -66,20 +77,29 @@ class RenderedStack:
     stack_name: str
     template_body: str
     parameters: tuple[tuple[str, str], ...]
+    """The values of the pipeline; `boto_parameters` adds the spec hash."""
     capabilities: tuple[str, ...]
     spec_hash: str
     """What was asked for: template, parameters except the gate, capabilities, version."""
     run: RunOnce | None
+    uploads: tuple[Upload, ...] = ()
+    """Objects the stack's jobs read from the assets bucket; written before create/update."""
 
     def boto_parameters(self, **overrides: str) -> list[dict[str, str]]:
-        """CloudFormation's parameter list; `overrides` replace values (e.g. the gate)."""
+        """CloudFormation's parameter list, with the spec hash; `overrides` replace values.
+
+        Opening the gate (`<gate>="true"`) records the run: the parameter then holds the
+        run's execution name, which is what `DeployedStack.run_done` reads back.
+        """
         unknown = set(overrides) - {key for key, _ in self.parameters}
         if unknown:
             raise KeyError(f"{self.stack_name} has no parameter {', '.join(sorted(unknown))}")
-        return [
-            {"ParameterKey": key, "ParameterValue": overrides.get(key, value)}
-            for key, value in self.parameters
-        ]
+        values = {**dict(self.parameters), **overrides}
+        gate = self.run.gate_parameter if self.run else None
+        if gate is not None and self.run is not None and values.get(gate) == OPEN:
+            values[gate] = self.run.execution_name
+        values[SPEC_HASH_PARAMETER] = self.spec_hash
+        return [{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()]
 
 
 @dataclass(frozen=True)
@@ -95,12 +115,14 @@ class Shape:
     named_endpoint: bool = False
     problem_type: str = ""
     has_threshold: bool = False
+    shap_baseline: bool = False
+    """An explainability monitor whose SHAP baseline is a file its jobs must read."""
 
 
 def render(pipeline: Pipeline, settings: Settings) -> RenderedStack:
     shape = shape_of(pipeline)
     builder = _PARAMETER_BUILDERS[pipeline.kind.family]
-    values, run = builder(pipeline, settings)
+    values, run, uploads = builder(pipeline, settings)
     if shape.kms:
         values["KmsKeyArn"] = str(pipeline.get("kms_key_arn"))
     parameters = tuple(sorted(values.items()))
@@ -113,6 +135,7 @@ def render(pipeline: Pipeline, settings: Settings) -> RenderedStack:
         capabilities=CAPABILITIES,
         spec_hash=spec_hash(body, parameters, CAPABILITIES),
         run=run,
+        uploads=uploads,
     )
 
 
@@ -142,6 +165,7 @@ def _body_digest(body: str) -> str:
 def shape_of(pipeline: Pipeline) -> Shape:
     kind = pipeline.kind
     problem_type = str(pipeline.get("problem_type", ""))
+    shap = pipeline.get("shap_config")
     return Shape(
         blueprint=kind.blueprint,
         pipeline_type=kind.type,
@@ -151,8 +175,29 @@ def shape_of(pipeline: Pipeline) -> Shape:
         kms=pipeline.get("kms_key_arn") is not None,
         named_endpoint=kind.family is Family.REALTIME and pipeline.endpoint_name is not None,
         problem_type=problem_type if kind.monitor == "model_quality" else "",
-        has_threshold=kind.monitor == "model_quality"
-        and pipeline.get("probability_threshold_attribute") is not None,
+        has_threshold=kind.monitor in ("model_quality", "model_bias")
+        and clarify.probability_threshold(pipeline) is not None,
+        shap_baseline=isinstance(shap, dict) and isinstance(shap.get("baseline"), str),
+    )
+
+
+def shape_for_parameters(pipeline_type: str, parameters: Mapping[str, str]) -> Shape | None:
+    """The shape a deployed stack was rendered from, read back from its parameters (each
+    structural switch declares parameters of its own); None for an unknown type."""
+    kind = KINDS.get(pipeline_type)
+    if kind is None:
+        return None
+    return Shape(
+        blueprint=kind.blueprint,
+        pipeline_type=kind.type,
+        monitor=kind.monitor,
+        registry="ModelPackageName" in parameters,
+        custom_image="ImageRepositoryArn" in parameters,
+        kms="KmsKeyArn" in parameters,
+        named_endpoint=kind.family is Family.REALTIME and "EndpointName" in parameters,
+        problem_type=parameters.get("ProblemType", "") if kind.monitor == "model_quality" else "",
+        has_threshold="ProbabilityThreshold" in parameters,
+        shap_baseline="ShapBaselineKey" in parameters,
     )
 
 
@@ -183,12 +228,6 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
-def json_escaped(text: str) -> str:
-    """`text` as the inside of a JSON string, for values substituted into a state machine's
-    JSON definition: a quote in an S3 key must not end the string it is placed in."""
-    return json.dumps(text)[1:-1]
-
-
 def short_hash(*parts: Any, length: int = 10) -> str:
     return hashlib.sha256(canonical_json(parts).encode()).hexdigest()[:length]
 
@@ -217,10 +256,6 @@ def _folder(prefix: str, location: S3Location) -> dict[str, str]:
     return {f"{prefix}Bucket": location.bucket, f"{prefix}Prefix": key}
 
 
-def _escaped(values: dict[str, str], *keys: str) -> dict[str, str]:
-    return {k: json_escaped(v) if k in keys else v for k, v in values.items()}
-
-
 def _partition(region: str) -> str:
     if region.startswith("cn-"):
         return "aws-cn"
@@ -238,6 +273,16 @@ def _repository_arn(image_uri: str) -> str:
 # Parameters per family --------------------------------------------------------------------
 
 Parameters = dict[str, str]
+Built = tuple[Parameters, RunOnce | None, tuple[Upload, ...]]
+
+
+def _image(pipeline: Pipeline, provided: Callable[[], str]) -> Parameters:
+    """An explicit `custom_image_uri`, with its repository for the pull permission, or the
+    image SageMaker provides for this framework or monitor in this region."""
+    custom = pipeline.get("custom_image_uri")
+    if custom is None:
+        return {"ImageUri": provided()}
+    return {"ImageUri": str(custom), "ImageRepositoryArn": _repository_arn(str(custom))}
 
 
 def _model(pipeline: Pipeline, settings: Settings) -> Parameters:
@@ -246,117 +291,117 @@ def _model(pipeline: Pipeline, settings: Settings) -> Parameters:
     package = pipeline.get("model_package_name")
     if package is not None:
         return {**values, "ModelPackageName": str(package), "AssetsBucket": settings.assets_bucket}
-    custom = pipeline.get("custom_image_uri")
-    if custom is not None:
-        values["ImageUri"] = str(custom)
-        values["ImageRepositoryArn"] = _repository_arn(str(custom))
-    else:
-        values["ImageUri"] = images.builtin_image_uri(
-            str(pipeline.get("model_framework")),
-            str(pipeline.get("model_framework_version")),
-            settings.region,
-        )
-    return {**values, **_object("ModelArtifact", pipeline.get("model_artifact_location"))}
+    builtin = functools.partial(
+        images.builtin_image_uri,
+        str(pipeline.get("model_framework")),
+        str(pipeline.get("model_framework_version")),
+        settings.region,
+    )
+    return {
+        **values,
+        **_image(pipeline, builtin),
+        **_object("ModelArtifact", pipeline.get("model_artifact_location")),
+    }
 
 
-def _realtime(pipeline: Pipeline, settings: Settings) -> tuple[Parameters, RunOnce | None]:
+def _realtime(pipeline: Pipeline, settings: Settings) -> Built:
     values = {
         **_model(pipeline, settings),
         **_folder("DataCapture", pipeline.get("data_capture_location")),
     }
     if pipeline.endpoint_name is not None:
         values["EndpointName"] = pipeline.endpoint_name
-    return values, None
+    return values, None, ()
 
 
-def _batch(pipeline: Pipeline, settings: Settings) -> tuple[Parameters, RunOnce | None]:
+def _batch(pipeline: Pipeline, settings: Settings) -> Built:
     values = {
         **_model(pipeline, settings),
         **_object("BatchInput", pipeline.get("batch_inference_data")),
         **_folder("BatchOutput", pipeline.get("batch_job_output_location")),
     }
-    values = _escaped(values, "BatchInputKey", "BatchOutputPrefix")
     job = sagemaker_name(pipeline.name, short_hash(values, pipeline.get("kms_key_arn")))
     values["TransformJobName"] = job
     values["StateMachineName"] = state_machine_name(pipeline)
-    values[STARTED_PARAMETER] = "false"
-    return values, RunOnce("batch_transform", "RunStateMachineArn", job, STARTED_PARAMETER)
+    values[STARTED_PARAMETER] = ""
+    return values, RunOnce("batch_transform", "RunStateMachineArn", job, STARTED_PARAMETER), ()
 
 
-def _image_builder(pipeline: Pipeline, settings: Settings) -> tuple[Parameters, RunOnce | None]:
+def _image_builder(pipeline: Pipeline, settings: Settings) -> Built:
     source: S3Location = pipeline.get("custom_algorithm_docker")
+    name = pipeline_name(pipeline)
     values = {
         **_object("Source", source),
         "AssetsBucket": settings.assets_bucket,
         "EcrRepoName": str(pipeline.get("ecr_repo_name")),
         "ImageTag": str(pipeline.get("image_tag")),
-        # CodePipeline keeps artifacts under the first 20 characters of its name: a name of
-        # at most 20 characters is the prefix the roles are scoped to.
-        "PipelineName": _short_name(pipeline.name, pipeline.stack_name, 20),
+        "PipelineName": name,
+        "ArtifactPrefix": name[:ARTIFACT_PREFIX_LENGTH],
     }
-    return values, None
+    return values, None, ()
 
 
-def _short_name(base: str, seed: str, limit: int) -> str:
-    digest = short_hash(seed, length=8)
-    return f"{base[: limit - len(digest) - 1].rstrip('-')}-{digest}"
+ARTIFACT_PREFIX_LENGTH = 20
+"""CodePipeline keeps a pipeline's artifacts under the first 20 characters of its name."""
 
 
-def _monitor(pipeline: Pipeline, settings: Settings) -> tuple[Parameters, RunOnce | None]:
+def pipeline_name(pipeline: Pipeline) -> str:
+    """The image pipeline's name: the stack's name (so that it falls under the controller
+    role's `<StackPrefix>-*`), cut to CodePipeline's 100 characters with a hash kept unique."""
+    return f"{pipeline.stack_name[:91]}-{short_hash(pipeline.stack_name, length=8)}"
+
+
+def _monitor(pipeline: Pipeline, settings: Settings) -> Built:
     monitor = pipeline.kind.monitor
     baseline = {
         **_object("BaselineData", pipeline.get("baseline_data")),
         **_folder("BaselineOutput", pipeline.get("baseline_job_output_location")),
-        "ImageUri": images.monitor_image_uri(monitor, settings.region),
+        **_image(pipeline, lambda: images.monitor_image_uri(monitor, settings.region)),
         "InstanceType": str(pipeline.get("instance_type")),
         "InstanceVolumeSize": str(pipeline.get("instance_volume_size")),
         "BaselineMaxRuntimeSeconds": str(
             pipeline.get("baseline_max_runtime_seconds", DEFAULT_BASELINE_MAX_RUNTIME)
         ),
-        **_MONITOR_BASELINE[monitor](pipeline),
     }
-    baseline = _escaped(baseline, "BaselineDataKey", "BaselineOutputPrefix")
-    job = sagemaker_name(
-        f"{pipeline.name}-{monitor.replace('_', '-')}",
-        short_hash(baseline, pipeline.get("kms_key_arn"), BLUEPRINT_VERSION),
-    )
+    uploads: tuple[Upload, ...] = ()
+    if monitor in ("model_bias", "model_explainability"):
+        upload = clarify.analysis_parts(pipeline).upload()
+        baseline |= {"AssetsBucket": settings.assets_bucket, "AnalysisConfigKey": upload.key}
+        uploads = (upload,)
+    elif monitor == "model_quality":
+        baseline |= _model_quality_baseline(pipeline)
+    base = f"{pipeline.name}-{monitor.replace('_', '-')}"
+    job = sagemaker_name(base, short_hash(baseline, pipeline.get("kms_key_arn"), BASELINE_VERSION))
     schedule = {
         "EndpointName": str(pipeline.endpoint_name),
         **_folder("DataCapture", pipeline.get("data_capture_location")),
         **_folder("MonitoringOutput", pipeline.get("monitoring_output_location")),
         "ScheduleExpression": str(pipeline.get("schedule_expression")),
         "MonitorMaxRuntimeSeconds": str(pipeline.get("monitor_max_runtime_seconds")),
-        "MonitoringScheduleName": sagemaker_name(
-            f"{pipeline.name}-{monitor.replace('_', '-')}", short_hash(pipeline.stack_name)
-        ),
-        **_MONITOR_SCHEDULE[monitor](pipeline),
+        "MonitoringScheduleName": sagemaker_name(base, short_hash(pipeline.stack_name)),
+        **_monitor_inputs(pipeline),
     }
+    shap = pipeline.get("shap_config")
+    if monitor == "model_explainability" and isinstance(shap.get("baseline"), str):
+        schedule |= _object("ShapBaseline", S3Location.parse(shap["baseline"]))
     definition = {k: v for k, v in schedule.items() if k not in _SCHEDULE_ONLY}
+    # Job definitions are replaced by any change, their tags included: the name changes with
+    # everything that reaches one, so that CloudFormation may replace it.
+    tags = ownership_tags(settings.controller_id, pipeline.type, pipeline.name)
+    digest = short_hash(job, definition, pipeline.get("kms_key_arn"), tags, BLUEPRINT_VERSION)
     values = {
         **baseline,
         **schedule,
         "BaselineJobName": job,
         "StateMachineName": state_machine_name(pipeline),
-        "JobDefinitionName": sagemaker_name(
-            f"{pipeline.name}-{monitor.replace('_', '-')}",
-            short_hash(job, definition, pipeline.get("kms_key_arn"), BLUEPRINT_VERSION),
-        ),
-        GATE_PARAMETER: "false",
+        "JobDefinitionName": sagemaker_name(base, digest),
+        GATE_PARAMETER: "",
     }
-    return values, RunOnce("baseline", "BaselineStateMachineArn", job, GATE_PARAMETER)
+    return values, RunOnce("baseline", "BaselineStateMachineArn", job, GATE_PARAMETER), uploads
 
 
 _SCHEDULE_ONLY = frozenset({"ScheduleExpression", "MonitoringScheduleName"})
 """Schedule values that are not part of the job definition: changing them keeps it."""
-
-
-def _optional(pipeline: Pipeline, key: str) -> str:
-    value = pipeline.get(key)
-    return "" if value is None else str(value)
-
-
-def _nothing(pipeline: Pipeline) -> Parameters:
-    return {}
 
 
 def _model_quality_baseline(pipeline: Pipeline) -> Parameters:
@@ -367,97 +412,35 @@ def _model_quality_baseline(pipeline: Pipeline) -> Parameters:
     }
     if pipeline.get("problem_type") == "BinaryClassification":
         values["BaselineProbabilityAttribute"] = str(pipeline.get("baseline_probability_attribute"))
-    if pipeline.get("probability_threshold_attribute") is not None:
-        values["ProbabilityThreshold"] = str(pipeline.get("probability_threshold_attribute"))
-    return _escaped(values, *values)
+    threshold = clarify.probability_threshold(pipeline)
+    if threshold is not None:
+        values["ProbabilityThreshold"] = str(threshold)
+    return values
 
 
-def _clarify_baseline(pipeline: Pipeline) -> Parameters:
-    """Clarify reads its analysis configuration from S3: the state machine writes it there
-    from this parameter before the baseline job runs."""
-    return {"AnalysisConfig": json_escaped(canonical_json(analysis_config(pipeline)))}
+def _monitor_inputs(pipeline: Pipeline) -> Parameters:
+    """What the monitoring job reads besides captured data: ground truth, the attributes of
+    the endpoint's input and output, the probability threshold."""
+    monitor = pipeline.kind.monitor
+    values: Parameters = {}
+    if monitor in ("model_quality", "model_bias"):
+        values |= _folder("GroundTruth", pipeline.get("monitor_ground_truth_input"))
+    attributes = clarify.endpoint_attributes(pipeline)
+    values |= {k: attributes[k] for k in OPTIONAL_ATTRIBUTES[monitor]}
+    threshold = clarify.probability_threshold(pipeline)
+    if monitor == "model_bias" and threshold is not None:
+        values["ProbabilityThreshold"] = str(threshold)
+    return values
 
 
-def analysis_config(pipeline: Pipeline) -> dict[str, Any]:
-    """The Clarify analysis configuration of a bias or explainability monitor."""
-    predictor: dict[str, Any] = {
-        "endpoint_name": pipeline.endpoint_name,
-        "content_type": "text/csv",
-        "accept_type": "text/csv",
-    }
-    config: dict[str, Any] = {"dataset_type": "text/csv", "predictor": predictor}
-    if pipeline.kind.monitor == "model_bias":
-        config.update(_bias_section(pipeline))
-        for key, value in (pipeline.get("model_predicted_label_config") or {}).items():
-            # ModelPredictedLabelConfig: the threshold is top-level, the rest describe output.
-            if key == "probability_threshold":
-                config[key] = value
-            else:
-                predictor[key] = value
-    else:
-        config["methods"] = {"shap": dict(pipeline.get("shap_config"))}
-        if pipeline.get("model_scores") is not None:
-            predictor["label"] = pipeline.get("model_scores")
-    if pipeline.get("features_attribute") is not None:
-        config["features"] = pipeline.get("features_attribute")
-    return config
-
-
-def _bias_section(pipeline: Pipeline) -> dict[str, Any]:
-    """The SageMaker SDK's BiasConfig keywords, translated to the analysis-config keys Clarify
-    reads; other keywords (a `label` column, say; the first column by default) pass through."""
-    bias = dict(pipeline.get("bias_config"))
-    facet = {"name_or_index": bias.pop("facet_name", None)}
-    if "facet_values_or_threshold" in bias:
-        facet["value_or_threshold"] = bias.pop("facet_values_or_threshold")
-    section: dict[str, Any] = {
-        "label": 0,
-        "facet": [facet],
-        "methods": {"post_training_bias": {"methods": "all"}},
-    }
-    if "group_name" in bias:
-        section["group_variable"] = bias.pop("group_name")
-    return section | bias
-
-
-def _model_quality_schedule(pipeline: Pipeline) -> Parameters:
-    return {
-        **_folder("GroundTruth", pipeline.get("monitor_ground_truth_input")),
-        "MonitorInferenceAttribute": _optional(pipeline, "monitor_inference_attribute"),
-        "MonitorProbabilityAttribute": _optional(pipeline, "monitor_probability_attribute"),
-    }
-
-
-def _model_bias_schedule(pipeline: Pipeline) -> Parameters:
-    return {
-        **_folder("GroundTruth", pipeline.get("monitor_ground_truth_input")),
-        "MonitorInferenceAttribute": _optional(pipeline, "monitor_inference_attribute"),
-        "FeaturesAttribute": _optional(pipeline, "features_attribute"),
-    }
-
-
-def _model_explainability_schedule(pipeline: Pipeline) -> Parameters:
-    return {
-        "MonitorInferenceAttribute": _optional(pipeline, "monitor_inference_attribute"),
-        "FeaturesAttribute": _optional(pipeline, "features_attribute"),
-    }
-
-
-_MONITOR_BASELINE = {
-    "data_quality": _nothing,
-    "model_quality": _model_quality_baseline,
-    "model_bias": _clarify_baseline,
-    "model_explainability": _clarify_baseline,
+OPTIONAL_ATTRIBUTES = {
+    "data_quality": (),
+    "model_quality": ("MonitorInferenceAttribute", "MonitorProbabilityAttribute"),
+    "model_bias": ("MonitorInferenceAttribute", "MonitorProbabilityAttribute", "FeaturesAttribute"),
+    "model_explainability": ("MonitorInferenceAttribute", "FeaturesAttribute"),
 }
-"""Per monitor kind: the inputs of its baseline job (they decide the baseline job's name)."""
-
-_MONITOR_SCHEDULE = {
-    "data_quality": _nothing,
-    "model_quality": _model_quality_schedule,
-    "model_bias": _model_bias_schedule,
-    "model_explainability": _model_explainability_schedule,
-}
-"""Per monitor kind: the inputs of the scheduled job only (changing them keeps the baseline)."""
+"""Per monitor kind: the EndpointInput attributes it may set; empty means not set. The
+blueprint declares the same lists."""
 
 _PARAMETER_BUILDERS = {
     Family.REALTIME: _realtime,

@@ -88,7 +88,25 @@ def _short(value: str | None) -> str:
 
 
 def _diff_lines(changes: Sequence[ParameterChange]) -> list[str]:
-    return [f"{c.key}: {_short(c.old)} -> {_short(c.new)}" for c in changes]
+    return [f"{c.key}: {_short(c.old)} -> {_short(c.new)}{_replaces(c)}" for c in changes]
+
+
+def _replaces(change: ParameterChange) -> str:
+    return f"  (forces replacement: {', '.join(change.replaces)})" if change.replaces else ""
+
+
+def _replacement_notes(action: PlannedAction) -> list[str]:
+    """One line per replacement a reader must not miss: an endpoint, or a named resource."""
+    notes = []
+    for found in action.replacements:
+        if not found.highlighted:
+            continue
+        what = f"replaces {found.logical_id} ({found.resource_type})"
+        if found.refused:
+            notes.append(f"{what}, which keeps its name: CloudFormation will refuse the update")
+        else:
+            notes.append(f"{what}: {', '.join(found.causes) or 'a changed property'}")
+    return notes
 
 
 def print_plan(plan: Plan, console: Console, source: str = "", *, show_all: bool = False) -> None:
@@ -122,6 +140,8 @@ def print_plan(plan: Plan, console: Console, source: str = "", *, show_all: bool
             console.print(f"[yellow]~ {action.stack_name}[/]")
             for line in _diff_lines(action.changes):
                 console.print(f"    {line}", markup=False, highlight=False)
+            for note in _replacement_notes(action):
+                console.print(Text(f"    ! {note}", style="bold red"))
     if plan.refusal:
         console.print(f"[bold red]Refused:[/] {plan.refusal}")
     console.print(summary(plan))
@@ -144,7 +164,22 @@ def _action_json(action: PlannedAction) -> dict[str, Any]:
         "action": action.action.value,
         "reason": action.reason,
         "depends_on": list(action.depends_on),
-        "parameters": [{"key": c.key, "old": c.old, "new": c.new} for c in action.changes],
+        "parameters": [
+            {"key": c.key, "old": c.old, "new": c.new, "replaces": list(c.replaces)}
+            for c in action.changes
+        ],
+        "replacements": [
+            {
+                "resource": r.logical_id,
+                "type": r.resource_type,
+                "properties": list(r.properties),
+                "because": list(r.causes),
+                "named": r.named,
+                "highlighted": r.highlighted,
+                "refused": r.refused,
+            }
+            for r in action.replacements
+        ],
     }
 
 
@@ -174,9 +209,10 @@ def plan_markdown(plan: Plan, source: str = "", limit: int | None = None) -> str
             for change in action.changes:
                 diffs += [
                     f"- {change.key}: {_short(change.old)}",
-                    f"+ {change.key}: {_short(change.new)}",
+                    f"+ {change.key}: {_short(change.new)}{_replaces(change)}",
                 ]
             diffs += ["```", "</details>", ""]
+        diffs += [f"> **⚠ `{action.stack_name}`** {_md(n)}" for n in _replacement_notes(action)]
     if rows:
         lines += ["| action | stack | type | reason |", "|---|---|---|---|"]
     unchanged = sum(1 for a in plan.actions if a.action is Action.UNCHANGED)

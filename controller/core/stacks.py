@@ -1,8 +1,16 @@
-"""A deployed stack as the planner sees it, and the tags that record ownership and intent.
+"""A deployed stack as the planner sees it, and what records ownership and intent on it.
 
 Plain data: discovery (in `controller.aws`) builds these from DescribeStacks; the pure
-planner reads them. The tags are how the controller knows what it owns (Flux's inventory,
-recorded on what was deployed).
+planner reads them. Ownership is a stack tag (Flux's inventory, recorded on what was
+deployed); what was asked for is a stack parameter.
+
+Stack tags are copied onto every taggable resource, and for some resource types (SageMaker
+monitoring job definitions, for example) `Tags` is a create-only property: a changed stack tag
+replaces those resources, which CloudFormation refuses for a resource with a fixed name. So a
+tag holds only what never changes for a stack (owner, pipeline type and name); the spec hash
+and the run-once record, which change on ordinary updates, are parameters that no resource
+uses. DescribeStacks returns parameters in the same paginated read as tags, so discovery stays
+one read.
 """
 
 from __future__ import annotations
@@ -16,12 +24,24 @@ if TYPE_CHECKING:
     from controller.core.render import RenderedStack
 
 OWNER_TAG = "mlops:managed-by"
-HASH_TAG = "mlops:spec-hash"
 TYPE_TAG = "mlops:pipeline-type"
 PIPELINE_TAG = "mlops:pipeline"
-RUN_TAG = "mlops:run"
-"""The run-once job (by execution name) the stack has started or finished; it changes only
-when the job's inputs change, never per commit."""
+
+SPEC_HASH_PARAMETER = "SpecHash"
+"""The content hash of what was deployed; echoed by the output of the same name."""
+
+RUN_PARAMETERS = ("BaselineReady", "TransformStarted")
+"""Gate parameters of the run-once stacks (monitors, batch). Each holds the execution name of
+the job that was written (baseline) or started (transform), empty before; the template opens
+its gate only when that name is the current job's."""
+
+BOOKKEEPING_PARAMETERS = frozenset({SPEC_HASH_PARAMETER, *RUN_PARAMETERS})
+"""Parameters the controller keeps for itself: never a change a user asked for."""
+
+LEGACY_HASH_TAG = "mlops:spec-hash"
+LEGACY_RUN_TAG = "mlops:run"
+"""Where versions before 0.2 kept the spec hash and the run record. Read as a fallback so that
+stacks deployed by them are recognised; never written again."""
 
 
 @dataclass(frozen=True)
@@ -41,30 +61,42 @@ class DeployedStack:
 
     @property
     def spec_hash(self) -> str | None:
-        return self.tags.get(HASH_TAG)
+        return self.parameters.get(SPEC_HASH_PARAMETER) or self.tags.get(LEGACY_HASH_TAG)
 
     @property
     def pipeline_type(self) -> str | None:
         return self.tags.get(TYPE_TAG)
 
+    @property
+    def recorded_run(self) -> str:
+        """The run-once job (execution name) recorded as started or written; empty if none."""
+        for name in RUN_PARAMETERS:
+            value = self.parameters.get(name, "")
+            if value not in ("", "true", "false"):
+                return value
+        return self.tags.get(LEGACY_RUN_TAG, "")
+
     def run_done(self, execution_name: str) -> bool:
-        return self.tags.get(RUN_TAG) == execution_name
+        return bool(execution_name) and self.recorded_run == execution_name
 
     def owned_by(self, controller_id: str) -> bool:
         return self.owner == controller_id
 
 
+def ownership_tags(controller_id: str, pipeline_type: str, pipeline_name: str) -> dict[str, str]:
+    """The stable tags of a stack: a change to any of them must rename what they would replace,
+    so render derives the names of resources with create-only tags from these too."""
+    return {OWNER_TAG: controller_id, TYPE_TAG: pipeline_type, PIPELINE_TAG: pipeline_name}
+
+
 def stack_tags(
     controller_id: str, rendered: RenderedStack, *, run_done: bool = False
 ) -> list[dict[str, str]]:
-    """The tags every create and update writes: ownership, what was asked for, and the
-    run-once job once it may be recorded. Stack tags propagate to the stack's resources."""
-    tags = {
-        OWNER_TAG: controller_id,
-        HASH_TAG: rendered.spec_hash,
-        TYPE_TAG: rendered.pipeline.type,
-        PIPELINE_TAG: rendered.pipeline.name,
-    }
-    if rendered.run is not None and run_done:
-        tags[RUN_TAG] = rendered.run.execution_name
+    """The tags every create and update writes: ownership only, which never changes for a stack.
+
+    `run_done` is accepted for callers that still pass it; the run is recorded by the gate
+    parameter (`RenderedStack.boto_parameters`), never by a tag.
+    """
+    del run_done
+    tags = ownership_tags(controller_id, rendered.pipeline.type, rendered.pipeline.name)
     return [{"Key": k, "Value": v} for k, v in tags.items()]

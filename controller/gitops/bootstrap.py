@@ -1,7 +1,10 @@
 """`mlops-controller bootstrap`: deploy blueprints/bootstrap.yaml, the controller's own stack.
 
 The template is plain CloudFormation so `aws cloudformation deploy` works as well; this command
-only saves people from typing the parameters and shows the stack's events while it waits.
+saves people from typing the parameters, shows the stack's events while it waits, and
+publishes the controller that runs it: its wheel goes to the assets bucket under a key named by
+its SHA-256, and the stack records key and digest, so the build installs exactly that code
+(verified) rather than whatever a package index serves under a name.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from controller.aws.discover import describe
 from controller.aws.session import Aws
 from controller.aws.waiting import POLL_SECONDS, wait_until_settled
 from controller.core.events import EventSink
+from controller.gitops.wheel import Wheel
 
 DONE = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
 UNUSABLE = ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED", "UPDATE_ROLLBACK_FAILED")
@@ -35,6 +39,8 @@ class Bootstrapped:
     verb: str
     """created, updated or unchanged."""
     outputs: Mapping[str, str]
+    published: str = ""
+    """s3:// URI of the controller wheel the build installs, when one was published."""
 
 
 def template_text() -> str:
@@ -74,8 +80,13 @@ def deploy(
     values: Mapping[str, str],
     on_event: EventSink,
     poll_seconds: float = POLL_SECONDS,
+    wheel: Wheel | None = None,
 ) -> Bootstrapped:
-    """Create the stack, or update it keeping the previous value of parameters not given."""
+    """Create the stack, or update it keeping the previous value of parameters not given.
+
+    With a `wheel`, publish it and point the build at it: before the update when the assets
+    bucket exists already, right after the create otherwise (no build runs before a push).
+    """
     cfn = aws.client("cloudformation")
     existing = describe(cfn, stack_name)
     if existing is not None and existing.status in UNUSABLE:
@@ -83,6 +94,17 @@ def deploy(
             f"stack {stack_name} is {existing.status} and cannot be updated: "
             "delete it (aws cloudformation delete-stack) and run bootstrap again"
         )
+    if wheel is None and existing is None:
+        raise BootstrapError("a new stack needs the controller's wheel to publish")
+    values = dict(values)
+    published = ""
+    bucket = (existing.outputs.get("AssetsBucket") if existing else None) or values.get(
+        "ExistingS3Bucket"
+    )
+    if wheel is not None:
+        values |= {"ControllerWheelKey": wheel.key, "ControllerWheelSha256": wheel.sha256}
+        if bucket:
+            published = publish(aws, bucket, wheel)
     since = datetime.now(UTC) - timedelta(seconds=5)
     request: dict[str, Any] = {
         "StackName": stack_name,
@@ -99,7 +121,9 @@ def deploy(
         except ClientError as exc:
             if "No updates are to be performed" not in str(exc):
                 raise
-            return Bootstrapped(stack_name, existing.status, "unchanged", existing.outputs)
+            return Bootstrapped(
+                stack_name, existing.status, "unchanged", existing.outputs, published
+            )
         verb = "updated"
     settled = wait_until_settled(
         cfn, stack_id, stack_name, since, on_event, poll_seconds=poll_seconds
@@ -107,7 +131,18 @@ def deploy(
     if settled.stack is None or settled.status not in DONE:
         reason = settled.failure_reason or "no reason given"
         raise BootstrapError(f"stack {stack_name} ended {settled.status}: {reason}")
-    return Bootstrapped(stack_name, settled.status, verb, settled.stack.outputs)
+    outputs = settled.stack.outputs
+    if wheel is not None and not published:
+        published = publish(aws, outputs["AssetsBucket"], wheel)
+    return Bootstrapped(stack_name, settled.status, verb, outputs, published)
+
+
+def publish(aws: Aws, bucket: str, wheel: Wheel) -> str:
+    """The wheel under its content-addressed key; writing it again changes nothing."""
+    aws.client("s3").put_object(
+        Bucket=bucket, Key=wheel.key, Body=wheel.body, ContentType="application/zip"
+    )
+    return f"s3://{bucket}/{wheel.key}"
 
 
 def _boto_parameters(

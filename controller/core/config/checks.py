@@ -89,7 +89,7 @@ def _images(config: Config) -> Iterator[Diagnostic]:
                     pipeline.values["model_framework_version"],
                     region,
                 )
-            if pipeline.kind.family is Family.MONITOR:
+            if pipeline.kind.family is Family.MONITOR and "custom_image_uri" not in pipeline.values:
                 images.monitor_image_uri(pipeline.kind.monitor, region)
         except images.UnknownImage as exc:
             if exc.setting == "region":

@@ -1,0 +1,332 @@
+"""The build role in `blueprints/bootstrap.yaml` may do everything the controller needs in a
+real account, derived rather than guessed:
+
+- for every resource of every rendered variant, every action its CloudFormation handlers
+  call (create, update, delete, and read for drift detection), from the provider schemas that
+  cfn-lint ships, on the ARN that resource will have (its explicit name, or the name
+  CloudFormation generates from the stack's);
+- every call of the controller's own (`controller.aws.calls.CALLS`).
+
+moto allows every call, so these are the only checks that an apply works with this role.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from controller.aws import calls
+from controller.aws.session import Aws
+from controller.cli.demo import seed
+from controller.cli.main import main
+from controller.core import intrinsics as cfn
+from controller.core import render
+from controller.core.intrinsics import ACCOUNT, REGION
+from controller.gitops import bootstrap
+from tests import iam, provider_schemas
+from tests.aws_calls import count_calls
+from tests.conftest import EXAMPLE
+from tests.stack_model import DeployedModel
+from tests.test_render import STACKS, example_config
+
+CONTROLLER_STACK = "mlops-controller"
+ASSETS = "mlops-assets-example"
+TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:{CONTROLLER_STACK}-NotificationTopic-1A2B3C4D5E6F7"
+KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/0b3d3a80-1e8e-11ef-8d2e-0affd4e0a1b3"
+SETTINGS = example_config().settings
+
+
+def bootstrap_attribute(logical_id: str, attribute: str | None) -> str:
+    values = {
+        ("AssetsBucket", None): ASSETS,
+        ("AssetsBucket", "Arn"): f"arn:aws:s3:::{ASSETS}",
+        ("ControllerKey", "Arn"): KEY,
+        ("ControllerKey", None): KEY.rsplit("/", 1)[1],
+        ("NotificationTopic", None): TOPIC,
+        ("ControllerBuildRole", None): f"{CONTROLLER_STACK}-ControllerBuildRole-1A2B3C4D5E6F7",
+    }
+    return values.get((logical_id, attribute), f"<{logical_id}.{attribute}>")
+
+
+def build_role(**overrides: str) -> iam.Policy:
+    """The build role's statements (inline and attached policies), as CloudFormation would
+    create them from bootstrap.yaml with these parameter values."""
+    template = cfn.load(bootstrap.template_text())
+    parameters = {
+        "StackPrefix": SETTINGS.stack_prefix,
+        "ConfigRepositoryName": "mlops-config",
+        "ExistingS3Bucket": "",
+        "DeploymentBranch": "main",
+        **overrides,
+    }
+    context = cfn.Context(parameters, CONTROLLER_STACK, bootstrap_attribute, template)
+    statements: list[Mapping[str, Any]] = []
+    for logical, resource in template["Resources"].items():
+        properties = resource.get("Properties", {})
+        if logical == "ControllerBuildRole":
+            for policy in properties.get("Policies", []):
+                statements += context.resolve(policy["PolicyDocument"])["Statement"]
+        elif resource["Type"] in ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy") and (
+            {"Ref": "ControllerBuildRole"} in properties.get("Roles", [])
+        ):
+            statements += context.resolve(properties["PolicyDocument"])["Statement"]
+    return iam.Policy.of(statements)
+
+
+ROLE = build_role()
+ROLE_WITH_EXISTING_BUCKET = build_role(ExistingS3Bucket=ASSETS)
+
+
+# Which resource an action acts on ---------------------------------------------------------
+
+
+def _get(properties: Mapping[str, Any], path: str) -> Any:
+    value: Any = properties
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _has(*paths: str) -> Callable[[Mapping[str, Any]], Any]:
+    def found(properties: Mapping[str, Any]) -> Any:
+        return next((v for p in paths if (v := _get(properties, p)) is not None), None)
+
+    return found
+
+
+def _anywhere(node: Any, key: str) -> Any:
+    """The value of `key` at any depth (a pipeline action's configuration, say)."""
+    if isinstance(node, Mapping):
+        if key in node:
+            return node[key]
+        node = list(node.values())
+    if isinstance(node, list):
+        return next((v for item in node if (v := _anywhere(item, key)) is not None), None)
+    return None
+
+
+FEATURES: tuple[tuple[str, str, Callable[[Mapping[str, Any]], Any]], ...] = (
+    # Actions on something other than the resource itself, which a handler calls only when
+    # the resource uses the feature: (action pattern, feature, what in the properties).
+    ("kms:*", "a KMS key", _has("KmsKeyId", "KmsKeyArn", "EncryptionConfiguration.KmsKeyId")),
+    (
+        "s3:GetObject*",
+        "code or a definition in S3",
+        _has("Code.S3Bucket", "DefinitionS3Location", "BodyS3Location"),
+    ),
+    ("ec2:*", "a VPC", _has("VpcConfig")),
+    ("elasticfilesystem:*", "file systems", _has("FileSystemConfigs")),
+    ("s3files:*", "file systems", _has("FileSystemConfigs")),
+    (
+        "codestar-connections:*",
+        "a CodeStar connection source",
+        lambda p: _anywhere(p, "ConnectionArn"),
+    ),
+    ("apigateway:UpdateRestApiPolicy", "a resource policy", _has("Policy")),
+    ("lambda:GetLayerVersion", "layers", _has("Layers")),
+    ("lambda:GetCodeSigningConfig", "code signing", _has("CodeSigningConfigArn")),
+    ("lambda:PassCapacityProvider", "a capacity provider", _has("CapacityProviderConfig")),
+    ("iam:AttachRolePolicy", "managed policies", _has("ManagedPolicyArns")),
+    ("iam:*RolePermissionsBoundary", "a permissions boundary", _has("PermissionsBoundary")),
+    ("iam:*UserPolicy", "users", _has("Users")),
+    ("iam:*GroupPolicy", "groups", _has("Groups")),
+)
+
+
+@dataclass(frozen=True)
+class Need:
+    stack: str
+    logical_id: str
+    resource_type: str
+    handler: str
+    action: str
+    resource: str
+
+    def __str__(self) -> str:
+        return (
+            f"{self.action} on {self.resource} ({self.resource_type} {self.logical_id} "
+            f"{self.handler} in {self.stack})"
+        )
+
+
+def targets(
+    model: DeployedModel, logical: str, rtype: str, properties: dict[str, Any], action: str
+) -> list[str]:
+    """The ARNs `action` is authorised against for this resource; [] when not reached."""
+    for pattern, _, reached in FEATURES:
+        if iam.wildcard(pattern, action, case_sensitive=False):
+            value = reached(properties)
+            if value is None:
+                return []
+            return [str(value)] if pattern == "kms:*" else [model.arn(logical)]
+    service = action.split(":")[0]
+    if service == "iam" and rtype != "AWS::IAM::Role":
+        # PassRole, GetRole, PutRolePolicy on behalf of another resource: the stack's roles.
+        return model.roles()
+    if rtype == "AWS::Lambda::Permission":
+        return [str(properties["FunctionName"])]
+    if rtype == "AWS::ApiGateway::RestApi" and action == "apigateway:POST":
+        return [f"arn:aws:apigateway:{REGION}::/restapis"]
+    return [model.arn(logical)]
+
+
+HANDLERS = ("create", "update", "delete", "read")
+"""Read too: drift detection calls each resource's read handler with the caller's rights."""
+
+
+def needs(stack: render.RenderedStack) -> Iterator[Need]:
+    model = DeployedModel(stack)
+    for logical, rtype, properties in model.existing():
+        declared = provider_schemas.handlers(rtype)
+        read = provider_schemas.schema(rtype).get("handlers", {}).get("read", {})
+        actions = {**declared.all(), "read": tuple(read.get("permissions", ()))}
+        for handler in HANDLERS:
+            for action in actions[handler]:
+                for arn in targets(model, logical, rtype, properties, action):
+                    yield Need(stack.stack_name, logical, rtype, handler, action, arn)
+
+
+SHAPES = {render.shape_of(s.pipeline): s for s in STACKS}
+
+
+@pytest.mark.parametrize(
+    "stack",
+    SHAPES.values(),
+    ids=[s.stack_name.removeprefix("mlops-pipeline-") for s in SHAPES.values()],
+)
+def test_the_build_role_allows_every_action_the_stacks_handlers_call(
+    stack: render.RenderedStack,
+) -> None:
+    missing = sorted({str(n) for n in needs(stack) if not ROLE.allows(n.action, n.resource)})
+    assert not missing, "\n".join(missing)
+
+
+def test_every_resource_type_of_the_blueprints_has_derived_permissions() -> None:
+    """No type slips through with an empty list: each has create and delete actions."""
+    types = {rtype for s in SHAPES.values() for _, rtype, _ in DeployedModel(s).existing()}
+    assert len(types) >= 15
+    for rtype in types:
+        found = provider_schemas.handlers(rtype)
+        assert found.create and found.delete, rtype
+
+
+def test_a_role_without_a_handler_action_is_caught() -> None:
+    """The check can fail: the update handler of a state machine lists its tags first."""
+    batch = next(s for s in STACKS if s.pipeline.type == "byom_batch_builtin")
+    need = next(n for n in needs(batch) if n.action == "states:ListTagsForResource")
+    trimmed = iam.Policy(
+        tuple(
+            iam.Statement(
+                s.effect,
+                tuple(a for a in s.actions if a != "states:ListTagsForResource"),
+                s.not_actions,
+                s.resources,
+                s.not_resources,
+                s.condition,
+                s.sid,
+            )
+            for s in ROLE.statements
+        )
+    )
+    assert ROLE.allows(need.action, need.resource)
+    assert not trimmed.allows(need.action, need.resource)
+
+
+def test_every_name_the_blueprints_give_falls_inside_the_role() -> None:
+    """Explicit names (state machines, image pipelines, job definitions, schedules) and
+    generated ones alike: a resource named outside the role's patterns cannot be created."""
+    for stack in SHAPES.values():
+        for need in needs(stack):
+            own = need.action.split(":")[0] == need.resource.split(":")[2]
+            if need.handler == "create" and own:
+                assert ROLE.allows(need.action, need.resource), str(need)
+
+
+# The controller's own calls ----------------------------------------------------------------
+
+
+def fill(pattern: str) -> str:
+    return pattern.format(
+        partition="aws",
+        region=REGION,
+        account=ACCOUNT,
+        assets_bucket=ASSETS,
+        stack_prefix=SETTINGS.stack_prefix,
+        controller_id=SETTINGS.controller_id,
+        topic=TOPIC,
+        repository="mlops-config",
+    )
+
+
+NO_PERMISSION_NEEDED = frozenset({"sts:GetCallerIdentity"})
+"""Every identity may call these; IAM does not check them."""
+
+
+@pytest.mark.parametrize("role", [ROLE, ROLE_WITH_EXISTING_BUCKET], ids=["new-bucket", "existing"])
+@pytest.mark.parametrize(
+    "call", calls.CALLS, ids=[f"{c.operation}:{c.action}" for c in calls.CALLS]
+)
+def test_the_build_role_allows_every_call_of_the_controller(
+    role: iam.Policy, call: calls.ApiCall
+) -> None:
+    if call.action in NO_PERMISSION_NEEDED:
+        return
+    assert role.allows(call.action, fill(call.resource)), f"{call.action} on {fill(call.resource)}"
+
+
+def test_the_role_refuses_what_the_controller_must_not_do() -> None:
+    """Scoped, not wide open: other stacks, other buckets, other state machines are refused."""
+    other_stack = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/prod-database/id"
+    assert not ROLE.allows("cloudformation:DeleteStack", other_stack)
+    assert not ROLE.allows("cloudformation:UpdateStack", other_stack)
+    assert not ROLE.allows("s3:PutObject", "arn:aws:s3:::someone-elses-bucket/x")
+    assert not ROLE.allows("iam:PassRole", f"arn:aws:iam::{ACCOUNT}:role/Admin")
+    assert not ROLE.allows("iam:CreateRole", f"arn:aws:iam::{ACCOUNT}:role/Admin")
+    assert not ROLE.allows(
+        "lambda:UpdateFunctionCode", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:payments"
+    )
+    assert not ROLE.allows("s3:DeleteObject", f"arn:aws:s3:::{ASSETS}/churn/model.tar.gz")
+
+
+def test_the_role_fits_iams_size_limit_for_inline_policies() -> None:
+    """A role's inline policies may hold 10,240 characters in all (whitespace not counted)."""
+    template = cfn.load(bootstrap.template_text())
+    role = template["Resources"]["ControllerBuildRole"]["Properties"]
+    context = cfn.Context(
+        {"StackPrefix": "x" * 40}, CONTROLLER_STACK, bootstrap_attribute, template=template
+    )
+    size = sum(
+        len(json.dumps(context.resolve(p["PolicyDocument"]), separators=(",", ":")))
+        for p in role.get("Policies", [])
+    )
+    assert size <= 10_240, size
+
+
+def test_the_list_holds_every_call_the_controller_makes(
+    aws: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Apply, plan, status and history against the emulator: each API call the controller
+    makes is in `calls.CALLS`, so the role is tested against all of them."""
+    document = json.loads(EXAMPLE.read_text())
+    seed(Aws(region="us-east-1"), document["settings"]["assets_bucket"], document)
+    path = tmp_path / "mlops-config.json"
+    path.write_text(json.dumps(document))
+    made = count_calls(monkeypatch)
+    for argv in (
+        ["apply", "--auto-approve", "--config", str(path)],
+        ["apply", "--auto-approve", "--config", str(path)],
+        ["plan", "--config", str(path), "--output", "markdown"],
+        ["status", "--config", str(path)],
+        ["history", "--config", str(path)],
+    ):
+        assert main(argv) in (0, 2), capsys.readouterr()
+    listed = {c.operation for c in calls.CALLS}
+    assert set(made) - listed == set()
+    assert {"s3.DeleteObject", "stepfunctions.StartExecution", "s3.PutObject"} <= set(made)

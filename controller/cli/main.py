@@ -85,8 +85,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
         for diagnostic in result.diagnostics:
             print(diagnostic.format(), file=sys.stdout if result.config else sys.stderr)
         if result.config is not None:
-            count = len(result.config.pipelines)
-            print(f"{result.config.source}: valid, {count} pipeline{'s' * (count != 1)}")
+            stages = result.config.stages
+            count = len(result.config.pipelines) + (len(stages[0].pipelines) if stages else 0)
+            order = " -> ".join(s.stage.name for s in stages if s.stage)
+            where = f" in stages {order}" if stages else ""
+            print(f"{result.config.source}: valid, {count} pipeline{'s' * (count != 1)}{where}")
         else:
             errors = len(result.errors)
             print(f"{errors} error{'s' * (errors != 1)}", file=sys.stderr)

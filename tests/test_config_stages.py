@@ -72,7 +72,7 @@ def test_the_originals_multi_account_bodies_load_one_config_per_stage() -> None:
     ]
     assert realtime[2].get("data_capture_location").bucket == "mlops-data-prod-example"
     assert all(s.settings.region == "us-east-1" for s in top.stages)
-    assert top.stages[1].source == "mlops-config.json [staging]"
+    assert top.stages[1].source == "mlops-config.json (stage staging)"
 
 
 def test_image_builders_run_once_in_the_orchestrator_account_everything_else_per_stage() -> None:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from controller import __version__
+from controller.cli import stages
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -148,6 +149,8 @@ def _plan(args: argparse.Namespace) -> tuple[Any, Any]:
     for warning in result.config.warnings:
         print(warning.format(), file=sys.stderr)
     config = result.config
+    if config.stages or getattr(args, "stage", None):
+        return config, None  # cli.stages plans each stage
     guards = reconcile.guards_for(config, getattr(args, "allow_delete_all", False))
     return config, reconcile.plan_for(config, Aws(region=config.settings.region), guards)
 
@@ -166,6 +169,8 @@ def _emit_plan(args: argparse.Namespace, config: Any, plan: Any) -> None:
 def cmd_plan(args: argparse.Namespace) -> int:
     with aws_errors():
         config, plan = _plan(args)
+        if config is not None and plan is None:
+            return stages.plan(args, config)
         if plan is None:
             return EXIT_ERROR
         _emit_plan(args, config, plan)
@@ -184,6 +189,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
     with aws_errors():
         config, plan = _plan(args)
+        if config is not None and plan is None:
+            return stages.apply(args, config)
         if plan is None:
             return EXIT_ERROR
         console = _console(args)
@@ -210,9 +217,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     from controller.core import report
 
     with aws_errors():
-        controller_id, region = status.identity(
-            load_config(args, default_to_git=True), setting_flags(args)
-        )
+        loaded = load_config(args, default_to_git=True)
+        if loaded.config is not None and (loaded.config.stages or args.stage):
+            return stages.status(args, loaded.config)
+        controller_id, region = status.identity(loaded, setting_flags(args))
         rows = status.collect(Aws(region=region), controller_id)
         if args.output == "json":
             print(report.dumps([row.to_json() for row in rows]))
@@ -256,7 +264,10 @@ def cmd_history(args: argparse.Namespace) -> int:
     from controller.gitops import history
 
     with aws_errors():
-        identity = history.identity(load_config(args, default_to_git=True), setting_flags(args))
+        loaded = load_config(args, default_to_git=True)
+        if loaded.config is not None and (loaded.config.stages or args.stage):
+            return stages.history(args, loaded.config)
+        identity = history.identity(loaded, setting_flags(args))
         if identity is None:
             print(
                 "error: history needs the assets bucket: give --assets-bucket or a valid config",
@@ -346,6 +357,7 @@ def _add_plan_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="allow a plan that deletes every managed pipeline",
     )
+    stages.add_stage_option(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -394,6 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     status_cmd = commands.add_parser("status", help="every managed pipeline and its state")
     add_source_options(status_cmd)
+    stages.add_stage_option(status_cmd)
     status_cmd.add_argument("--output", choices=("text", "json"), default="text")
     status_cmd.set_defaults(handler=cmd_status)
 
@@ -412,6 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     history_cmd = commands.add_parser("history", help="past applies from the ledger, newest first")
     add_source_options(history_cmd)
+    stages.add_stage_option(history_cmd)
     history_cmd.add_argument("--output", choices=("text", "json"), default="text")
     history_cmd.add_argument("--limit", type=int, default=20, metavar="N")
     history_cmd.set_defaults(handler=cmd_history)
@@ -444,6 +458,8 @@ def build_parser() -> argparse.ArgumentParser:
         watch_cmd.add_argument(flag)
     watch_cmd.add_argument("--max-deletes", type=int)
     watch_cmd.set_defaults(handler=cmd_watch)
+
+    stages.add_commands(commands, add_source_options)
 
     demo = commands.add_parser("demo", help="the GitOps story on an embedded AWS emulator")
     demo.add_argument(

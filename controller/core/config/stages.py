@@ -128,8 +128,10 @@ def assemble(configs: Sequence[Config], split_: Split, warnings: tuple[Diagnosti
     parts = []
     for config, part in zip(configs, split_.stages, strict=True):
         pipelines = tuple(p for p in config.pipelines if p.kind.family is not Family.IMAGE_BUILDER)
-        source = f"{config.source} [{part.stage.name}]"
-        parts.append(replace(config, pipelines=pipelines, source=source, stage=part.stage))
+        source = f"{config.source} (stage {part.stage.name})"
+        parts.append(
+            replace(config, pipelines=pipelines, source=source, stage=part.stage, warnings=warnings)
+        )
     first = configs[0]
     builders = tuple(p for p in first.pipelines if p.kind.family is Family.IMAGE_BUILDER)
     settings = replace(first.settings, region=split_.region)

@@ -4,6 +4,7 @@ real git repository: every gate, every way a stage can stop a promotion, and wha
 
 from __future__ import annotations
 
+import io
 import json
 from collections import Counter
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 import git
 import pytest
+from rich.console import Console
 
 from controller.cli.main import main
 from tests.aws_calls import count_calls
@@ -381,3 +383,21 @@ def test_a_single_account_config_plans_exactly_as_before(config_repo, capsys, aw
     code, out = run(capsys, config_repo, "plan", "--output", "json")
     assert code == 2
     assert set(json.loads(out)) == {"revision", "refusal", "summary", "changes", "unchanged"}
+
+
+def test_watch_continues_the_promotion_each_round_once_approved(repo, capsys) -> None:
+    from controller.gitops import watch
+
+    options = watch.WatchOptions(str(repo.working_dir), environ={})
+    tick = watch.poll(watch.open_source(options), options, Console(file=io.StringIO()))
+    assert tick.ok and tick.applied
+    assert tick.message.startswith(
+        f"promoted {repo.head.commit.hexsha[:12]} through orchestrator, dev"
+    )
+    assert "staging waits for approval" in tick.message
+    approve(capsys, repo, "staging")
+
+    tick = watch.poll(watch.open_source(options), options, Console(file=io.StringIO()))
+
+    assert "through orchestrator, dev, staging;" in tick.message
+    assert set(stacks_in(STAGING)) == set(stacks_in(DEV))

@@ -99,7 +99,7 @@ def apply(args: argparse.Namespace, config: Any) -> int:
             commit=str(config.revision),
             actor=actor(os.environ),
             options=lambda c: reconcile.options_for(c, parallel=args.parallel),
-            hooks=hooks(console),
+            hooks=staged.printing_hooks(console),
             allow_delete_all=args.allow_delete_all,
         )
         runs = staged.promote(config, sessions, run, only=args.stage)
@@ -113,23 +113,6 @@ def apply(args: argparse.Namespace, config: Any) -> int:
         asked = args.stage is not None and not any(r.outcome for r in runs)
         return EXIT_ERROR if asked else EXIT_OK
     return EXIT_ERROR
-
-
-def hooks(console: Any) -> Any:
-    """Print each stage's plan, its stack events and results, and its apply summary."""
-    from controller.core import report, stage_report
-    from controller.gitops import staged
-
-    def on_plan(step: Any, plan: Any) -> None:
-        stage_report.print_step(step, console)
-        report.print_plan(plan, console, step.config.source)
-
-    return staged.Hooks(
-        on_plan=on_plan,
-        on_event=lambda event: report.print_event(event, console),
-        on_result=lambda result: report.print_result(result, console),
-        on_apply=lambda _step, result: report.print_apply(result, console),
-    )
 
 
 def status(args: argparse.Namespace, config: Any) -> int:

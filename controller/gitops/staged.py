@@ -15,10 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from rich.console import Console
+
 from controller.aws import crossaccount
 from controller.aws.apply import ApplyOptions
 from controller.aws.credentials import StageUnreachable, assume
 from controller.aws.session import Aws
+from controller.core import report, stage_report
 from controller.core.config.model import Config
 from controller.core.events import EventSink
 from controller.core.gates import (
@@ -116,6 +119,21 @@ class Hooks:
     on_event: EventSink = lambda _: None
     on_result: ResultSink = lambda _: None
     on_apply: Callable[[Step, ApplyResult], None] = lambda _step, _result: None
+
+
+def printing_hooks(console: Console) -> Hooks:
+    """Each stage's plan, its stack events and results as they happen, and its summary."""
+
+    def on_plan(step: Step, plan: Plan) -> None:
+        stage_report.print_step(step, console)
+        report.print_plan(plan, console, step.config.source)
+
+    return Hooks(
+        on_plan=on_plan,
+        on_event=lambda event: report.print_event(event, console),
+        on_result=lambda result: report.print_result(result, console),
+        on_apply=lambda _step, result: report.print_apply(result, console),
+    )
 
 
 @dataclass(frozen=True)

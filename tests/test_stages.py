@@ -401,3 +401,22 @@ def test_watch_continues_the_promotion_each_round_once_approved(repo, capsys) ->
 
     assert "through orchestrator, dev, staging;" in tick.message
     assert set(stacks_in(STAGING)) == set(stacks_in(DEV))
+
+
+def test_the_stages_demo_tells_the_whole_story_on_one_emulator(aws, tmp_path) -> None:
+    from controller.cli import demo_stages
+
+    output = io.StringIO()
+
+    assert demo_stages.story(Console(file=output, width=200), tmp_path) is True
+
+    text = output.getvalue()
+    assert "staging waits for approval: mlops-controller approve --stage staging" in text
+    assert "prod waits for approval" in text
+    assert "stopped at staging: failed:" in text
+    assert set(stacks_in(PROD)) == set(stacks_in(DEV))
+    realtime = stacks_in(PROD)[REALTIME]
+    assert parameter(realtime, "ModelArtifactKey") == "linearlearner/model.tar.gz"
+    assert (
+        parameter(stacks_in(DEV)[REALTIME], "ModelArtifactKey") == "linearlearner/model-v2.tar.gz"
+    )

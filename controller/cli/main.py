@@ -233,7 +233,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from controller.cli import demo
 
-    return demo.run(keep=args.keep, workdir=args.workdir)
+    return demo.run(keep=args.keep, workdir=args.workdir, stages=args.stages)
 
 
 def cmd_ci(args: argparse.Namespace) -> int:
@@ -466,6 +466,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--keep", action="store_true", help="leave the emulator running and print AWS_ENDPOINT_URL"
     )
     demo.add_argument("--workdir", help="where to create the demo config repo (default: temp)")
+    demo.add_argument(
+        "--stages", action="store_true", help="the multi-account story: dev, staging, prod"
+    )
     demo.set_defaults(handler=cmd_demo)
     return parser
 

@@ -6,9 +6,10 @@ Each stage's plan is the single-account plan in that stage's account, so a no-op
 three stages should cost three times one stage's reads, plus one AssumeRole per stage (and
 one listing of the orchestrator account, which holds the image builders): no call per
 pipeline, nothing that grows with the number of stages beyond that. For each N the same
-pipelines are deployed once as a single-account config and once promoted through three
-stage accounts (automatic gates), then both no-op plans are timed in processes of their own,
-behind the latency proxy, their calls counted by `Aws.calls` in every account.
+pipelines are deployed as a single-account config and their no-op plan timed; then, in an
+emptied emulator, promoted through three stage accounts (automatic gates) and the staged no-op
+plan timed. Each plan runs in a process of its own, behind the latency proxy, its calls
+counted by `Aws.calls` in every account.
 
 Also a driver, like `bench.driver`: `python -m bench.stages plan|apply CONFIG` runs one phase
 of a staged config and prints one JSON line.
@@ -30,10 +31,6 @@ from typing import Any
 from bench import generate
 
 STAGES = (("dev", "111111111111"), ("staging", "222222222222"), ("prod", "333333333333"))
-STAGED_PREFIX = "mlops-staged"
-"""A stack prefix and controller id of its own: the staged config's image builders live in
-the orchestrator account next to the single-account config's stacks, and neither may own the
-other's (each would delete what it does not configure)."""
 AWS_PAGE = 100
 MOTO_PAGE = 50
 
@@ -41,8 +38,6 @@ MOTO_PAGE = 50
 def staged_config(document: dict[str, Any]) -> dict[str, Any]:
     """The same pipelines through three stage accounts, instance types one value per stage."""
     staged = copy.deepcopy(document)
-    staged["settings"]["stack_prefix"] = STAGED_PREFIX
-    staged["settings"]["controller_id"] = STAGED_PREFIX
     staged["settings"]["stages"] = [
         {"name": name, "account_id": account, "role_arn": f"arn:aws:iam::{account}:role/stage"}
         for name, account in STAGES
@@ -113,13 +108,14 @@ def scenario(ctx: Any, n: int, log: Any) -> dict[str, Any]:
     single_path = generate.write(single, configs / f"{n}.json")
     staged_path = generate.write(staged, configs / f"{n}-staged.json")
     measure.fresh(ctx, single)
-    grant(ctx.emulator_url, single)
     measure.drive(ctx, "apply", single_path)
+    one = [measure.drive(ctx, "plan", single_path) for _ in range(ctx.repeat)]
+    measure.fresh(ctx, single)
+    grant(ctx.emulator_url, single)
     created = _drive(ctx, "apply", staged_path)
     if not created["ok"]:
-        raise RuntimeError(f"N={n}: the staged apply stopped: {created['outcomes']}")
-    log(f"N={n}: deployed once in one account and through {len(STAGES)} stages")
-    one = [measure.drive(ctx, "plan", single_path) for _ in range(ctx.repeat)]
+        raise RuntimeError(f"N={n}: the staged apply stopped: {created['messages']}")
+    log(f"N={n}: deployed in one account, then (emptied) through {len(STAGES)} stages")
     three = [_drive(ctx, "plan", staged_path) for _ in range(ctx.repeat)]
     for run in three:
         if any(set(actions) != {"unchanged"} for actions in run["actions"].values()):

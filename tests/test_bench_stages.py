@@ -27,15 +27,17 @@ def test_a_no_op_plan_over_three_stages_costs_three_listings_and_an_assume_role_
     for owner, name, value in emulated.patches():
         monkeypatch.setattr(owner, name, value)
     single = generate.make_config(12)
-    emulated.seed(aws, single, generate.asset_keys(single))
-    stages.grant(aws, single)
     single_path = generate.write(single, tmp_path / "single.json")
     staged_path = generate.write(stages.staged_config(single), tmp_path / "staged.json")
+    emulated.seed(aws, single, generate.asset_keys(single))
     assert driver.run("apply", single_path, 4)["ok"]
+    one = driver.run("plan", single_path, 4)
+    emulated.reset(aws)
+    emulated.seed(aws, single, generate.asset_keys(single))
+    stages.grant(aws, single)
     created = stages.drive_phase("apply", staged_path)
     assert created["ok"], created["messages"]
 
-    one = driver.run("plan", single_path, 4)
     three = stages.drive_phase("plan", staged_path)
 
     assert one["calls"] == {"cloudformation.DescribeStacks": 1}

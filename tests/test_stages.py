@@ -17,6 +17,7 @@ from rich.console import Console
 from controller.cli.main import main
 from tests.aws_calls import count_calls
 from tests.conftest import commit_config
+from tests.gitops import seed_account
 from tests.multi_account import (
     ACCOUNTS,
     BUILDER,
@@ -379,7 +380,10 @@ def test_stage_records_live_next_to_the_ledger(repo, capsys) -> None:
     assert approval.endswith("-approved.json")
 
 
-def test_a_single_account_config_plans_exactly_as_before(config_repo, capsys, aws) -> None:
+def test_a_single_account_config_plans_exactly_as_before(
+    config_repo, capsys, aws, example_config
+) -> None:
+    seed_account(example_config)
     code, out = run(capsys, config_repo, "plan", "--output", "json")
     assert code == 2
     assert set(json.loads(out)) == {"revision", "refusal", "summary", "changes", "unchanged"}

@@ -10,8 +10,10 @@ and audit, not a side effect of a build.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -55,16 +57,21 @@ class Sessions:
         self.commit = config.revision
         self._made: dict[str, Aws] = {}
         self._account = ""
+        self._lock = threading.Lock()
 
     def of(self, step: Step) -> Aws:
         """The step's session; `StageUnreachable` when its role cannot be assumed."""
         if step.stage is None:
             return self.home
-        if step.name not in self._made:
-            self._made[step.name] = assume(
+        with self._lock:
+            made = self._made.get(step.name)
+        if made is None:
+            made = assume(
                 step.stage, self.home, controller_id=self.controller_id, commit=self.commit
             )
-        return self._made[step.name]
+            with self._lock:
+                made = self._made.setdefault(step.name, made)
+        return made
 
     def home_account(self) -> str:
         if not self._account:
@@ -75,7 +82,9 @@ class Sessions:
     def calls(self) -> Counter[str]:
         """Every AWS call of this run, in every account."""
         total = Counter(self.home.calls)
-        for aws in self._made.values():
+        with self._lock:
+            made = list(self._made.values())
+        for aws in made:
             total.update(aws.calls)
         return total
 
@@ -98,14 +107,18 @@ def plan_step(step: Step, sessions: Sessions, allow_delete_all: bool = False) ->
 def plan_all(
     config: Config, sessions: Sessions, *, only: str | None = None, allow_delete_all: bool = False
 ) -> tuple[StagePlan, ...]:
-    """The plan of every step (a stage that cannot be reached is reported, the rest planned)."""
-    planned = []
-    for step in steps(config, only):
+    """The plan of every step, made at the same time (each reads only its own account); a
+    stage that cannot be reached is reported, the others planned."""
+
+    def planned(step: Step) -> StagePlan:
         try:
-            planned.append(StagePlan(step, plan_step(step, sessions, allow_delete_all)))
+            return StagePlan(step, plan_step(step, sessions, allow_delete_all))
         except StageUnreachable as exc:
-            planned.append(StagePlan(step, None, str(exc)))
-    return tuple(planned)
+            return StagePlan(step, None, str(exc))
+
+    chain = steps(config, only)
+    with ThreadPoolExecutor(max_workers=len(chain)) as pool:
+        return tuple(pool.map(planned, chain))
 
 
 # Promoting: apply step by step, as far as the gates allow

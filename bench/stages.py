@@ -3,13 +3,13 @@
     python -m bench.stages [--sizes 10,100] [--latency-ms 50] [--repeat 3] [--out bench/results]
 
 Each stage's plan is the single-account plan in that stage's account, so a no-op plan over
-three stages should cost three times one stage's reads, plus one AssumeRole per stage (and
-one listing of the orchestrator account, which holds the image builders): no call per
-pipeline, nothing that grows with the number of stages beyond that. For each N the same
-pipelines are deployed as a single-account config and their no-op plan timed; then, in an
-emptied emulator, promoted through three stage accounts (automatic gates) and the staged no-op
-plan timed. Each plan runs in a process of its own, behind the latency proxy, its calls
-counted by `Aws.calls` in every account.
+three stages should cost three times one stage's reads: one listing and one AssumeRole per
+stage, plus the one listing of the orchestrator account (its image builders) that every
+staged plan makes; nothing per pipeline, and stages are planned at the same time. For each N
+the same pipelines are deployed as a single-account config and its no-op plan timed; then, in
+an emptied emulator, promoted through three stage accounts (automatic gates), and the no-op
+plans of a one-stage and of the three-stage config timed. Each plan runs in a process of its
+own, behind the latency proxy, its calls counted by `Aws.calls` in every account.
 
 Also a driver, like `bench.driver`: `python -m bench.stages plan|apply CONFIG` runs one phase
 of a staged config and prints one JSON line.
@@ -35,17 +35,19 @@ AWS_PAGE = 100
 MOTO_PAGE = 50
 
 
-def staged_config(document: dict[str, Any]) -> dict[str, Any]:
-    """The same pipelines through three stage accounts, instance types one value per stage."""
+def staged_config(document: dict[str, Any], stages: int = len(STAGES)) -> dict[str, Any]:
+    """The same pipelines through the first `stages` stage accounts, instance types one value
+    per stage."""
     staged = copy.deepcopy(document)
+    chosen = STAGES[:stages]
     staged["settings"]["stages"] = [
         {"name": name, "account_id": account, "role_arn": f"arn:aws:iam::{account}:role/stage"}
-        for name, account in STAGES
+        for name, account in chosen
     ]
     for pipeline in staged["pipelines"]:
         value = pipeline.get("inference_instance")
         if isinstance(value, str):
-            pipeline["inference_instance"] = {"dev": value, "staging": value, "prod": value}
+            pipeline["inference_instance"] = {name: value for name, _ in chosen}
     return staged
 
 
@@ -99,39 +101,45 @@ def drive_phase(phase: str, path: Path) -> dict[str, Any]:
 
 
 def scenario(ctx: Any, n: int, log: Any) -> dict[str, Any]:
-    """Deploy N pipelines as one stage and as three, then time both no-op plans."""
+    """N pipelines as a single-account config, then through one stage and through three."""
     from bench import measure
 
     single = generate.make_config(n)
-    staged = staged_config(single)
     configs = ctx.scratch / "configs"
     single_path = generate.write(single, configs / f"{n}.json")
-    staged_path = generate.write(staged, configs / f"{n}-staged.json")
+    one_path = generate.write(staged_config(single, 1), configs / f"{n}-one-stage.json")
+    three_path = generate.write(staged_config(single), configs / f"{n}-three-stages.json")
     measure.fresh(ctx, single)
     measure.drive(ctx, "apply", single_path)
-    one = [measure.drive(ctx, "plan", single_path) for _ in range(ctx.repeat)]
+    plain = [measure.drive(ctx, "plan", single_path) for _ in range(ctx.repeat)]
     measure.fresh(ctx, single)
     grant(ctx.emulator_url, single)
-    created = _drive(ctx, "apply", staged_path)
+    created = _drive(ctx, "apply", three_path)
     if not created["ok"]:
         raise RuntimeError(f"N={n}: the staged apply stopped: {created['messages']}")
     log(f"N={n}: deployed in one account, then (emptied) through {len(STAGES)} stages")
-    three = [_drive(ctx, "plan", staged_path) for _ in range(ctx.repeat)]
-    for run in three:
+    one = [_drive(ctx, "plan", one_path) for _ in range(ctx.repeat)]
+    three = [_drive(ctx, "plan", three_path) for _ in range(ctx.repeat)]
+    for run in one + three:
         if any(set(actions) != {"unchanged"} for actions in run["actions"].values()):
-            raise RuntimeError(f"N={n}: the staged no-op plan planned {run['actions']}")
-    result = summary(n, one, three)
+            raise RuntimeError(f"N={n}: a staged no-op plan planned {run['actions']}")
+    result = summary(n, plain, one, three)
     log(
-        f"N={n}: no-op plan {result['single']['calls_total']} calls / "
-        f"{result['single']['wall_seconds']:.2f} s in one stage, "
-        f"{result['staged']['calls_total']} calls / {result['staged']['wall_seconds']:.2f} s "
-        f"over three ({result['calls_ratio']:.2f}x calls, {result['wall_ratio']:.2f}x time)"
+        f"N={n}: no-op plan: single account {result['single_account']['calls_total']} calls "
+        f"{result['single_account']['wall_seconds']:.2f} s; one stage "
+        f"{result['one_stage']['calls_total']} calls {result['one_stage']['wall_seconds']:.2f} s; "
+        f"three stages {result['three_stages']['calls_total']} calls "
+        f"{result['three_stages']['wall_seconds']:.2f} s ({result['calls_ratio']:.2f}x calls, "
+        f"{result['wall_ratio']:.2f}x time of one stage)"
     )
     return result
 
 
-def summary(n: int, one: list[dict[str, Any]], three: list[dict[str, Any]]) -> dict[str, Any]:
+def summary(
+    n: int, plain: list[dict[str, Any]], one: list[dict[str, Any]], three: list[dict[str, Any]]
+) -> dict[str, Any]:
     builders = sum(1 for p in generate.make_config(n)["pipelines"] if "image_tag" in p)
+    per_stage = n - builders
 
     def side(runs: list[dict[str, Any]]) -> dict[str, Any]:
         calls = dict(sorted(runs[-1]["calls"].items()))
@@ -142,27 +150,25 @@ def summary(n: int, one: list[dict[str, Any]], three: list[dict[str, Any]]) -> d
             "calls_total": sum(calls.values()),
         }
 
-    single, staged = side(one), side(three)
-    per_stage = n - builders
-    pages = {
-        "single_moto": math.ceil(n / MOTO_PAGE),
-        "single_aws": math.ceil(n / AWS_PAGE),
-        "staged_moto": _pages(builders, MOTO_PAGE) + len(STAGES) * _pages(per_stage, MOTO_PAGE),
-        "staged_aws": _pages(builders, AWS_PAGE) + len(STAGES) * _pages(per_stage, AWS_PAGE),
-    }
-    listings = staged["calls"].get("cloudformation.DescribeStacks", 0)
+    def pages(stages: int, page: int) -> int:
+        return _pages(builders, page) + stages * _pages(per_stage, page)
+
+    single, first, all_three = side(plain), side(one), side(three)
     return {
         "n": n,
-        "stages": len(STAGES),
         "image_builders_in_the_orchestrator": builders,
         "pipelines_per_stage": per_stage,
-        "single": single,
-        "staged": staged,
-        "describe_stacks_pages": pages,
-        "staged_calls_beyond_listing": staged["calls_total"] - listings,
-        "calls_ratio": staged["calls_total"] / single["calls_total"],
-        "listing_ratio": listings / max(1, single["calls"].get("cloudformation.DescribeStacks", 0)),
-        "wall_ratio": staged["wall_seconds"] / single["wall_seconds"],
+        "single_account": single,
+        "one_stage": first,
+        "three_stages": all_three,
+        "describe_stacks_pages_aws": {
+            "single_account": _pages(n, AWS_PAGE),
+            "one_stage": pages(1, AWS_PAGE),
+            "three_stages": pages(len(STAGES), AWS_PAGE),
+        },
+        "calls_ratio": all_three["calls_total"] / first["calls_total"],
+        "wall_ratio": all_three["wall_seconds"] / first["wall_seconds"],
+        "calls_over_single_account": all_three["calls_total"] / single["calls_total"],
     }
 
 
@@ -207,21 +213,25 @@ def markdown(results: list[dict[str, Any]], latency_ms: float) -> str:
         "# Stages: a no-op plan over three stages against one",
         "",
         f"Latency {latency_ms:g} ms a call. Calls as counted on moto (DescribeStacks pages of "
-        f"{MOTO_PAGE}); the pages CloudFormation would need (pages of {AWS_PAGE}) alongside.",
+        f"{MOTO_PAGE}); the DescribeStacks pages CloudFormation needs (pages of {AWS_PAGE}) "
+        "alongside. A staged config lists the orchestrator account (its image builders) and "
+        "each stage account, and assumes each stage's role once.",
         "",
-        "| N | one stage: calls | three stages: calls | of which | ratio | DescribeStacks pages "
-        "(CloudFormation) one / three | one stage: s | three stages: s | ratio |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| N | single account: calls, s | one stage: calls, s | three stages: calls, s | "
+        "three / one stage | three stages: calls by operation | DescribeStacks pages on "
+        "CloudFormation (single / one / three) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in results:
-        staged_calls = r["staged"]["calls"]
-        of_which = ", ".join(f"{op} {count}" for op, count in staged_calls.items())
-        pages = r["describe_stacks_pages"]
+        single, one, three = r["single_account"], r["one_stage"], r["three_stages"]
+        of_which = ", ".join(f"{op} {count}" for op, count in three["calls"].items())
+        pages = r["describe_stacks_pages_aws"]
         lines.append(
-            f"| {r['n']} | {r['single']['calls_total']} | {r['staged']['calls_total']} | "
-            f"{of_which} | {r['calls_ratio']:.2f}x | {pages['single_aws']} / "
-            f"{pages['staged_aws']} | {r['single']['wall_seconds']:.2f} | "
-            f"{r['staged']['wall_seconds']:.2f} | {r['wall_ratio']:.2f}x |"
+            f"| {r['n']} | {single['calls_total']}, {single['wall_seconds']:.2f} | "
+            f"{one['calls_total']}, {one['wall_seconds']:.2f} | "
+            f"{three['calls_total']}, {three['wall_seconds']:.2f} | "
+            f"{r['calls_ratio']:.2f}x calls, {r['wall_ratio']:.2f}x time | {of_which} | "
+            f"{pages['single_account']} / {pages['one_stage']} / {pages['three_stages']} |"
         )
     return "\n".join(lines) + "\n"
 

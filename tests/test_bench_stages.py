@@ -21,7 +21,7 @@ def test_the_staged_config_is_the_same_pipelines_with_one_value_per_stage() -> N
 
 
 @pytest.mark.slow
-def test_a_no_op_plan_over_three_stages_costs_three_listings_and_an_assume_role_each(
+def test_a_no_op_plan_over_three_stages_costs_a_listing_and_an_assume_role_per_stage(
     aws: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for owner, name, value in emulated.patches():
@@ -38,9 +38,13 @@ def test_a_no_op_plan_over_three_stages_costs_three_listings_and_an_assume_role_
     created = stages.drive_phase("apply", staged_path)
     assert created["ok"], created["messages"]
 
+    first = stages.drive_phase(
+        "plan", generate.write(stages.staged_config(single, 1), tmp_path / "1.json")
+    )
     three = stages.drive_phase("plan", staged_path)
 
     assert one["calls"] == {"cloudformation.DescribeStacks": 1}
+    assert first["calls"] == {"cloudformation.DescribeStacks": 2, "sts.AssumeRole": 1}
     assert three["calls"] == {"cloudformation.DescribeStacks": 4, "sts.AssumeRole": 3}
     assert three["pipelines"] == {"orchestrator": 1, "dev": 11, "staging": 11, "prod": 11}
     assert all(set(actions) == {"unchanged"} for actions in three["actions"].values())

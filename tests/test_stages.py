@@ -424,3 +424,33 @@ def test_the_stages_demo_tells_the_whole_story_on_one_emulator(aws, tmp_path) ->
     assert (
         parameter(stacks_in(DEV)[REALTIME], "ModelArtifactKey") == "linearlearner/model-v2.tar.gz"
     )
+
+
+def test_render_writes_each_steps_stacks_to_a_directory_of_its_own(tmp_path, capsys) -> None:
+    from tests.multi_account import STAGED
+
+    code = main(["render", str(STAGED), "--out", str(tmp_path / "out")])
+
+    assert code == 0, capsys.readouterr().err
+    assert {p.name for p in (tmp_path / "out").iterdir()} == {
+        "orchestrator",
+        "dev",
+        "staging",
+        "prod",
+    }
+    assert {p.name for p in (tmp_path / "out" / "orchestrator").glob("*.yaml")} == {
+        f"{BUILDER}.yaml"
+    }
+    prod = json.loads((tmp_path / "out" / "prod" / f"{REALTIME}.parameters.json").read_text())
+    assert {"ParameterKey": "InferenceInstance", "ParameterValue": "ml.m5.xlarge"} in prod
+
+
+def test_a_staged_config_is_promoted_from_git_never_from_a_file(aws, tmp_path, capsys) -> None:
+    from tests.multi_account import STAGED
+
+    seed_orchestrator(staged_example())
+    code = main(["apply", "--config", str(STAGED)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "a staged config is promoted from a commit: read it from git (--repo)" in err
+    assert stacks_in(ORCHESTRATOR) == {} and stacks_in(DEV) == {}

@@ -108,13 +108,13 @@ def cmd_render(args: argparse.Namespace) -> int:
         for diagnostic in result.diagnostics:
             print(diagnostic.format(), file=sys.stderr)
         return EXIT_ERROR
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    for stack in render.render_all(result.config):
-        (out / f"{stack.stack_name}.yaml").write_text(stack.template_body)
-        parameters = json.dumps(stack.boto_parameters(), indent=2) + "\n"
-        (out / f"{stack.stack_name}.parameters.json").write_text(parameters)
-        print(f"{out / stack.stack_name}.yaml  spec {stack.spec_hash[:12]}")
+    for out, config in stages.render_targets(result.config, Path(args.out)):
+        out.mkdir(parents=True, exist_ok=True)
+        for stack in render.render_all(config):
+            (out / f"{stack.stack_name}.yaml").write_text(stack.template_body)
+            parameters = json.dumps(stack.boto_parameters(), indent=2) + "\n"
+            (out / f"{stack.stack_name}.parameters.json").write_text(parameters)
+            print(f"{out / stack.stack_name}.yaml  spec {stack.spec_hash[:12]}")
     return EXIT_OK
 
 

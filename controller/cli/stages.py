@@ -14,6 +14,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 EXIT_OK = 0
@@ -47,6 +48,16 @@ def add_stage_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--stage", metavar="NAME", help="only this stage (default: every stage, in order)"
     )
+
+
+def render_targets(config: Any, out: Path) -> list[tuple[Path, Any]]:
+    """Where `render` writes each config: the directory itself for one account, else a
+    directory per step (`orchestrator/`, `dev/`, ...)."""
+    if not config.stages:
+        return [(out, config)]
+    from controller.core.gates import steps
+
+    return [(out / step.name, step.config) for step in steps(config)]
 
 
 def _unstaged(args: argparse.Namespace, config: Any) -> int | None:

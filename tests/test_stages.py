@@ -454,3 +454,13 @@ def test_a_staged_config_is_promoted_from_git_never_from_a_file(aws, tmp_path, c
     assert code == 1
     assert "a staged config is promoted from a commit: read it from git (--repo)" in err
     assert stacks_in(ORCHESTRATOR) == {} and stacks_in(DEV) == {}
+
+
+def test_approve_names_a_commit_it_cannot_find_and_grants_needs_stages(
+    repo, capsys, workdir
+) -> None:
+    code, out = run(capsys, repo, "approve", "--stage", "staging", "--commit", "not-a-commit")
+    assert code == 1
+    assert "error: --commit not-a-commit: not a commit of the repository" in out
+    assert main(["grants", "--config", str(workdir / "mlops-config.json")]) == 1
+    assert "error: the config has no settings.stages" in capsys.readouterr().err

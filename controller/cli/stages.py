@@ -127,6 +127,8 @@ def apply(args: argparse.Namespace, config: Any) -> int:
 
 
 def status(args: argparse.Namespace, config: Any) -> int:
+    from rich.text import Text
+
     from controller.aws import status as status_module
     from controller.aws.credentials import StageUnreachable
     from controller.aws.session import Aws
@@ -175,7 +177,7 @@ def status(args: argparse.Namespace, config: Any) -> int:
                     markup=False,
                 )
             if problem:
-                console.print(f"[bold red]Unreachable:[/] {problem}", highlight=False)
+                console.print(Text.assemble(("Unreachable: ", "bold red"), problem))
             else:
                 status_module.print_table(rows, console, controller_id)
         return EXIT_OK if ok else EXIT_ERROR
@@ -210,7 +212,7 @@ def history(args: argparse.Namespace, config: Any) -> int:
         stage_report.print_history(promotions, approvals, console, where)
         if step is not None:
             identity = history_module.LedgerIdentity(
-                settings.assets_bucket, f"{settings.controller_id} [{step.name}]", None
+                settings.assets_bucket, f"{settings.controller_id} (stage {step.name})", None
             )
             history_module.print_table(applies, console, identity)
         return EXIT_OK

@@ -57,7 +57,7 @@ def print_plans(plans: Sequence[StagePlan], console: Console) -> None:
     for planned in plans:
         print_step(planned.step, console)
         if planned.plan is None:
-            console.print(f"[bold red]No plan:[/] {planned.problem}", highlight=False)
+            console.print(Text.assemble(("No plan: ", "bold red"), planned.problem))
         else:
             report.print_plan(planned.plan, console, planned.step.config.source)
 
@@ -120,13 +120,14 @@ def print_runs(chain: Sequence[Step], runs: Sequence[StageRun], console: Console
         if run is None:
             table.add_row(step.name, where, "", Text("not reached", style="dim"), "")
             continue
+        # Reasons and messages quote users and AWS: shown as text, never read as markup.
         gate_style = {"open": "green", "waiting": "blue", "rejected": "bold red"}
         gate = Text(run.gate.state.value, style=gate_style[run.gate.state.value])
         if run.outcome is None:
-            table.add_row(step.name, where, gate, Text("-", style="dim"), run.gate.reason)
+            table.add_row(step.name, where, gate, Text("-", style="dim"), Text(run.gate.reason))
         else:
             verdict = Text(run.outcome.value, style=OUTCOME_STYLE[run.outcome])
-            table.add_row(step.name, where, gate, verdict, run.message)
+            table.add_row(step.name, where, gate, verdict, Text(run.message))
     console.print(table)
 
 
@@ -170,8 +171,8 @@ def print_history(
             item.stage,
             item.commit[:12],
             Text(item.outcome.value, style=OUTCOME_STYLE[item.outcome]),
-            item.actor,
-            item.message,
+            Text(item.actor),
+            Text(item.message),
         )
     console.print(table if promotions else "No promotions recorded.")
     table = Table(title="Approvals, newest first", title_justify="left")
@@ -184,8 +185,8 @@ def print_history(
             decision.stage,
             decision.commit[:12],
             Text(decision.decision.value, style=style),
-            decision.who,
-            decision.note,
+            Text(decision.who),
+            Text(decision.note),
         )
     console.print(table if approvals else "No approvals recorded.")
 

@@ -23,7 +23,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import emulated, measure, report, sceptre_compare
+from bench import emulated, measure, report, sceptre_compare, stages
 from bench.proxy import FaultProxy
 
 
@@ -56,6 +56,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         type=int,
         default=1000,
         help="run `sceptre diff` only up to this N (at N=1000 it alone takes about 6 minutes)",
+    )
+    parser.add_argument(
+        "--stages-sizes",
+        type=_sizes,
+        default=[10, 100],
+        help="N of the stages scenario, bench/stages.py (empty: skip it)",
     )
     parser.add_argument("--out", type=Path, default=Path("bench/results"))
     return parser.parse_args(argv)
@@ -120,6 +126,10 @@ def main(argv: list[str] | None = None) -> int:
         for n in args.sizes:
             create_repeat = args.repeat if n <= args.create_repeat_max_n else 1
             results["controller"].append(measure.controller(ctx, n, create_repeat, log))
+        if args.stages_sizes:
+            results["stages"] = stages.run_all(
+                ctx, args.stages_sizes, args.latency_ms, args.out, log
+            )
         if args.sceptre:
             binary = sceptre_compare.ensure_venv()
             results["machine"]["sceptre"] = sceptre_compare.version()

@@ -24,6 +24,7 @@ from tests.test_config_invalid import EXAMPLE_DATA
 ROOT = Path(__file__).resolve().parent.parent
 SNAPSHOTS = ROOT / "tests" / "snapshots"
 BOOTSTRAP = ROOT / "blueprints" / "bootstrap.yaml"
+STAGE_ROLE = ROOT / "blueprints" / "stage-role.yaml"
 CHECKOV = Path(sys.executable).parent / "checkov"
 
 
@@ -78,7 +79,7 @@ def checkov_failures(templates: list[Path]) -> list[tuple[str, str, str]]:
     """One checkov run over every template: (check id, file name, resource) per failure."""
     if not CHECKOV.exists():
         pytest.skip("checkov is not installed (pip install -e .[dev])")
-    scanned = [*templates, *([BOOTSTRAP] if BOOTSTRAP.exists() else [])]
+    scanned = [*templates, *([BOOTSTRAP] if BOOTSTRAP.exists() else []), STAGE_ROLE]
     argv = [str(CHECKOV), "--framework", "cloudformation", "-o", "json", "--quiet"]
     argv += ["--skip-download", "--compact"]
     for path in scanned:
@@ -130,7 +131,14 @@ def _statements(resource: dict[str, Any]) -> list[dict[str, Any]]:
     for document in documents:
         statement = document.get("Statement", []) if isinstance(document, dict) else []
         found += statement if isinstance(statement, list) else [statement]
-    return found
+    return [branch for s in found for branch in _branches(s)]
+
+
+def _branches(statement: Any) -> list[dict[str, Any]]:
+    """A statement, or each statement a `!If [condition, then, else]` may become."""
+    if isinstance(statement, list) and len(statement) == 3:
+        return [b for branch in statement[1:] for b in _branches(branch)]
+    return [statement] if isinstance(statement, dict) else []
 
 
 def _listed(value: Any) -> list[str]:

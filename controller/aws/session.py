@@ -49,8 +49,13 @@ def local_defaults(profile: str | None = None) -> AwsDefaults:
 class Aws:
     """One boto3 session and one shared client per service (clients are thread-safe)."""
 
-    def __init__(self, region: str | None = None, profile: str | None = None) -> None:
-        self.session = boto3.session.Session(region_name=region, profile_name=profile)
+    def __init__(
+        self, region: str | None = None, profile: str | None = None, *, botocore_session: Any = None
+    ) -> None:
+        """`botocore_session` carries other credentials (a stage's assumed role)."""
+        self.session = boto3.session.Session(
+            region_name=region, profile_name=profile, botocore_session=botocore_session
+        )
         self.region = self.session.region_name or region or "us-east-1"
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()

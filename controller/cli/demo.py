@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.rule import Rule
 
 from controller.aws.emulator import Emulator, MissingEmulator
+from controller.cli import demo_stages
 from controller.core import config as config_module
 from controller.core import report
 from controller.gitops import source
@@ -30,7 +31,7 @@ from controller.gitops import source
 REGION = "us-east-1"
 
 
-def run(keep: bool = False, workdir: str | None = None) -> int:
+def run(keep: bool = False, workdir: str | None = None, stages: bool = False) -> int:
     console = report.console()
     emulator = Emulator(REGION)
     try:
@@ -42,7 +43,8 @@ def run(keep: bool = False, workdir: str | None = None) -> int:
     console.print(f"Embedded AWS emulator (moto) listening on {url}")
     try:
         base = (Path(workdir) if workdir else Path(tempfile.mkdtemp())).resolve()
-        ok = _story(console, base)
+        story = demo_stages.story if stages else _story
+        ok = story(console, base)
         if keep:
             _keep_running(console, emulator, base / "config-repo")
         return 0 if ok else 1
@@ -57,7 +59,7 @@ def _story(console: Console, workdir: Path) -> bool:
     settings = example["settings"]
     aws = Aws(region=REGION)
     seed(aws, settings["assets_bucket"], example)
-    repo = _config_repo(workdir / "config-repo", example)
+    repo = config_repo(workdir / "config-repo", example, "Add the example pipelines")
     console.print(f"Config repository: {repo.working_dir}")
     ok = True
 
@@ -67,12 +69,12 @@ def _story(console: Console, workdir: Path) -> bool:
     _rule(console, "2. Change one pipeline's instance type: only that stack updates")
     realtime = example["pipelines"][0]
     realtime["inference_instance"] = "ml.m5.xlarge"
-    _commit(repo, example, f"Scale {realtime['model_name']} endpoint to ml.m5.xlarge")
+    commit(repo, example, f"Scale {realtime['model_name']} endpoint to ml.m5.xlarge")
     ok &= _reconcile(console, repo, aws)
 
     _rule(console, "3. Remove a pipeline: only it is deleted")
     removed = example["pipelines"].pop(4)
-    _commit(repo, example, f"Retire the {removed['model_name']} batch pipeline")
+    commit(repo, example, f"Retire the {removed['model_name']} batch pipeline")
     ok &= _reconcile(console, repo, aws)
 
     _rule(console, "4. Nothing changed: the plan is empty and costs only reads")
@@ -104,7 +106,7 @@ def _example_text() -> str:
     return resources.files("controller.examples").joinpath("mlops-config.json").read_text("utf-8")
 
 
-def _load(repo: git.Repo) -> Any:
+def load(repo: git.Repo) -> Any:
     text = source.read_git(str(repo.working_dir), "HEAD")
     result = config_module.load(text.raw, text.name, revision=text.revision, environ={})
     if result.config is None:
@@ -115,7 +117,7 @@ def _load(repo: git.Repo) -> Any:
 def _plan(console: Console, repo: git.Repo, aws: Any) -> Any:
     from controller.gitops import reconcile
 
-    config = _load(repo)
+    config = load(repo)
     plan = reconcile.plan_for(config, aws, reconcile.guards_for(config, False))
     report.print_plan(plan, console, config.source)
     return plan
@@ -124,7 +126,7 @@ def _plan(console: Console, repo: git.Repo, aws: Any) -> Any:
 def _reconcile(console: Console, repo: git.Repo, aws: Any) -> bool:
     from controller.gitops import reconcile
 
-    config = _load(repo)
+    config = load(repo)
     plan = _plan(console, repo, aws)
     result = reconcile.apply_plan(
         config,
@@ -180,16 +182,16 @@ def stand_in_artifact(key: str) -> bytes:
     return b"label,feature_a,feature_b\n1,0.5,3\n0,0.1,7\n"
 
 
-def _config_repo(path: Path, example: dict[str, Any]) -> git.Repo:
+def config_repo(path: Path, example: dict[str, Any], message: str) -> git.Repo:
     repo = git.Repo.init(path, initial_branch="main")
     with repo.config_writer() as writer:
         writer.set_value("user", "name", "Demo User")
         writer.set_value("user", "email", "demo@example.invalid")
-    _commit(repo, example, "Add the example pipelines")
+    commit(repo, example, message)
     return repo
 
 
-def _commit(repo: git.Repo, example: dict[str, Any], message: str) -> None:
+def commit(repo: git.Repo, example: dict[str, Any], message: str) -> None:
     path = Path(repo.working_dir) / source.DEFAULT_CONFIG
     path.write_text(json.dumps(example, indent=2) + "\n")
     repo.index.add([str(path)])

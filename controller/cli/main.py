@@ -20,6 +20,7 @@ from types import FrameType
 from typing import Any
 
 from controller import __version__
+from controller.cli import stages
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -155,8 +156,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
         for diagnostic in result.diagnostics:
             print(diagnostic.format(), file=sys.stdout if result.config else sys.stderr)
         if result.config is not None:
-            count = len(result.config.pipelines)
-            print(f"{result.config.source}: valid, {count} pipeline{'s' * (count != 1)}")
+            staged = result.config.stages
+            count = len(result.config.pipelines) + (len(staged[0].pipelines) if staged else 0)
+            order = " -> ".join(s.stage.name for s in staged if s.stage)
+            where = f" in stages {order}" if staged else ""
+            print(f"{result.config.source}: valid, {count} pipeline{'s' * (count != 1)}{where}")
         else:
             errors = len(result.errors)
             name = f"{result.diagnostics[0].file}: " if len(results) > 1 else ""
@@ -173,18 +177,18 @@ def cmd_render(args: argparse.Namespace) -> int:
         for diagnostic in result.diagnostics:
             print(diagnostic.format(), file=sys.stderr)
         return EXIT_ERROR
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    for stack in render.render_all(result.config):
-        (out / f"{stack.stack_name}.yaml").write_text(stack.template_body)
-        parameters = json.dumps(stack.boto_parameters(), indent=2) + "\n"
-        (out / f"{stack.stack_name}.parameters.json").write_text(parameters)
-        print(f"{out / stack.stack_name}.yaml  spec {stack.spec_hash[:12]}")
-        for upload in stack.uploads:
-            # Objects the stack's jobs read from the assets bucket: copy out/assets/ there.
-            path = out / "assets" / upload.key
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(upload.body)
+    for out, config in stages.render_targets(result.config, Path(args.out)):
+        out.mkdir(parents=True, exist_ok=True)
+        for stack in render.render_all(config):
+            (out / f"{stack.stack_name}.yaml").write_text(stack.template_body)
+            parameters = json.dumps(stack.boto_parameters(), indent=2) + "\n"
+            (out / f"{stack.stack_name}.parameters.json").write_text(parameters)
+            print(f"{out / stack.stack_name}.yaml  spec {stack.spec_hash[:12]}")
+            for upload in stack.uploads:
+                # Objects the stack's jobs read from the assets bucket: copy assets/ there.
+                path = out / "assets" / upload.key
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(upload.body)
     return EXIT_OK
 
 
@@ -226,7 +230,14 @@ class Planned:
     guards: Any
 
 
-def _plan(args: argparse.Namespace) -> Planned | None:
+@dataclass(frozen=True)
+class Staged:
+    """A config with `settings.stages`: `cli.stages` plans and applies it stage by stage."""
+
+    config: Any
+
+
+def _plan(args: argparse.Namespace) -> Planned | Staged | None:
     """None when the config is invalid (already reported)."""
     from controller.core.plan import TargetError, targeted
     from controller.gitops import reconcile
@@ -238,6 +249,13 @@ def _plan(args: argparse.Namespace) -> Planned | None:
     config = loaded.result.config
     for warning in config.warnings:
         print(warning.format(), file=sys.stderr)
+    if config.stages or getattr(args, "stage", None):
+        if getattr(args, "target", None) or getattr(args, "out", None):
+            raise CliError(
+                "--target and --out plan one account; a config with settings.stages is "
+                "planned and applied per stage: use --stage NAME"
+            )
+        return Staged(config)  # cli.stages plans each stage
     guards = reconcile.guards_for(config, getattr(args, "allow_delete_all", False))
     aws = _aws(args, config.settings.region)
     full = reconcile.plan_for(config, aws, guards)
@@ -277,6 +295,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         planned = _plan(args)
         if planned is None:
             return EXIT_ERROR
+        if isinstance(planned, Staged):
+            return stages.plan(args, planned.config)
         _emit_plan(args, planned)
         if getattr(args, "out", None):
             _save_plan(args, planned)
@@ -336,6 +356,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
         planned = _plan(args)
         if planned is None:
             return EXIT_ERROR
+        if isinstance(planned, Staged):
+            return stages.apply(args, planned.config)
         console = _console(args)
         report.print_plan(planned.plan, console, planned.loaded.label)
         _note_targets(args, planned)
@@ -569,9 +591,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     from controller.core import report
 
     with aws_errors():
-        controller_id, region = status.identity(
-            load_config(args, default_to_git=True), setting_flags(args)
-        )
+        loaded = load_config(args, default_to_git=True)
+        if loaded.config is not None and (loaded.config.stages or args.stage):
+            return stages.status(args, loaded.config)
+        controller_id, region = status.identity(loaded, setting_flags(args))
         rows = status.collect(_aws(args, region), controller_id)
         if args.output == "json":
             print(report.dumps([row.to_json() for row in rows]))
@@ -651,7 +674,7 @@ def _pipeline_named(config: Any, name: str) -> Any:
 def cmd_demo(args: argparse.Namespace) -> int:
     from controller.cli import demo
 
-    return demo.run(keep=args.keep, workdir=args.workdir)
+    return demo.run(keep=args.keep, workdir=args.workdir, stages=args.stages)
 
 
 def cmd_ci(args: argparse.Namespace) -> int:
@@ -686,7 +709,10 @@ def cmd_history(args: argparse.Namespace) -> int:
     from controller.gitops import history
 
     with aws_errors():
-        identity = history.identity(load_config(args, default_to_git=True), setting_flags(args))
+        loaded = load_config(args, default_to_git=True)
+        if loaded.config is not None and (loaded.config.stages or args.stage):
+            return stages.history(args, loaded.config)
+        identity = history.identity(loaded, setting_flags(args))
         if identity is None:
             print(
                 "error: history needs the assets bucket: give --assets-bucket or a valid config",
@@ -787,6 +813,7 @@ def _add_plan_options(parser: argparse.ArgumentParser) -> None:
         help="plan only this stack or model name (repeatable), and what it depends on, as "
         "Terraform's -target",
     )
+    stages.add_stage_option(parser)
 
 
 def _add_approval_option(parser: argparse.ArgumentParser) -> None:
@@ -847,6 +874,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     status_cmd = commands.add_parser("status", help="every managed pipeline and its state")
     add_source_options(status_cmd)
+    stages.add_stage_option(status_cmd)
     add_output_option(status_cmd, "json")
     status_cmd.set_defaults(handler=cmd_status)
 
@@ -878,6 +906,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     history_cmd = commands.add_parser("history", help="past applies from the ledger, newest first")
     add_source_options(history_cmd)
+    stages.add_stage_option(history_cmd)
     add_output_option(history_cmd, "json")
     history_cmd.add_argument("--limit", type=int, default=20, metavar="N")
     history_cmd.set_defaults(handler=cmd_history)
@@ -919,11 +948,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_limit_options(watch_cmd)
     watch_cmd.set_defaults(handler=cmd_watch)
 
+    stages.add_commands(commands, add_source_options)
+
     demo = commands.add_parser("demo", help="the GitOps story on an embedded AWS emulator")
     demo.add_argument(
         "--keep", action="store_true", help="leave the emulator running and print AWS_ENDPOINT_URL"
     )
     demo.add_argument("--workdir", help="where to create the demo config repo (default: temp)")
+    demo.add_argument(
+        "--stages", action="store_true", help="the multi-account story: dev, staging, prod"
+    )
     demo.set_defaults(handler=cmd_demo)
     return parser
 

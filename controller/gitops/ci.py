@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -143,6 +143,10 @@ def run(context: CiContext, options: CiOptions, console: Console, aws: Aws | Non
     config = loaded.config
     for warning in config.warnings:
         _say(console, warning.format())
+    if config.stages:
+        from controller.gitops import staged_ci  # it builds on this module
+
+        return staged_ci.run(context, options, console, aws, config)
     if context.event is Event.PULL_REQUEST:
         return _pull_request(context, options, console, aws, config)
     branch = context.branch or config.settings.deployment_branch
@@ -215,7 +219,7 @@ def _pull_request(
     )
     body = plan_comment(plan, config.source, diff)
     (options.artifacts / "comment.md").write_text(body)
-    _comment(aws.client("codecommit"), context, body, console)
+    post_comment(aws.client("codecommit"), context, body, console)
     return _plan_status(plan)
 
 
@@ -231,7 +235,7 @@ def _invalid(
     artifacts.write_junit(options.artifacts, artifacts.junit_invalid(diagnostics))
     if context.event is Event.PULL_REQUEST:
         body = invalid_comment(context.commit, diagnostics)
-        _comment(aws.client("codecommit"), context, body, console)
+        post_comment(aws.client("codecommit"), context, body, console)
     _say(console, f"The config at {context.commit[:12]} is invalid: nothing was planned.")
     return 1
 
@@ -251,9 +255,14 @@ def _plan_status(plan: Plan) -> int:
 
 def plan_comment(plan: Plan, source_name: str, diff: str | None) -> str:
     """The comment body: the plan, then the config diff when it fits in one comment."""
+    return comment_body(lambda room: report.plan_markdown(plan, source_name, limit=room), diff)
+
+
+def comment_body(render: Callable[[int], str], diff: str | None) -> str:
+    """A plan rendered to fit in `room` characters, then the config diff when it fits."""
     section = _diff_section(diff)
     room = MAX_COMMENT - len(MARKER) - 1
-    body = report.plan_markdown(plan, source_name, limit=room)
+    body = render(room)
     if len(body) + len(section) + 1 > room:
         lines = (diff or "").count("\n")
         section = (
@@ -298,7 +307,7 @@ def request_token(pull_request_id: str, commit: str) -> str:
     return f"mlops-plan-{digest}"
 
 
-def _comment(codecommit: Any, context: CiContext, body: str, console: Console) -> None:
+def post_comment(codecommit: Any, context: CiContext, body: str, console: Console) -> None:
     existing = find_plan_comment(codecommit, context)
     if existing is not None:
         try:

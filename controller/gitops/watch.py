@@ -139,10 +139,12 @@ def poll(repo: git.Repo, options: WatchOptions, console: Console, resume: str = 
     aws = Aws(region=config.settings.region, profile=_profile(options))
     ledger = reconcile.ledger_for(config, aws)
     last = ledger.last_applied()
-    if last == commit and commit != resume:
+    if last == commit and commit != resume and not config.stages:
         return Tick(commit, False, True, f"{commit[:12]} is applied already")
     if last and source.is_superseded(repo, commit, last):
         return Tick(commit, False, True, f"{commit[:12]} is older than {last[:12]}, applied last")
+    if config.stages:
+        return _promote(repo, commit, config, aws, options, console)
     plan = reconcile.plan_for(config, aws, reconcile.guards_for(config, False))
     report.print_plan(plan, console, config.source)
     result = reconcile.apply_plan(
@@ -166,6 +168,31 @@ def poll(repo: git.Repo, options: WatchOptions, console: Console, resume: str = 
     if result.stopped:
         message = f"stopped waiting for {commit[:12]} ({result.stopped}); the next round continues"
     return Tick(commit, True, result.ok, message, bool(result.stopped))
+
+
+def _promote(
+    repo: git.Repo,
+    commit: str,
+    config: config_module.Config,
+    aws: Aws,
+    options: WatchOptions,
+    console: Console,
+) -> Tick:
+    """With stages, every round continues the promotion of the tip as far as the gates allow
+    (an approval may have arrived since the last round)."""
+    from controller.core import stage_report
+    from controller.core.gates import steps
+    from controller.gitops import staged
+
+    actor = ledger_actor(options.environ, str(repo.commit(commit).committer.name or ""))
+    run = staged.Run(commit=commit, actor=actor, hooks=staged.printing_hooks(console))
+    runs = staged.promote(config, staged.Sessions(aws, config), run)
+    stage_report.print_runs(steps(config), runs, console)
+    reached = [r.step.name for r in runs if r.outcome is not None]
+    message = f"promoted {commit[:12]} through {', '.join(reached) or 'no stage'}"
+    if line := stage_report.stopped(runs):
+        message += f"; {line}"
+    return Tick(commit, True, not any(r.failed for r in runs), message)
 
 
 def watch(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from controller.core.config import checks, document, schema, settings
+from controller.core.config import checks, document, schema, settings, stages
 from controller.core.config.model import Config, Pipeline, S3Location, Settings
 from controller.core.diagnostics import Diagnostic, error
 from controller.core.pipelines import ASSET_KEYS, INTEGER_KEYS, KINDS, LOCATION_KEYS, stack_name
@@ -57,6 +57,20 @@ def load(
     )
     if isinstance(doc.data, dict) and isinstance(from_file, dict):
         doc = document.Document(doc.name, {**doc.data, "settings": merged}, doc.lines)
+    staged = stages.split(doc, merged)
+    if staged is not None:
+        return _result(*_validated_stages(staged, origin, revision, name, aws), single)
+    return _result(*_validated(doc, merged, origin, revision, name, aws), single)
+
+
+def _validated(
+    doc: document.Document,
+    merged: Mapping[str, Any],
+    origin: Mapping[str, str],
+    revision: str | None,
+    name: str,
+    aws: settings.AwsDefaults | None,
+) -> tuple[Config | None, list[Diagnostic]]:
     found = [_with_origin(d, origin) for d in schema.validate(doc)]
     if not any(d.path in ("$", "$.settings") for d in found):
         found += [doc.locate(d, ("settings",)) for d in _required_settings(merged, name)]
@@ -67,14 +81,38 @@ def load(
         ]
     if found:
         found += _checks_of_valid_pipelines(doc, merged, found)
-        return _result(None, found, single)
+        return None, found
     config = _build(doc, merged, revision)
     found = [doc.locate(d, _path_tuple(d.path)) for d in checks.run(config)]
     warnings = tuple(d for d in found if not d.is_error)
     if any(d.is_error for d in found):
-        return _result(None, found, single)
+        return None, found
     config = Config(config.settings, config.pipelines, name, revision, tuple(_unique(warnings)))
-    return _result(config, found, single)
+    return config, found
+
+
+def _validated_stages(
+    staged: stages.Split,
+    origin: Mapping[str, str],
+    revision: str | None,
+    name: str,
+    aws: settings.AwsDefaults | None,
+) -> tuple[Config | None, list[Diagnostic]]:
+    """Every rule, once per stage, on the file as that stage sees it (see `stages`)."""
+    found = list(staged.problems)
+    configs = []
+    for part in staged.stages:
+        config, diagnostics = _validated(
+            part.document, part.settings, part.origin(origin), revision, name, aws
+        )
+        found += [d for d in map(part.in_file, diagnostics) if d is not None]
+        configs.append(config)
+    found = _unique(found)
+    complete = [c for c in configs if c is not None]
+    if any(d.is_error for d in found) or len(complete) < len(configs):
+        return None, found
+    warnings = tuple(d for d in found if not d.is_error)
+    return stages.assemble(complete, staged, warnings), found
 
 
 def _checks_of_valid_pipelines(

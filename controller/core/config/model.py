@@ -43,6 +43,22 @@ class Settings:
 
 
 @dataclass(frozen=True)
+class Stage:
+    """One account of a multi-account config (`settings.stages`), in promotion order."""
+
+    name: str
+    account_id: str
+    role_arn: str
+    """The role the controller assumes in the stage's account."""
+    region: str
+    index: int
+    """Position in `settings.stages`: the promotion order."""
+    manual: bool = False
+    """`"approval": "manual"`: a commit waits here until someone approves it for this stage."""
+    external_id: str | None = None
+
+
+@dataclass(frozen=True)
 class Pipeline:
     kind: PipelineKind
     name: str
@@ -73,6 +89,11 @@ class Config:
     source: str
     revision: str | None = None
     warnings: tuple[Diagnostic, ...] = field(default=())
+    stage: Stage | None = None
+    """The stage this config deploys, for one of `stages`; None for the orchestrator's own."""
+    stages: tuple[Config, ...] = ()
+    """With `settings.stages`: one config per stage, in promotion order. This config then
+    holds only what lives in the orchestrator account (the image builders)."""
 
     def by_stack_name(self) -> dict[str, Pipeline]:
         return {p.stack_name: p for p in self.pipelines}

@@ -1,0 +1,150 @@
+"""Pre-flight for a stage: can its account read the orchestrator's assets?
+
+A stage's stacks read model artifacts, Docker zips and baselines from the orchestrator's
+assets bucket (decrypting with its KMS key, if the bucket uses one) and pull custom images
+from the orchestrator's registry. Without a grant on the orchestrator's side naming the stage
+account, the endpoint fails twenty minutes later; here the orchestrator's own policies are
+read instead (with the orchestrator's credentials) and a pipeline whose reads are not granted
+is blocked with what is missing. Like the artifact check, only pending changes are checked, so
+a no-op plan makes no call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from controller.aws.preflight import NEEDS_ASSETS, required_objects
+from controller.aws.session import Aws
+from controller.core import grants
+from controller.core.config.model import Pipeline, Stage
+from controller.core.plan import Plan
+
+NO_POLICY = frozenset(
+    {
+        "NoSuchBucketPolicy",
+        "RepositoryPolicyNotFoundException",
+        "ServerSideEncryptionConfigurationNotFoundError",
+    }
+)
+
+
+@dataclass
+class _Policies:
+    """Each policy read at most once per check."""
+
+    home: Aws
+    read: dict[tuple[str, ...], tuple[Any, str]] = field(default_factory=dict)
+
+    def get(self, what: tuple[str, ...]) -> tuple[Any, str]:
+        """(the policy or None when there is none, a problem reading it or "")."""
+        if what not in self.read:
+            self.read[what] = self._fetch(what)
+        return self.read[what]
+
+    def _fetch(self, what: tuple[str, ...]) -> tuple[Any, str]:
+        kind, *args = what
+        try:
+            if kind == "bucket":
+                answer = self.home.client("s3").get_bucket_policy(Bucket=args[0])
+                return answer["Policy"], ""
+            if kind == "encryption":
+                answer = self.home.client("s3").get_bucket_encryption(Bucket=args[0])
+                rules = answer["ServerSideEncryptionConfiguration"]["Rules"]
+                default = rules[0].get("ApplyServerSideEncryptionByDefault", {}) if rules else {}
+                key = default.get("KMSMasterKeyID")
+                return (key if default.get("SSEAlgorithm") == "aws:kms" else None), ""
+            if kind == "key":
+                kms = self.home.client("kms")
+                key = args[0]
+                if "alias/" in key:
+                    key = kms.describe_key(KeyId=key)["KeyMetadata"]["Arn"]
+                return kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"], ""
+            registry, repository = args
+            answer = self.home.client("ecr").get_repository_policy(
+                registryId=registry, repositoryName=repository
+            )
+            return answer["policyText"], ""
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            code = str(error.get("Code", ""))
+            if code in NO_POLICY:
+                return None, ""
+            return None, f"{code}: {error.get('Message', exc)}"
+        except BotoCoreError as exc:
+            return None, str(exc)
+
+
+def check(plan: Plan, stage: Stage, home: Aws, assets_bucket: str) -> dict[str, str]:
+    """Stack name -> what the stage account may not read, for each pending change."""
+    policies = _Policies(home)
+    failures: dict[str, str] = {}
+    for action in plan.actions:
+        if action.action not in NEEDS_ASSETS or action.desired is None:
+            continue
+        problems = list(_problems(action.desired.pipeline, stage, assets_bucket, policies))
+        if problems:
+            failures[action.stack_name] = "; ".join(problems)
+    return failures
+
+
+def _problems(
+    pipeline: Pipeline, stage: Stage, assets_bucket: str, policies: _Policies
+) -> Iterator[str]:
+    account = stage.account_id
+    for key, location in required_objects(pipeline):
+        if location.bucket != assets_bucket:
+            continue
+        resource = f"arn:aws:s3:::{location.bucket}/{location.key}"
+        policy, trouble = policies.get(("bucket", location.bucket))
+        if trouble:
+            yield f"cross-account: cannot read the policy of s3://{location.bucket}: {trouble}"
+        elif not grants.allows(policy, account, grants.READ_OBJECTS, resource):
+            yield (
+                f"cross-account: the bucket policy of s3://{location.bucket} does not let "
+                f"account {account} (stage {stage.name}) read {key} {location.uri}; add the "
+                "statement `mlops-controller grants` prints (or deploy the bootstrap with "
+                "StageAccountIds)"
+            )
+        yield from _decrypt_problems(location.bucket, stage, policies)
+    image = pipeline.get("custom_image_uri")
+    if isinstance(image, str):
+        yield from _image_problems(image, stage, policies)
+
+
+def _decrypt_problems(bucket: str, stage: Stage, policies: _Policies) -> Iterator[str]:
+    key_id, trouble = policies.get(("encryption", bucket))
+    if trouble or key_id is None:
+        return  # no KMS key, or none the orchestrator can see: S3 reports it at read time
+    policy, trouble = policies.get(("key", str(key_id)))
+    if trouble:
+        yield f"cross-account: cannot read the policy of KMS key {key_id}: {trouble}"
+    elif not grants.allows(policy, stage.account_id, ("kms:Decrypt",), "*"):
+        yield (
+            f"cross-account: KMS key {key_id} of s3://{bucket} does not let account "
+            f"{stage.account_id} (stage {stage.name}) decrypt; add the key statement "
+            "`mlops-controller grants` prints"
+        )
+
+
+def _image_problems(image: str, stage: Stage, policies: _Policies) -> Iterator[str]:
+    host, _, path = image.partition("/")
+    registry, _, rest = host.partition(".dkr.ecr.")
+    region = rest.partition(".")[0]
+    repository = path.split("@")[0].rpartition(":")[0] if ":" in path else path.split("@")[0]
+    if registry == stage.account_id or region != policies.home.region:
+        return  # the stage's own registry, or one the orchestrator's session does not reach
+    policy, trouble = policies.get(("repository", registry, repository))
+    if trouble.startswith("AccessDenied"):
+        return  # another account's registry: only its owner can see its policy
+    if trouble:
+        yield f"cross-account: image {image}: {trouble}"
+    elif not grants.allows(policy, stage.account_id, grants.PULL_IMAGES, "*"):
+        yield (
+            f"cross-account: the repository policy of {registry}/{repository} does not let "
+            f"account {stage.account_id} (stage {stage.name}) pull {image}; add the "
+            "repository statement `mlops-controller grants` prints"
+        )

@@ -1,0 +1,138 @@
+"""Pre-flight per stage: a pipeline whose stage account may not read the orchestrator's assets
+(bucket policy, KMS key policy, ECR repository policy) is blocked with what is missing,
+before anything is written; the policies are read in the orchestrator account."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import git
+import pytest
+
+from controller.cli.main import main
+from controller.core import grants
+from tests.aws_calls import count_calls
+from tests.conftest import commit_config
+from tests.multi_account import (
+    BUCKET,
+    CUSTOM,
+    DEV,
+    PROD,
+    REALTIME,
+    STAGING,
+    seed_orchestrator,
+    staged_example,
+)
+
+
+@pytest.fixture
+def repo(aws: str, tmp_path: Path) -> git.Repo:
+    repo = git.Repo.init(tmp_path / "staged-repo", initial_branch="main")
+    commit_config(repo, staged_example(), "Three stages")
+    return repo
+
+
+def plan(repo: git.Repo, capsys: pytest.CaptureFixture[str]) -> dict[str, dict[str, Any]]:
+    """Each stage's planned action and reason, by stack name."""
+    main(["plan", "--repo", str(repo.working_dir), "--output", "json"])
+    stages = json.loads(capsys.readouterr().out)["stages"]
+    return {
+        s["stage"]: {c["name"]: (c["action"], c["reason"]) for c in s["plan"]["changes"]}
+        for s in stages
+    }
+
+
+def test_a_stage_the_bucket_policy_does_not_name_is_blocked_with_what_is_missing(
+    repo, capsys
+) -> None:
+    seed_orchestrator(staged_example(), [DEV, STAGING])
+
+    planned = plan(repo, capsys)
+
+    assert {a for a, _ in planned["dev"].values()} == {"create"}
+    assert {a for a, _ in planned["staging"].values()} == {"create"}
+    action, reason = planned["prod"][REALTIME]
+    assert action == "blocked"
+    assert reason == (
+        f"cross-account: the bucket policy of s3://{BUCKET} does not let account {PROD} "
+        f"(stage prod) read model_artifact_location s3://{BUCKET}/linearlearner/model.tar.gz; "
+        "add the statement `mlops-controller grants` prints (or deploy the bootstrap with "
+        "StageAccountIds)"
+    )
+    assert {a for a, _ in planned["prod"].values()} == {"blocked"}
+
+
+def test_without_a_bucket_policy_every_stage_is_blocked(repo, capsys) -> None:
+    home = seed_orchestrator(staged_example())
+    home.client("s3").delete_bucket_policy(Bucket=BUCKET)
+
+    planned = plan(repo, capsys)
+
+    for stage in ("dev", "staging", "prod"):
+        assert {a for a, _ in planned[stage].values()} == {"blocked"}
+    assert planned["orchestrator"]  # the image builder reads in its own account
+
+
+def test_a_custom_image_the_repository_policy_does_not_share_is_blocked(repo, capsys) -> None:
+    home = seed_orchestrator(staged_example())
+    home.client("ecr").delete_repository_policy(repositoryName="mlops-churn")
+
+    planned = plan(repo, capsys)
+
+    action, reason = planned["dev"][CUSTOM]
+    assert action == "blocked"
+    assert "the repository policy of 123456789012/mlops-churn does not let account" in reason
+    assert planned["dev"][REALTIME][0] == "create"
+
+
+def test_a_kms_encrypted_bucket_needs_a_key_policy_naming_the_stage(repo, capsys) -> None:
+    home = seed_orchestrator(staged_example())
+    kms = home.client("kms")
+    key = kms.create_key(Description="assets")["KeyMetadata"]["Arn"]
+    home.client("s3").put_bucket_encryption(
+        Bucket=BUCKET,
+        ServerSideEncryptionConfiguration={
+            "Rules": [
+                {
+                    "ApplyServerSideEncryptionByDefault": {
+                        "SSEAlgorithm": "aws:kms",
+                        "KMSMasterKeyID": key,
+                    }
+                }
+            ]
+        },
+    )
+
+    action, reason = plan(repo, capsys)["staging"][REALTIME]
+    assert action == "blocked"
+    assert f"cross-account: KMS key {key} of s3://{BUCKET} does not let account {STAGING}" in reason
+
+    statement = grants.key_statement([DEV, STAGING, PROD], "us-east-1")
+    policy = json.loads(kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"])
+    policy["Statement"].append(statement)
+    kms.put_key_policy(KeyId=key, PolicyName="default", Policy=json.dumps(policy))
+    assert plan(repo, capsys)["staging"][REALTIME][0] == "create"
+
+
+def test_a_no_op_plan_reads_no_policy(repo, capsys, monkeypatch) -> None:
+    seed_orchestrator(staged_example())
+    for stage in ("orchestrator", "dev"):
+        main(["apply", "--auto-approve", "--repo", str(repo.working_dir), "--stage", stage])
+    capsys.readouterr()
+    calls = count_calls(monkeypatch)
+
+    main(["plan", "--repo", str(repo.working_dir), "--stage", "dev"])
+
+    assert not [op for op in calls if op.startswith(("s3.", "kms.", "ecr."))], calls
+
+
+def test_grants_prints_the_statements_for_the_configured_stage_accounts(repo, capsys) -> None:
+    path = Path(repo.working_dir) / "mlops-config.json"
+    assert main(["grants", "--config", str(path)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["stage_accounts"] == [DEV, STAGING, PROD]
+    assert printed["assets_bucket_policy_statement"] == grants.bucket_statement(
+        BUCKET, [DEV, STAGING, PROD]
+    )

@@ -1,0 +1,347 @@
+"""blueprints/stage-role.yaml and the stage parameters of blueprints/bootstrap.yaml.
+
+moto deploys both but applies neither bucket, repository nor key policies, and checks no IAM;
+so the grants are read back from the templates and judged with the same rules the pre-flight
+uses, and the stage role's permissions are derived from the CloudFormation provider schemas
+that cfn-lint ships (what each resource handler calls), as the house rules ask.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import boto3
+import cfnlint
+import pytest
+import yaml
+from cfnlint.api import lint
+
+from controller.core import grants
+from controller.core.pipelines import KINDS, Family
+from controller.gitops import bootstrap
+from tests.conftest import ROOT
+from tests.multi_account import DEV, PROD, STAGING, account_client
+
+STAGE_ROLE = ROOT / "blueprints" / "stage-role.yaml"
+ACCOUNTS = [DEV, STAGING, PROD]
+SCHEMAS = Path(cfnlint.__file__).parent / "data" / "schemas"
+
+
+class _Loader(yaml.SafeLoader):
+    """CloudFormation short forms kept as {"Fn": value}, so conditions can be resolved."""
+
+
+def _tagged(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {suffix: value}
+
+
+_Loader.add_multi_constructor("!", _tagged)
+
+
+def resolved(node: Any, values: dict[str, Any], conditions: dict[str, bool]) -> Any:
+    """The template with `!If`, `!Ref`, `!Sub` and `!GetAtt` of known names resolved; a
+    value that resolves to AWS::NoValue disappears, as in CloudFormation."""
+    if isinstance(node, list):
+        items = [resolved(item, values, conditions) for item in node]
+        return [item for item in items if item != "AWS::NoValue"]
+    if not isinstance(node, dict):
+        return node
+    if set(node) == {"If"}:
+        condition, then, otherwise = node["If"]
+        return resolved(then if conditions[condition] else otherwise, values, conditions)
+    if set(node) == {"Ref"}:
+        return values.get(node["Ref"], node["Ref"])
+    if set(node) == {"GetAtt"}:
+        return values.get(node["GetAtt"], node["GetAtt"])
+    if set(node) == {"Sub"}:
+        text, names = (node["Sub"], {}) if isinstance(node["Sub"], str) else node["Sub"]
+        local = {k: resolved(v, values, conditions) for k, v in names.items()}
+        return re.sub(
+            r"\$\{(!?[\w:.]+)\}",
+            lambda m: (
+                m.group(0).replace("!", "")
+                if m.group(1).startswith("!")
+                else str({**values, **local}.get(m.group(1), m.group(0)))
+            ),
+            text,
+        )
+    items = {k: resolved(v, values, conditions) for k, v in node.items()}
+    return {k: v for k, v in items.items() if v != "AWS::NoValue"}
+
+
+def bootstrap_with(accounts: list[str]) -> dict[str, Any]:
+    document = yaml.load(bootstrap.template_text(), Loader=_Loader)
+    values: dict[str, Any] = {
+        "StageAccountIds": accounts,
+        "StageRoleName": "mlops-controller-stage",
+        "AssetsBucket": "assets",
+        "AssetsBucket.Arn": "arn:aws:s3:::assets",
+        "ControllerKey.Arn": "arn:aws:kms:us-east-1:123456789012:key/k",
+        "AWS::Partition": "aws",
+        "AWS::Region": "us-east-1",
+        "AWS::AccountId": "123456789012",
+    }
+    conditions = {"HasStages": bool(accounts), "CreateBucket": True, "CreateEcrRepo": True}
+    conditions["CreateModelRegistry"] = False
+    resources = {
+        name: resource
+        for name, resource in document["Resources"].items()
+        if conditions.get(resource.get("Condition", ""), True)
+    }
+    return resolved(resources, values, conditions)  # type: ignore[no-any-return]
+
+
+def policy_of(statements: list[dict[str, Any]]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
+
+
+# The orchestrator's bootstrap
+
+
+def test_the_bootstrap_grants_every_stage_account_what_the_pre_flight_checks() -> None:
+    resources = bootstrap_with(ACCOUNTS)
+    bucket = policy_of(resources["AssetsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"])
+    key = policy_of(resources["ControllerKey"]["Properties"]["KeyPolicy"]["Statement"])
+    repository = json.dumps(resources["EcrRepository"]["Properties"]["RepositoryPolicyText"])
+    for account in ACCOUNTS:
+        assert grants.allows(bucket, account, grants.READ_OBJECTS, "arn:aws:s3:::assets/m.tar.gz")
+        assert grants.allows(key, account, ("kms:Decrypt",), "*")
+        assert grants.allows(repository, account, grants.PULL_IMAGES, "*")
+    assert not grants.allows(bucket, "444444444444", grants.READ_OBJECTS, "arn:aws:s3:::assets/m")
+
+
+def test_without_stage_accounts_the_bootstrap_grants_nothing_more() -> None:
+    resources = bootstrap_with([])
+    assert "StagePromotionPolicy" not in resources and "ApproverPolicy" not in resources
+    assert "RepositoryPolicyText" not in resources["EcrRepository"]["Properties"]
+    bucket = resources["AssetsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert [s["Sid"] for s in bucket] == ["DenyInsecureTransport"]
+    key = resources["ControllerKey"]["Properties"]["KeyPolicy"]["Statement"]
+    assert "StageAccountsDecryptAssets" not in [s["Sid"] for s in key]
+
+
+def test_the_controller_may_assume_stage_roles_and_read_policies_but_never_approve() -> None:
+    statements = bootstrap_with(ACCOUNTS)["StagePromotionPolicy"]["Properties"]
+    by_sid = {s["Sid"]: s for s in statements["PolicyDocument"]["Statement"]}
+    assert by_sid["AssumeStageRoles"]["Resource"] == "arn:aws:iam::*:role/mlops-controller-stage"
+    deny = by_sid["NoSelfApproval"]
+    assert deny["Effect"] == "Deny"
+    approval = "arn:aws:s3:::assets/mlops-controller/mlops-controller/approvals/prod/c/AIDA/x.json"
+    assert grants._glob(deny["Resource"], False).fullmatch(approval)
+
+
+def test_an_approver_may_record_decisions_only_under_their_own_user_id() -> None:
+    policy = bootstrap_with(ACCOUNTS)["ApproverPolicy"]["Properties"]["PolicyDocument"]
+    (own,) = [s for s in policy["Statement"] if s["Sid"] == "RecordOwnDecisions"]
+    pattern = own["Resource"]
+    assert "${aws:userid}" in pattern
+    mine = pattern.replace("${aws:userid}", "AIDAALICE")
+    key = (
+        "mlops-controller/mlops-controller/approvals/prod/{c}/{who}/"
+        "20261125T100000.000000Z-approved.json"
+    )
+    assert grants._glob(mine, False).fullmatch(
+        "arn:aws:s3:::assets/" + key.format(c="c" * 40, who="AIDAALICE")
+    )
+    assert not grants._glob(mine, False).fullmatch(
+        "arn:aws:s3:::assets/" + key.format(c="c" * 40, who="AIDABOB")
+    )
+
+
+def test_the_bootstrap_with_stage_accounts_deploys_on_the_emulator(aws, capsys) -> None:
+    from controller.cli.main import main
+
+    code = main(
+        [
+            "bootstrap",
+            "--stack-name",
+            "mlops-controller",
+            "--notification-email",
+            "a@b.io",
+            "--parameter",
+            f"StageAccountIds={','.join(ACCOUNTS)}",
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    stack = boto3.client("cloudformation", region_name="us-east-1").describe_stacks(
+        StackName="mlops-controller"
+    )["Stacks"][0]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    assert outputs["ApproverPolicyArn"].startswith("arn:aws:iam::123456789012:policy/")
+
+
+# The stage role
+
+
+@cache
+def stage_role() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.load(STAGE_ROLE.read_text(), Loader=_Loader)
+    return loaded
+
+
+def role_statements(external_id: str = "") -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    values = {
+        "ControllerRoleArn": "arn:aws:iam::123456789012:role/controller",
+        "ExternalId": external_id,
+        "StackPrefix": "mlops-pipeline",
+        "AWS::Partition": "aws",
+        "AWS::Region": "us-east-1",
+        "AWS::AccountId": DEV,
+    }
+    role = resolved(
+        stage_role()["Resources"]["StageRole"], values, {"HasExternalId": bool(external_id)}
+    )
+    properties = role["Properties"]
+    return (
+        properties["AssumeRolePolicyDocument"]["Statement"],
+        properties["Policies"][0]["PolicyDocument"]["Statement"],
+    )
+
+
+def test_the_stage_role_template_is_clean_under_cfn_lint() -> None:
+    matches = lint(STAGE_ROLE.read_text(), regions=["us-east-1"])
+    assert [f"{m.rule.id} line {m.linenumber}: {m.message}" for m in matches] == []
+
+
+def test_the_stage_role_trusts_only_the_orchestrators_controller_role() -> None:
+    (trust,) = role_statements()[0]
+    assert trust["Principal"] == {"AWS": "arn:aws:iam::123456789012:role/controller"}
+    assert trust["Action"] == "sts:AssumeRole" and "Condition" not in trust
+    (trust,) = role_statements("mlops-dev-7f3a")[0]
+    assert trust["Condition"] == {"StringEquals": {"sts:ExternalId": "mlops-dev-7f3a"}}
+
+
+def allowed(statements: list[dict[str, Any]], action: str) -> list[dict[str, Any]]:
+    return [
+        s
+        for s in statements
+        if s["Effect"] == "Allow"
+        and any(grants._glob(a, True).fullmatch(action) for a in grants._listed(s["Action"]))
+    ]
+
+
+CONDITIONAL = {
+    "ec2:": "VPC configuration (the blueprints deploy no VPC)",
+    "elasticfilesystem:": "EFS mounts",
+    "s3files:": "EFS mounts",
+    "s3:": "code and definitions from S3 (the blueprints inline them)",
+    "lambda:AssociateRuntimeAlias": "runtime aliases",
+    "lambda:GetLayerVersion": "layers",
+    "lambda:PassCapacityProvider": "capacity providers",
+    "lambda:PutFunctionScalingConfig": "capacity providers",
+    "lambda:GetCodeSigningConfig": "code signing",
+    "lambda:PutFunctionCodeSigningConfig": "code signing",
+    "lambda:DeleteFunctionCodeSigningConfig": "code signing",
+    "iam:PutRolePermissionsBoundary": "permission boundaries",
+    "iam:DeleteRolePermissionsBoundary": "permission boundaries",
+    "iam:PutGroupPolicy": "policies on groups",
+    "iam:GetGroupPolicy": "policies on groups",
+    "iam:DeleteGroupPolicy": "policies on groups",
+    "iam:PutUserPolicy": "policies on users",
+    "iam:GetUserPolicy": "policies on users",
+    "iam:DeleteUserPolicy": "policies on users",
+}
+
+
+def stage_resource_types() -> set[str]:
+    """Every resource type the pipelines deployed in a stage use (not the image builder)."""
+    types: set[str] = set()
+    for snapshot in (ROOT / "tests" / "snapshots").glob("*.yaml"):
+        if "imagebuilder" not in snapshot.name:
+            types |= set(re.findall(r"Type: (AWS::[A-Za-z0-9:]+)", snapshot.read_text()))
+    assert any(k.family is Family.IMAGE_BUILDER for k in KINDS.values())
+    return types
+
+
+def handler_permissions(resource_type: str) -> set[str]:
+    providers = json.loads((SCHEMAS / "providers" / "us-east-1.json").read_text())
+    schema = json.loads((SCHEMAS / "resources" / f"{providers[resource_type]}.json").read_text())
+    handlers = schema.get("handlers", {})
+    return {
+        permission
+        for verb in ("create", "update", "delete")
+        for permission in handlers.get(verb, {}).get("permissions", [])
+    }
+
+
+@pytest.mark.parametrize("resource_type", sorted(stage_resource_types()))
+def test_the_stage_role_allows_what_each_resource_handler_calls(resource_type: str) -> None:
+    statements = role_statements()[1]
+    missing = [
+        permission
+        for permission in sorted(handler_permissions(resource_type))
+        if not allowed(statements, permission)
+        and not any(permission.startswith(prefix) for prefix in CONDITIONAL)
+    ]
+    assert missing == []
+
+
+def test_the_stage_role_allows_every_call_the_controller_makes_in_a_stage_account() -> None:
+    statements = role_statements()[1]
+    calls = [
+        "cloudformation:DescribeStacks",
+        "cloudformation:DescribeStackEvents",
+        "cloudformation:CreateStack",
+        "cloudformation:UpdateStack",
+        "cloudformation:DeleteStack",
+        "states:StartExecution",
+        "states:DescribeExecution",
+        "sagemaker:DescribeEndpoint",
+    ]
+    assert [c for c in calls if not allowed(statements, c)] == []
+    assert not allowed(statements, "s3:GetObject")
+    assert not allowed(statements, "iam:CreateUser")
+
+
+def test_the_stage_role_writes_only_stacks_roles_and_functions_under_the_prefix() -> None:
+    statements = role_statements()[1]
+    for action in (
+        "cloudformation:CreateStack",
+        "iam:CreateRole",
+        "iam:PassRole",
+        "lambda:CreateFunction",
+    ):
+        for statement in allowed(statements, action):
+            assert all("mlops-pipeline-*" in r for r in grants._listed(statement["Resource"])), (
+                action
+            )
+    for statement in statements:
+        actions = grants._listed(statement["Action"])
+        assert not any(a == "*" or a.endswith(":*") for a in actions), statement["Sid"]
+
+
+def test_the_stage_role_deploys_in_a_stage_account_on_the_emulator(aws) -> None:
+    cfn = account_client(DEV, "cloudformation")
+    cfn.create_stack(
+        StackName="mlops-controller-stage",
+        TemplateBody=STAGE_ROLE.read_text(),
+        Parameters=[
+            {
+                "ParameterKey": "ControllerRoleArn",
+                "ParameterValue": "arn:aws:iam::123456789012:role/c",
+            }
+        ],
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+    )
+    stack = cfn.describe_stacks(StackName="mlops-controller-stage")["Stacks"][0]
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    assert outputs["RoleArn"] == f"arn:aws:iam::{DEV}:role/mlops-controller-stage"
+    role = account_client(DEV, "iam").get_role(RoleName="mlops-controller-stage")["Role"]
+    trust = role["AssumeRolePolicyDocument"]
+    trust = json.loads(trust) if isinstance(trust, str) else trust
+    assert trust["Statement"][0]["Principal"] == {"AWS": "arn:aws:iam::123456789012:role/c"}
+    assert "mlops-controller-stage" not in {
+        r["RoleName"] for r in boto3.client("iam").list_roles()["Roles"]
+    }

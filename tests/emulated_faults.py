@@ -7,6 +7,7 @@ final states real CloudFormation produces. The controller still talks to it over
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -91,3 +92,19 @@ def stick_updates(monkeypatch: pytest.MonkeyPatch, name_part: str, reason: str) 
         self.status = "UPDATE_ROLLBACK_FAILED"
 
     monkeypatch.setattr(FakeStack, "update", update)
+
+
+def slow_creates(monkeypatch: pytest.MonkeyPatch, name_part: str, seconds: float) -> None:
+    """Matching stacks stay CREATE_IN_PROGRESS for `seconds`, as a real endpoint stack does
+    for 5-20 minutes, then complete."""
+    original = FakeStack.mark_creation_complete
+
+    def mark_creation_complete(self: Any) -> None:
+        if name_part not in self.name:
+            original(self)
+            return
+        timer = threading.Timer(seconds, original, args=(self,))
+        timer.daemon = True
+        timer.start()
+
+    monkeypatch.setattr(FakeStack, "mark_creation_complete", mark_creation_complete)

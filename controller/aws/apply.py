@@ -167,6 +167,8 @@ class Applier:
             outcome, message = self._perform(action)
         except _Busy as exc:
             outcome, message = Outcome.WAITING, str(exc)
+        except WriteRefused as exc:
+            outcome, message = Outcome.SKIPPED, f"not written: {exc}"
         except _StackFailed as exc:
             outcome, message = Outcome.FAILED, str(exc)
         except ClientError as exc:

@@ -3,9 +3,11 @@ and botocore's Stubber only for CodeCommit's pull-request calls (moto does not h
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import os
+import threading
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -379,3 +381,170 @@ def test_the_comment_keeps_the_plan_and_drops_a_diff_too_long_to_fit(
     assert len(content) <= ci.MAX_COMMENT
     assert "1 to create" in content
     assert "does not fit in a comment: see plan.md in the build artifacts" in content
+
+
+# The stale-commit guard under races, partial failures and shallow clones (issue 11, item 1)
+
+
+def two_pipelines(example: dict[str, Any], instance: str = "ml.m5.large") -> dict[str, Any]:
+    """The realtime endpoint at `instance` and the batch job: independent pipelines."""
+    config = copy.deepcopy(example)
+    config["pipelines"] = [copy.deepcopy(p) for p in example["pipelines"][:2]]
+    config["pipelines"][0]["inference_instance"] = instance
+    return config
+
+
+def push(monkeypatch: pytest.MonkeyPatch, repo: git.Repo, tmp_path: Path, capsys, commit: str):
+    push_env(monkeypatch, commit)
+    return run_ci(repo, tmp_path, capsys)
+
+
+def test_a_partly_failed_apply_still_guards_what_it_wrote_from_a_late_build(
+    repo, tmp_path, monkeypatch, capsys, example_config
+) -> None:
+    first = commit_config(repo, two_pipelines(example_config), "O: endpoint and batch job")
+    assert push(monkeypatch, repo, tmp_path, capsys, first)[0] == 0
+    late = commit_config(repo, two_pipelines(example_config, "ml.m5.xlarge"), "A: scale up")
+    newer = two_pipelines(example_config, "ml.m5.2xlarge")
+    newer["pipelines"][1]["model_artifact_location"] = "linearlearner/missing.tar.gz"
+    newest = commit_config(repo, newer, "B: scale more, and a batch model not uploaded yet")
+    code, out = push(monkeypatch, repo, tmp_path, capsys, newest)
+    assert code == 1 and "does not exist" in out  # the batch job is blocked, the endpoint moved
+    assert instance_type(REALTIME) == "ml.m5.2xlarge"
+
+    code, out = push(monkeypatch, repo, tmp_path, capsys, late)
+
+    assert code == 0, out
+    assert f"Nothing done: commit {late[:12]} is an ancestor of {newest[:12]}" in out
+    assert instance_type(REALTIME) == "ml.m5.2xlarge"
+    assert ledger().last_applied() == newest
+
+
+def test_a_late_build_cannot_slip_in_while_the_newer_apply_writes_its_ledger(
+    repo, tmp_path, example_config
+) -> None:
+    old = repo.head.commit.hexsha
+    late = commit_config(repo, _scaled(example_config, "ml.m5.xlarge"), "A: scale up")
+    newest = commit_config(repo, _scaled(example_config, "ml.m5.2xlarge"), "B: scale more")
+    assert _ci(repo, tmp_path, old, Aws(region="us-east-1"))[0] == 0
+    newer_aws, recording, late_done = Aws(region="us-east-1"), threading.Event(), threading.Event()
+
+    def slow_ledger(params: dict[str, Any], **_: Any) -> None:
+        if params["url_path"].endswith(f"-{newest[:12]}.json"):
+            recording.set()
+            late_done.wait(timeout=60)
+
+    newer_aws.session.events.register("before-call.s3.PutObject", slow_ledger)
+    results: dict[str, int] = {}
+    thread = threading.Thread(
+        target=lambda: results.update(newer=_ci(repo, tmp_path, newest, newer_aws)[0])
+    )
+    thread.start()
+    try:
+        assert recording.wait(timeout=60), "the newer apply never wrote its record"
+        late_aws = Aws(region="us-east-1")
+        code, out = _ci(repo, tmp_path, late, late_aws)
+    finally:
+        late_done.set()
+        thread.join(timeout=60)
+
+    assert code == 1 and "another apply holds the lock" in out
+    assert not [
+        op
+        for op in late_aws.calls
+        if op.startswith(("cloudformation.Create", "cloudformation.Update"))
+    ]
+    assert results["newer"] == 0
+    assert instance_type(REALTIME) == "ml.m5.2xlarge"
+    assert ledger().last_applied() == newest
+    code, out = _ci(repo, tmp_path, late, Aws(region="us-east-1"))
+    assert code == 0 and f"Nothing done: commit {late[:12]}" in out
+    assert instance_type(REALTIME) == "ml.m5.2xlarge"
+
+
+def _scaled(example: dict[str, Any], instance: str) -> dict[str, Any]:
+    config = small_config(example)
+    config["pipelines"][0]["inference_instance"] = instance
+    return config
+
+
+def _ci(repo: git.Repo, tmp_path: Path, commit: str, aws: Aws) -> tuple[int, str]:
+    """A push build of `commit`, in this process, with its own AWS session."""
+    output = io.StringIO()
+    context = ci.CiContext(ci.Event.PUSH, commit, "main")
+    options = ci.CiOptions(Path(repo.working_dir), artifacts=tmp_path / commit[:12], environ={})
+    code = ci.run(context, options, Console(file=output, width=200), aws=aws)
+    return code, " ".join(output.getvalue().split())
+
+
+@pytest.fixture
+def late_shallow_clone(
+    repo: git.Repo, tmp_path: Path, example_config: dict[str, Any]
+) -> tuple[git.Repo, str, str]:
+    """A newer commit B is applied from the origin; a late build of A runs in a shallow
+    clone (depth 1) of a branch at A, which has neither B nor A's history."""
+    late = commit_config(repo, _scaled(example_config, "ml.m5.xlarge"), "A: scale up")
+    repo.git.branch("late", late)
+    newest = commit_config(repo, _scaled(example_config, "ml.m5.2xlarge"), "B: scale more")
+    assert _ci(repo, tmp_path, newest, Aws(region="us-east-1"))[0] == 0
+    url = Path(repo.working_dir).as_uri()
+    clone = git.Repo.clone_from(url, tmp_path / "shallow", depth=1, branch="late")
+    assert (Path(clone.git_dir) / "shallow").exists()
+    return clone, late, newest
+
+
+def test_in_a_shallow_clone_the_guard_fetches_the_history_it_needs(
+    late_shallow_clone, tmp_path, monkeypatch, capsys
+) -> None:
+    clone, late, newest = late_shallow_clone
+    push_env(monkeypatch, late)
+
+    code, out = run_ci(clone, tmp_path, capsys)
+
+    assert code == 0, out
+    assert f"Nothing done: commit {late[:12]} is an ancestor of {newest[:12]}" in out
+    assert instance_type(REALTIME) == "ml.m5.2xlarge"
+
+
+def test_when_the_history_cannot_be_fetched_a_late_build_is_refused_not_applied(
+    late_shallow_clone, tmp_path, monkeypatch, capsys
+) -> None:
+    clone, late, newest = late_shallow_clone
+    clone.remotes.origin.set_url((tmp_path / "gone").as_uri())
+    push_env(monkeypatch, late)
+
+    code, out = run_ci(clone, tmp_path, capsys)
+
+    assert code == 1
+    text = " ".join(out.split())
+    assert f"cannot tell whether commit {late[:12]} is older than {newest[:12]}" in text
+    assert f"{newest[:12]} is not in the repository" in text
+    assert "Traceback" not in out
+    assert instance_type(REALTIME) == "ml.m5.2xlarge"
+
+
+# Where a push deploys (issue 11, item 6)
+
+
+def test_a_pushed_commit_cannot_make_its_own_branch_the_deployment_branch(
+    repo, tmp_path, monkeypatch, capsys, example_config
+) -> None:
+    repo.git.checkout("-b", "feature-x")
+    hijack = small_config(example_config)
+    hijack["settings"]["deployment_branch"] = "feature-x"
+    commit = commit_config(repo, hijack, "Deploy me from my own branch")
+    push_env(monkeypatch, commit, branch="feature-x")
+
+    code, out = run_ci(repo, tmp_path, capsys)
+
+    text = " ".join(out.split())
+    assert code == 0, out
+    assert "not to the deployment branch main: planning only" in text
+    ignored = "settings.deployment_branch in the file is ignored"
+    assert f"warning W201 $.settings.deployment_branch: {ignored}" in text
+    assert stack_names() == set()
+    assert ledger().last_applied() is None
+    monkeypatch.setenv("MLOPS_DEPLOYMENT_BRANCH", "feature-x")  # the controller's own choice
+    code, out = run_ci(repo, tmp_path, capsys)
+    assert code == 0, out
+    assert REALTIME in stack_names()

@@ -215,6 +215,8 @@ def print_result(result: ActionResult, console: Console) -> None:
 
 
 def print_apply(result: ApplyResult, console: Console) -> None:
+    for note in result.notes:
+        console.print(Text(f"Note: {note}", style="yellow"), soft_wrap=True)
     if result.refusal:
         console.print(f"[bold red]Refused, nothing was changed:[/] {result.refusal}")
         return
@@ -241,6 +243,7 @@ def apply_json(result: ApplyResult) -> dict[str, Any]:
         "revision": result.revision,
         "ok": result.ok,
         "refusal": result.refusal or None,
+        "notes": list(result.notes),
         "results": [
             {
                 "name": r.stack_name,

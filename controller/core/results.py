@@ -36,6 +36,10 @@ class ApplyResult:
     revision: str | None
     results: tuple[ActionResult, ...]
     refusal: str = ""
+    notes: tuple[str, ...] = ()
+    """What the run found besides its own actions, such as an earlier apply interrupted."""
+    superseded: bool = False
+    """Refused because a newer commit is applied already: a late build, not a failure."""
 
     @property
     def ok(self) -> bool:

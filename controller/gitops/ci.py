@@ -25,7 +25,7 @@ from controller.core import config as config_module
 from controller.core import report
 from controller.core.config.model import Config
 from controller.core.diagnostics import Diagnostic
-from controller.core.plan import Action, Plan
+from controller.core.plan import Plan
 from controller.gitops import artifacts, reconcile, source
 from controller.gitops.ledger import actor as ledger_actor
 
@@ -151,16 +151,12 @@ def _deploy(
     committer: str,
 ) -> int:
     ledger = reconcile.ledger_for(config, aws)
-    last = ledger.last_applied()
     repo = source.open_repo(options.repo_dir)
-    if last and source.is_superseded(repo, context.commit, last):
-        _say(
-            console,
-            f"Nothing done: commit {context.commit[:12]} is an ancestor of {last[:12]}, the "
-            "last applied commit in the ledger. A late build never rolls a newer deployment "
-            "back; to roll back, revert the change in git and push.",
-        )
-        return 0
+    early = reconcile.stale(ledger, context.commit, repo)
+    if early is not None:
+        # Only a shortcut that spares planning a late build: apply_plan decides under the lease.
+        _say(console, early.message)
+        return 0 if early.superseded else 1
     plan = _planned(options, console, aws, config)
     result = reconcile.apply_plan(
         config,
@@ -171,7 +167,11 @@ def _deploy(
         on_result=lambda outcome: report.print_result(outcome, console),
         ledger=ledger,
         actor=ledger_actor(options.environ, committer),
+        repo=repo,
     )
+    if result.superseded:
+        _say(console, result.refusal)
+        return 0
     artifacts.write_apply(options.artifacts, result)
     artifacts.write_junit(options.artifacts, artifacts.junit(plan, result))
     report.print_apply(result, console)
@@ -225,8 +225,7 @@ def _planned(options: CiOptions, console: Console, aws: Aws, config: Config) -> 
 
 def _plan_status(plan: Plan) -> int:
     """A refused or blocked plan fails the build: merging it would not deploy."""
-    blocked = any(a.action is Action.BLOCKED for a in plan.actions)
-    return 1 if plan.refusal or blocked else 0
+    return 1 if plan.refusal or plan.blocked else 0
 
 
 def plan_comment(plan: Plan, source_name: str, diff: str | None) -> str:

@@ -23,6 +23,7 @@ from rich.console import Console
 from controller.aws.session import Aws
 from controller.core import config as config_module
 from controller.core import report
+from controller.core.redact import redact
 from controller.gitops import reconcile, source
 from controller.gitops.ledger import LedgerError
 from controller.gitops.ledger import actor as ledger_actor
@@ -72,7 +73,10 @@ def is_url(location: str) -> bool:
 
 def open_source(options: WatchOptions) -> git.Repo:
     if not is_url(options.location):
-        return source.open_repo(options.location)
+        try:
+            return source.open_repo(options.location)
+        except source.SourceError as exc:
+            raise WatchError(f"--repo {options.location}: not a git repository") from exc
     digest = hashlib.sha256(options.location.encode()).hexdigest()[:16]
     mirror = options.cache_dir / digest
     try:
@@ -80,7 +84,8 @@ def open_source(options: WatchOptions) -> git.Repo:
             return git.Repo(mirror)
         return git.Repo.clone_from(options.location, mirror, mirror=True)
     except git.GitCommandError as exc:
-        raise WatchError(f"cannot clone {options.location}: {exc.stderr.strip()}") from exc
+        # A URL may carry a token, and git repeats the URL in its errors.
+        raise WatchError(redact(f"cannot clone {options.location}: {exc.stderr.strip()}")) from exc
 
 
 def tip(repo: git.Repo, branch: str) -> str:
@@ -111,11 +116,13 @@ def poll(repo: git.Repo, options: WatchOptions, console: Console) -> Tick:
     config = loaded.config
     aws = Aws(region=config.settings.region)
     ledger = reconcile.ledger_for(config, aws)
-    last = ledger.last_applied()
-    if last == commit:
+    pointer = ledger.pointer()
+    if pointer is not None and pointer.commit == commit and pointer.ok:
         return Tick(commit, False, True, f"{commit[:12]} is applied already")
-    if last and source.is_superseded(repo, commit, last):
-        return Tick(commit, False, True, f"{commit[:12]} is older than {last[:12]}, applied last")
+    early = reconcile.stale(ledger, commit, repo)
+    if early is not None:
+        # A shortcut that spares planning each round; apply_plan decides under the lease.
+        return Tick(commit, False, early.superseded, early.message)
     plan = reconcile.plan_for(config, aws, reconcile.guards_for(config, False))
     report.print_plan(plan, console, config.source)
     result = reconcile.apply_plan(
@@ -127,7 +134,10 @@ def poll(repo: git.Repo, options: WatchOptions, console: Console) -> Tick:
         on_result=lambda outcome: report.print_result(outcome, console),
         ledger=ledger,
         actor=ledger_actor(options.environ, str(repo.commit(commit).committer.name or "")),
+        repo=repo,
     )
+    if result.superseded:
+        return Tick(commit, False, True, result.refusal)
     report.print_apply(result, console)
     verdict = "applied" if result.ok else "apply failed for"
     return Tick(commit, True, result.ok, f"{verdict} {commit[:12]}")
@@ -154,10 +164,11 @@ def watch(
             console.print(tick.message, markup=False, soft_wrap=True)
             ok = tick.ok
         except (ClientError, BotoCoreError, LedgerError, source.SourceError) as exc:
-            console.print(f"error: {exc}", markup=False, soft_wrap=True)
+            console.print(redact(f"error: {exc}"), markup=False, soft_wrap=True)
             ok = False
         except git.GitCommandError as exc:
-            console.print(f"error: git {exc.command[1]}: {exc.stderr.strip()}", markup=False)
+            message = f"error: git {exc.command[1]}: {exc.stderr.strip()}"
+            console.print(redact(message), markup=False, soft_wrap=True)
             ok = False
         if once:
             return 0 if ok else 1

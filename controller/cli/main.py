@@ -9,9 +9,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from controller import __version__
 
@@ -43,10 +44,8 @@ def add_source_options(parser: argparse.ArgumentParser, *, positional: bool = Fa
 
 
 def setting_flags(args: argparse.Namespace) -> dict[str, Any]:
-    return {
-        key: getattr(args, key, None)
-        for key in ("assets_bucket", "stack_prefix", "controller_id", "region", "max_deletes")
-    }
+    keys = ("assets_bucket", "stack_prefix", "controller_id", "region", "max_deletes")
+    return {key: getattr(args, key, None) for key in (*keys, "deployment_branch")}
 
 
 def read_source(args: argparse.Namespace, *, default_to_git: bool) -> Any:
@@ -105,6 +104,9 @@ def cmd_render(args: argparse.Namespace) -> int:
             print(diagnostic.format(), file=sys.stderr)
         return EXIT_ERROR
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        print(f"error: --out {out}: exists and is not a directory", file=sys.stderr)
+        return EXIT_ERROR
     out.mkdir(parents=True, exist_ok=True)
     for stack in render.render_all(result.config):
         (out / f"{stack.stack_name}.yaml").write_text(stack.template_body)
@@ -166,8 +168,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         if plan is None:
             return EXIT_ERROR
         _emit_plan(args, config, plan)
-        if plan.refusal:
-            return EXIT_ERROR
+        if plan.refusal or plan.blocked:
+            return EXIT_ERROR  # the plan cannot be applied as a whole
         return EXIT_CHANGES if plan.has_changes else EXIT_OK
     return EXIT_ERROR
 
@@ -177,7 +179,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
         return cmd_plan(args)
     from controller.aws.session import Aws
     from controller.core import report
-    from controller.gitops import reconcile
+    from controller.gitops import reconcile, source
 
     with aws_errors():
         config, plan = _plan(args)
@@ -193,6 +195,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
             reconcile.options_for(config, parallel=args.parallel),
             on_event=lambda event: report.print_event(event, console),
             on_result=lambda result: report.print_result(result, console),
+            repo=source.open_repo(args.repo or ".") if config.revision else None,
+            allow_older=args.allow_older_commit,
         )
         if args.output == "json":
             print(report.dumps(report.apply_json(outcome)))
@@ -264,6 +268,9 @@ def cmd_history(args: argparse.Namespace) -> int:
         if args.output == "json":
             print(json.dumps([r.to_json() for r in records], indent=2))
         else:
+            unfinished = history.unfinished(identity)
+            if unfinished is not None:
+                history.print_unfinished(unfinished, _console(args))
             history.print_table(records, _console(args), identity)
         return EXIT_OK
     return EXIT_ERROR
@@ -302,6 +309,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
+    from controller.core.redact import redact
     from controller.gitops import watch
 
     options = watch.WatchOptions(
@@ -316,7 +324,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
         interval = watch.parse_interval(args.interval)
         return watch.watch(options, interval, Console(highlight=False), once=args.once)
     except watch.WatchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(redact(f"error: {exc}"), file=sys.stderr)
     return EXIT_ERROR
 
 
@@ -326,14 +334,15 @@ def aws_errors() -> Iterator[None]:
     from botocore.exceptions import BotoCoreError, ClientError
     from botocore.parsers import ResponseParserError
 
+    from controller.core.redact import redact
     from controller.gitops.ledger import LedgerError
 
     try:
         yield
     except (ClientError, BotoCoreError, ResponseParserError) as exc:
-        print(f"error: AWS call failed: {exc}", file=sys.stderr)
+        print(redact(f"error: AWS call failed: {exc}"), file=sys.stderr)
     except LedgerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(redact(f"error: {exc}"), file=sys.stderr)
 
 
 def _add_plan_options(parser: argparse.ArgumentParser) -> None:
@@ -345,8 +354,16 @@ def _add_plan_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors exit 1, like every other error: 2 means "changes" to `plan`'s callers."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mlops-controller",
         description="GitOps controller for SageMaker ML pipelines: commit mlops-config.json, "
         "see the plan, merge, and AWS converges.",
@@ -380,6 +397,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_plan_options(apply)
     apply.add_argument("--dry-run", action="store_true", help="only plan")
     apply.add_argument(
+        "--allow-older-commit",
+        action="store_true",
+        help="apply even if the commit is older than the last applied one (or cannot be "
+        "compared with it); it becomes the last applied commit",
+    )
+    apply.add_argument(
         "--parallel",
         type=int,
         default=4,
@@ -405,6 +428,11 @@ def build_parser() -> argparse.ArgumentParser:
     for flag in ("--assets-bucket", "--stack-prefix", "--controller-id", "--region"):
         ci_cmd.add_argument(flag)
     ci_cmd.add_argument("--max-deletes", type=int)
+    ci_cmd.add_argument(
+        "--deployment-branch",
+        help="the branch whose pushes are applied (default MLOPS_DEPLOYMENT_BRANCH, else main); "
+        "never read from the config file",
+    )
     ci_cmd.set_defaults(handler=cmd_ci)
 
     history_cmd = commands.add_parser("history", help="past applies from the ledger, newest first")
@@ -454,11 +482,53 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Command = args.handler
+    stdout, sys.stdout = sys.stdout, _Stdout(sys.stdout)
     try:
         return handler(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_ERROR
+    finally:
+        guarded, sys.stdout = sys.stdout, stdout
+        guarded.flush()
+        if isinstance(guarded, _Stdout) and guarded.closed_early:
+            print("note: standard output was closed early; the rest was dropped", file=sys.stderr)
+
+
+class _Stdout:
+    """Standard output that outlives its reader (`mlops-controller render ... | head`).
+
+    A closed pipe must not stop a command half-way (render writing 4 of 18 files, an apply
+    stopping between two stack writes): later output is dropped and the command finishes.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.closed_early = False
+
+    def write(self, text: str) -> int:
+        if not self.closed_early:
+            try:
+                return int(self._stream.write(text))
+            except BrokenPipeError:
+                self._gone()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.closed_early:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._gone()
+
+    def _gone(self) -> None:
+        """Point the descriptor at /dev/null, so that the interpreter's last flush is quiet."""
+        self.closed_early = True
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 if __name__ == "__main__":

@@ -79,6 +79,11 @@ class Plan:
     def has_changes(self) -> bool:
         return bool(self.changes)
 
+    @property
+    def blocked(self) -> bool:
+        """Some pipeline cannot be applied: the plan cannot be applied as a whole."""
+        return any(a.action is Action.BLOCKED for a in self.actions)
+
     def by_name(self) -> dict[str, PlannedAction]:
         return {a.stack_name: a for a in self.actions}
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from controller.core.config import checks, document, schema, settings
 from controller.core.config.model import Config, Pipeline, S3Location, Settings
-from controller.core.diagnostics import Diagnostic, error
+from controller.core.diagnostics import Diagnostic, error, warning
 from controller.core.pipelines import ASSET_KEYS, INTEGER_KEYS, KINDS, LOCATION_KEYS, stack_name
 
 _PIPELINE = re.compile(r"\$\.pipelines\[(\d+)\]")
@@ -54,14 +54,15 @@ def load(
     )
     if isinstance(doc.data, dict) and isinstance(from_file, dict):
         doc = document.Document(doc.name, {**doc.data, "settings": merged}, doc.lines)
+    ignored = [doc.locate(d, _path_tuple(d.path)) for d in _ignored_settings(from_file)]
     found = [_with_origin(d, origin) for d in schema.validate(doc)]
     if not any(d.path in ("$", "$.settings") for d in found):
         found += [doc.locate(d, ("settings",)) for d in _required_settings(merged, name)]
     if found:
         found += _checks_of_valid_pipelines(doc, merged, found)
-        return _result(None, found, single)
+        return _result(None, found + ignored, single)
     config = _build(doc, merged, revision)
-    found = [doc.locate(d, _path_tuple(d.path)) for d in checks.run(config)]
+    found = [doc.locate(d, _path_tuple(d.path)) for d in checks.run(config)] + ignored
     warnings = tuple(d for d in found if not d.is_error)
     if any(d.is_error for d in found):
         return _result(None, found, single)
@@ -129,6 +130,24 @@ def _with_origin(diagnostic: Diagnostic, origin: Mapping[str, str]) -> Diagnosti
         if diagnostic.path == f"$.settings.{key}":
             return replace(diagnostic, message=f"{diagnostic.message} (set by {source})")
     return diagnostic
+
+
+def _ignored_settings(from_file: Any) -> list[Diagnostic]:
+    """A warning, not an error, so configs written when the file could set it stay valid."""
+    if not isinstance(from_file, dict):
+        return []
+    return [
+        warning(
+            "W201",
+            f"$.settings.{key}",
+            f"settings.{key} in the file is ignored: the controller's environment decides "
+            "where it deploys, never the commit it deploys",
+            f"{settings.ENVIRONMENT[key]} (the bootstrap stack's DeploymentBranch) or "
+            f"--{key.replace('_', '-')}",
+        )
+        for key in sorted(settings.NOT_FROM_FILE)
+        if key in from_file
+    ]
 
 
 def _required_settings(merged: Mapping[str, Any], name: str) -> list[Diagnostic]:

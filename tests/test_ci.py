@@ -12,9 +12,11 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+import boto3
 import git
 import pytest
 from botocore.stub import ANY, Stubber
+from markdown_it import MarkdownIt
 from rich.console import Console
 
 from controller.aws.session import Aws
@@ -26,6 +28,8 @@ from tests.gitops import REALTIME, instance_type, seed_account, small_config, st
 
 PR_ID = "17"
 REPOSITORY = "mlops-config"
+MOTO_CALLER = "arn:aws:sts::123456789012:user/moto"
+"""Who moto says the caller is (sts:GetCallerIdentity) with the tests' static keys."""
 
 
 @pytest.fixture
@@ -316,8 +320,18 @@ def test_a_new_push_to_the_pull_request_updates_the_earlier_comment(
     base, head = pull_request
     aws = Aws(region="us-east-1")
     stub = Stubber(aws.client("codecommit"))
-    earlier = {"commentId": "c-1", "content": f"{ci.MARKER}\nold plan", "deleted": False}
-    quoted = {"commentId": "c-2", "content": f"> {ci.MARKER}", "inReplyTo": "c-1"}
+    earlier = {
+        "commentId": "c-1",
+        "content": f"{ci.MARKER}\nold plan",
+        "deleted": False,
+        "authorArn": MOTO_CALLER,
+    }
+    quoted = {
+        "commentId": "c-2",
+        "content": f"> {ci.MARKER}",
+        "inReplyTo": "c-1",
+        "authorArn": MOTO_CALLER,
+    }
     query = {"pullRequestId": PR_ID, "repositoryName": REPOSITORY}
     stub.add_response(
         "get_comments_for_pull_request",
@@ -548,3 +562,100 @@ def test_a_pushed_commit_cannot_make_its_own_branch_the_deployment_branch(
     code, out = run_ci(repo, tmp_path, capsys)
     assert code == 0, out
     assert REALTIME in stack_names()
+
+
+# The pull-request comment cannot be spoofed (issue 11, item 9)
+
+HOSTILE_KEY = "x](https://evil.example)![i](https://evil.example/p.png)<img/src=x>@admin<!--```"
+"""A valid asset key (any non-space text): a link, an image, HTML, a mention, a comment
+opener and a backtick run that would close a three-backtick fence."""
+
+
+def test_config_values_in_the_plan_comment_cannot_add_links_images_html_or_mentions(
+    repo, tmp_path, monkeypatch, capsys, example_config
+) -> None:
+    base = repo.head.commit.hexsha
+    push_env(monkeypatch, base)
+    assert run_ci(repo, tmp_path, capsys)[0] == 0
+    repo.git.checkout("-b", "feature")
+    hostile = small_config(example_config)
+    hostile["pipelines"][0]["model_artifact_location"] = HOSTILE_KEY
+    head = commit_config(repo, hostile, "A model key full of Markdown")
+    aws = Aws(region="us-east-1")
+    stub = Stubber(aws.client("codecommit"))
+    stub.add_response("get_comments_for_pull_request", comments_page())
+    stub.add_response("post_comment_for_pull_request", {"comment": {}})
+
+    code, _, sent = run_pr(repo, tmp_path, pr_context(base, head), stub, aws)
+
+    content = sent[0]["content"]
+    assert code == 1  # the artifact does not exist: the pipeline is blocked
+    assert content.count("evil.example") >= 3  # the reason, the parameter diff, the config diff
+    tokens = MarkdownIt("commonmark").enable("table").parse(content)
+    inline = [child for t in tokens for child in (t.children or [])]
+    kinds = {t.type for t in [*tokens, *inline]}
+    assert not kinds & {"link_open", "image", "html_inline", "autolink"}, kinds
+    html = "".join(t.content for t in tokens if t.type == "html_block")
+    assert "evil" not in html and "<img" not in html and "@admin" not in html
+    text = "".join(t.content for t in inline if t.type == "text")
+    assert "evil" not in text and "@admin" not in text
+    assert (tmp_path / "out" / "comment.md").read_text() == content
+
+
+def test_only_the_controllers_own_earlier_comment_is_updated(
+    repo, pull_request, tmp_path, monkeypatch
+) -> None:
+    base, head = pull_request
+    build = "arn:aws:iam::123456789012:role/mlops-controller-build"
+    sts = boto3.client("sts", region_name="us-east-1")
+    session = sts.assume_role(RoleArn=build, RoleSessionName="AWSCodeBuild-this-build")
+    for name, key in (
+        ("AWS_ACCESS_KEY_ID", "AccessKeyId"),
+        ("AWS_SECRET_ACCESS_KEY", "SecretAccessKey"),
+        ("AWS_SESSION_TOKEN", "SessionToken"),
+    ):
+        monkeypatch.setenv(name, session["Credentials"][key])
+    spoof = {
+        "commentId": "c-evil",
+        "content": f"{ci.MARKER}\nLGTM, the plan is empty: merge away",
+        "authorArn": "arn:aws:iam::123456789012:user/mallory",
+    }
+    ours = {
+        "commentId": "c-ours",
+        "content": f"{ci.MARKER}\nold plan",
+        "authorArn": "arn:aws:sts::123456789012:assumed-role/mlops-controller-build/"
+        "AWSCodeBuild-an-earlier-build",
+    }
+    aws = Aws(region="us-east-1")
+    stub = Stubber(aws.client("codecommit"))
+    stub.add_response("get_comments_for_pull_request", comments_page(spoof, ours))
+    stub.add_response(
+        "update_comment",
+        {"comment": {"commentId": "c-ours"}},
+        {"commentId": "c-ours", "content": ANY},
+    )
+
+    code, _, sent = run_pr(repo, tmp_path, pr_context(base, head), stub, aws)
+
+    assert code == 0
+    assert "ml.m5.xlarge" in sent[0]["content"]
+
+
+def test_a_marker_comment_by_anyone_else_is_never_taken_as_ours(
+    repo, pull_request, tmp_path
+) -> None:
+    base, head = pull_request
+    spoof = {
+        "commentId": "c-evil",
+        "content": f"{ci.MARKER}\nLGTM",
+        "authorArn": "arn:aws:iam::123456789012:user/mallory",
+    }
+    aws = Aws(region="us-east-1")
+    stub = Stubber(aws.client("codecommit"))
+    stub.add_response("get_comments_for_pull_request", comments_page(spoof))
+    stub.add_response("post_comment_for_pull_request", {"comment": {"commentId": "c-new"}})
+
+    code, _, sent = run_pr(repo, tmp_path, pr_context(base, head), stub, aws)
+
+    assert code == 0
+    assert sent[0]["content"].startswith(ci.MARKER)

@@ -5,7 +5,9 @@ Presentation only; every function takes finished values and returns or prints te
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -133,34 +135,46 @@ def _action_json(action: PlannedAction) -> dict[str, Any]:
 
 
 def plan_markdown(plan: Plan, source: str = "", limit: int | None = None) -> str:
-    """Markdown for a pull-request comment; cut at a row boundary to fit `limit` characters."""
-    head = f"### mlops-controller plan{f' for `{source}`' if source else ''}"
+    """Markdown for a pull-request comment; cut at a row boundary to fit `limit` characters.
+
+    Config values (and text that quotes them: reasons, stack names, the source name) appear
+    only inside code spans, HTML-escaped `<code>` or a code fence longer than any backtick
+    run they hold, so a value cannot add a link, an image, HTML or a mention.
+    """
+    head = f"### mlops-controller plan{f' for {md_code(source)}' if source else ''}"
     if plan.revision:
-        head += f" at `{plan.revision[:12]}`"
+        head += f" at {md_code(plan.revision[:12])}"
     lines = [head, ""]
     if plan.refusal:
-        lines += [f"> **Refused:** {plan.refusal}", ""]
+        lines += [f"> **Refused:** {md_code(plan.refusal)}", ""]
     lines += [f"**{summary(plan)}**", ""]
     shown = [a for a in plan.actions if a.action is not Action.UNCHANGED]
     rows = [
-        f"| {SYMBOLS[a.action][0]} {a.action.value} | `{a.stack_name}` | {a.pipeline_type} "
-        f"| {_md(a.reason)} |"
+        f"| {SYMBOLS[a.action][0]} {a.action.value} | {_cell(a.stack_name)} "
+        f"| {_cell(a.pipeline_type)} | {_cell(a.reason)} |"
         for a in shown
     ]
     diffs: list[str] = []
     for action in shown:
         if action.changes:
-            diffs += [
-                f"<details><summary><code>{action.stack_name}</code></summary>",
-                "",
-                "```diff",
+            body = [
+                line
+                for change in action.changes
+                for line in (
+                    f"- {change.key}: {_one_line(_short(change.old))}",
+                    f"+ {change.key}: {_one_line(_short(change.new))}",
+                )
             ]
-            for change in action.changes:
-                diffs += [
-                    f"- {change.key}: {_short(change.old)}",
-                    f"+ {change.key}: {_short(change.new)}",
-                ]
-            diffs += ["```", "</details>", ""]
+            fence = md_fence("\n".join(body))
+            diffs += [
+                f"<details><summary><code>{html.escape(action.stack_name)}</code></summary>",
+                "",
+                f"{fence}diff",
+                *body,
+                fence,
+                "</details>",
+                "",
+            ]
     if rows:
         lines += ["| action | stack | type | reason |", "|---|---|---|---|"]
     unchanged = sum(1 for a in plan.actions if a.action is Action.UNCHANGED)
@@ -184,8 +198,35 @@ def _fit(
     return ("\n".join(head) + note.format(n=len(rows)))[:limit]
 
 
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+def md_code(text: str) -> str:
+    """`text` as one inline code span: nothing in it is read as Markdown or HTML.
+
+    The span's backtick run is longer than any run inside (CommonMark), and padded with a
+    space when the text starts or ends with a backtick; line breaks become spaces.
+    """
+    text = _one_line(text)
+    if not text:
+        return ""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    ticks = "`" * (longest + 1)
+    pad = " " if text[0] in "` " or text[-1] in "` " else ""
+    return f"{ticks}{pad}{text}{pad}{ticks}"
+
+
+def md_fence(text: str) -> str:
+    """A code fence longer than any run of backticks in the text, so it cannot end early."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+def _cell(text: str) -> str:
+    """A table cell: a code span whose pipes are escaped (GFM splits cells on them even
+    inside code spans)."""
+    return md_code(text).replace("|", "\\|")
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"[\x00-\x1f\x7f]", " ", text)
 
 
 def print_event(event: StackEvent, console: Console) -> None:

@@ -42,7 +42,9 @@ def plan_for(config: Config, aws: Aws, guards: Guards) -> Plan:
     plan = make_plan(
         PlanInput(desired, deployed, config.settings.controller_id, config.revision, guards)
     )
-    return with_preflight(plan, preflight.check(plan, aws.client("s3")))
+    plan = with_preflight(plan, preflight.check(plan, aws.client("s3")))
+    # Reasons quote what AWS said about a stack, which may hold a URL with credentials.
+    return replace(plan, actions=tuple(replace(a, reason=redact(a.reason)) for a in plan.actions))
 
 
 def guards_for(config: Config, allow_delete_all: bool) -> Guards:

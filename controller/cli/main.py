@@ -148,7 +148,8 @@ def _plan(args: argparse.Namespace) -> tuple[Any, Any]:
         print(warning.format(), file=sys.stderr)
     config = result.config
     guards = reconcile.guards_for(config, getattr(args, "allow_delete_all", False))
-    return config, reconcile.plan_for(config, Aws(region=config.settings.region), guards)
+    aws = Aws(region=config.settings.region)
+    return config, reconcile.plan_for(config, aws, guards, detect_drift=args.detect_drift)
 
 
 def _emit_plan(args: argparse.Namespace, config: Any, plan: Any) -> None:
@@ -351,6 +352,12 @@ def _add_plan_options(parser: argparse.ArgumentParser) -> None:
         "--allow-delete-all",
         action="store_true",
         help="allow a plan that deletes every managed pipeline",
+    )
+    parser.add_argument(
+        "--detect-drift",
+        action="store_true",
+        help="also run CloudFormation drift detection on the managed stacks (slower: "
+        "it reads every resource; scheduled ci runs always do)",
     )
 
 

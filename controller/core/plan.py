@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from controller.core.drift import DELETED, ResourceDrift, StackDrift
 from controller.core.pipelines import KINDS, Family
 from controller.core.stacks import DeployedStack
 
@@ -57,6 +58,7 @@ class PlannedAction:
     deployed: DeployedStack | None = None
     depends_on: tuple[str, ...] = ()
     changes: tuple[ParameterChange, ...] = ()
+    drift: tuple[ResourceDrift, ...] = ()
 
     @property
     def is_change(self) -> bool:
@@ -101,6 +103,8 @@ class PlanInput:
     controller_id: str
     revision: str | None = None
     guards: Guards = field(default_factory=Guards)
+    drift: Mapping[str, StackDrift] = field(default_factory=dict)
+    """Resource drift by stack name, when drift detection ran (scheduled runs, --detect-drift)."""
 
 
 def make_plan(request: PlanInput) -> Plan:
@@ -108,7 +112,13 @@ def make_plan(request: PlanInput) -> Plan:
     owned = [s for s in request.deployed if s.owned_by(request.controller_id)]
     deps = pipeline_dependencies([d.pipeline for d in request.desired])
     actions = [
-        _desired_action(r, deployed.get(r.stack_name), request.controller_id, deps[r.stack_name])
+        _desired_action(
+            r,
+            deployed.get(r.stack_name),
+            request.controller_id,
+            deps[r.stack_name],
+            request.drift.get(r.stack_name, StackDrift()),
+        )
         for r in request.desired
     ]
     wanted = {r.stack_name for r in request.desired}
@@ -172,6 +182,7 @@ def _desired_action(
     stack: DeployedStack | None,
     controller_id: str,
     depends_on: tuple[str, ...],
+    drift: StackDrift,
 ) -> PlannedAction:
     def act(action: Action, reason: str, **extra: object) -> PlannedAction:
         return PlannedAction(
@@ -210,6 +221,8 @@ def _desired_action(
         )
     if status == "DELETE_FAILED":
         return act(Action.REPLACE, f"DELETE_FAILED{_because(stack)}: retry the delete, then create")
+    if drift.resources:
+        return _resource_drift(drift.resources, act)
     if stack.spec_hash != rendered.spec_hash:
         changes = _parameter_changes(rendered, stack)
         if changes:
@@ -218,13 +231,46 @@ def _desired_action(
         if status == "UPDATE_ROLLBACK_COMPLETE":
             return act(Action.UPDATE, f"the last update failed and rolled back{_because(stack)}")
         return act(Action.UPDATE, "blueprint changed (same values, new template)")
-    return _run_state(rendered, stack, act)
+    drifted = _parameter_changes(rendered, stack)
+    if drifted:
+        # Same spec hash, other live values: someone updated the stack by hand.
+        found = "; ".join(f"{c.key} is {c.old}, git says {c.new}" for c in drifted)
+        return act(Action.UPDATE, f"drifted: {found}", changes=drifted)
+    return _run_state(rendered, stack, act, drift.problem)
 
 
-def _run_state(rendered: RenderedStack, stack: DeployedStack, act: _Act) -> PlannedAction:
+def _resource_drift(drifted: tuple[ResourceDrift, ...], act: _Act) -> PlannedAction:
+    """A deleted resource is re-created by replacing the stack: an update cannot, since
+    CloudFormation still believes it exists. A modified one blocks: an update does not
+    revert changes made outside CloudFormation, and replacing a working endpoint to undo,
+    say, a tag would take it down; a person decides."""
+    gone = [d for d in drifted if d.status == DELETED]
+    if gone:
+        listed = "; ".join(d.describe() for d in gone)
+        return act(
+            Action.REPLACE,
+            f"drifted: {listed} outside CloudFormation, which an update cannot re-create: "
+            "delete and create the stack",
+            drift=drifted,
+        )
+    listed = "; ".join(d.describe() for d in drifted)
+    return act(
+        Action.BLOCKED,
+        f"drifted: {listed} outside CloudFormation, which an update does not revert: undo "
+        "the change, or delete the stack for the next apply to create it again",
+        drift=drifted,
+    )
+
+
+def _run_state(
+    rendered: RenderedStack, stack: DeployedStack, act: _Act, unchecked: str = ""
+) -> PlannedAction:
     run = rendered.run
     if run is None or stack.run_done(run.execution_name):
-        return act(Action.UNCHANGED, "up to date")
+        return act(
+            Action.UNCHANGED,
+            f"up to date; drift not checked: {unchecked}" if unchecked else "up to date",
+        )
     if run.kind == "baseline":
         return act(
             Action.WAIT,

@@ -131,6 +131,7 @@ def _action_json(action: PlannedAction) -> dict[str, Any]:
         "reason": action.reason,
         "depends_on": list(action.depends_on),
         "parameters": [{"key": c.key, "old": c.old, "new": c.new} for c in action.changes],
+        "drift": [d.to_json() for d in action.drift],
     }
 
 

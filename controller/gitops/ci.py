@@ -158,7 +158,7 @@ def _deploy(
         # Only a shortcut that spares planning a late build: apply_plan decides under the lease.
         _say(console, early.message)
         return 0 if early.superseded else 1
-    plan = _planned(options, console, aws, config)
+    plan = _planned(options, console, aws, config, detect_drift=context.event is Event.SCHEDULE)
     result = reconcile.apply_plan(
         config,
         plan,
@@ -217,8 +217,12 @@ def _invalid(
     return 1
 
 
-def _planned(options: CiOptions, console: Console, aws: Aws, config: Config) -> Plan:
-    plan = reconcile.plan_for(config, aws, reconcile.guards_for(config, False))
+def _planned(
+    options: CiOptions, console: Console, aws: Aws, config: Config, *, detect_drift: bool = False
+) -> Plan:
+    """The plan, printed and kept as artifacts; scheduled runs also detect resource drift."""
+    guards = reconcile.guards_for(config, False)
+    plan = reconcile.plan_for(config, aws, guards, detect_drift=detect_drift)
     report.print_plan(plan, console, config.source)
     artifacts.write_plan(options.artifacts, plan, config.source)
     return plan

@@ -19,7 +19,7 @@ from datetime import datetime
 
 import git
 
-from controller.aws import preflight
+from controller.aws import drift, preflight
 from controller.aws.apply import Applier, ApplyOptions, WriteRefused, moved_since_plan
 from controller.aws.discover import discover
 from controller.aws.lock import Lease, LeaseLost, LockError, LockHeld, this_process
@@ -36,12 +36,17 @@ from controller.gitops.ledger import actor as ledger_actor
 from controller.gitops.ledger import now as ledger_now
 
 
-def plan_for(config: Config, aws: Aws, guards: Guards) -> Plan:
+def plan_for(config: Config, aws: Aws, guards: Guards, *, detect_drift: bool = False) -> Plan:
+    """The plan; with `detect_drift`, CloudFormation's drift detection runs first on the
+    owned stacks the config keeps (bounded in calls: see controller.aws.drift)."""
     desired = render_all(config)
-    deployed = discover(aws.client("cloudformation"))
-    plan = make_plan(
-        PlanInput(desired, deployed, config.settings.controller_id, config.revision, guards)
-    )
+    cfn = aws.client("cloudformation")
+    deployed = discover(cfn)
+    controller_id = config.settings.controller_id
+    wanted = {r.stack_name for r in desired}
+    checked = [s for s in deployed if s.owned_by(controller_id) and s.name in wanted]
+    found = drift.detect(cfn, checked) if detect_drift else {}
+    plan = make_plan(PlanInput(desired, deployed, controller_id, config.revision, guards, found))
     plan = with_preflight(plan, preflight.check(plan, aws.client("s3")))
     # Reasons quote what AWS said about a stack, which may hold a URL with credentials.
     return replace(plan, actions=tuple(replace(a, reason=redact(a.reason)) for a in plan.actions))

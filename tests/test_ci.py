@@ -24,6 +24,7 @@ from controller.cli.main import main
 from controller.gitops import ci
 from controller.gitops.ledger import Ledger
 from tests.conftest import commit_config
+from tests.emulated_drift import emulate_drift
 from tests.gitops import REALTIME, instance_type, seed_account, small_config, stack_names
 
 PR_ID = "17"
@@ -199,6 +200,7 @@ def test_a_late_build_of_an_older_commit_never_rolls_back(
 def test_the_same_commit_again_converges_instead_of_being_skipped(
     repo, tmp_path, monkeypatch, capsys
 ) -> None:
+    emulate_drift(monkeypatch, polls=0)  # the hourly run also detects drift
     push_env(monkeypatch, repo.head.commit.hexsha)
     assert run_ci(repo, tmp_path, capsys)[0] == 0
     monkeypatch.setenv("MLOPS_EVENT", "schedule")

@@ -8,8 +8,9 @@ scheduled runs and on `plan --detect-drift`, never on every plan.
 Calls, for N stacks: one DetectStackDrift each, at most MAX_POLLS
 DescribeStackDriftDetectionStatus each, and one DescribeStackResourceDrifts (per 100
 drifted resources) for each stack that drifted: at most N * (2 + MAX_POLLS), usually 3N.
-At most IN_FLIGHT detections run at once. A detection that fails or does not finish within
-its polls is reported as "drift not checked" with the reason; the next run tries again.
+At most IN_FLIGHT detections run at once. A detection that is refused, fails or does not
+finish within its polls is reported as "drift not checked" with the reason, and the run goes
+on: detection only looks, so it never stops an apply; the next run tries again.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
 from controller.core.drift import DELETED, MODIFIED, ResourceDrift, StackDrift
 from controller.core.stacks import DeployedStack
@@ -52,7 +54,7 @@ def detect(cfn: Any, stacks: Sequence[DeployedStack]) -> dict[str, StackDrift]:
             try:
                 started = cfn.detect_stack_drift(StackName=stack.stack_id)
                 running[stack.name] = (str(started["StackDriftDetectionId"]), MAX_POLLS)
-            except (ClientError, BotoCoreError) as exc:
+            except (ClientError, BotoCoreError, ResponseParserError) as exc:
                 found[stack.name] = StackDrift(problem=f"drift detection refused: {exc}")
         for name, (detection, polls) in list(running.items()):
             state, problem = _status(cfn, detection)
@@ -74,7 +76,7 @@ def _status(cfn: Any, detection: str) -> tuple[str, str]:
     """("running" | "drifted" | "done", why it could not tell)."""
     try:
         status = cfn.describe_stack_drift_detection_status(StackDriftDetectionId=detection)
-    except (ClientError, BotoCoreError) as exc:
+    except (ClientError, BotoCoreError, ResponseParserError) as exc:
         return "done", f"drift detection status unreadable: {exc}"
     state = status.get("DetectionStatus")
     if state == "DETECTION_IN_PROGRESS":
@@ -104,7 +106,7 @@ def _resources(cfn: Any, stack_id: str) -> StackDrift:
             if not page.get("NextToken"):
                 break
             kwargs["NextToken"] = page["NextToken"]
-    except (ClientError, BotoCoreError) as exc:
+    except (ClientError, BotoCoreError, ResponseParserError) as exc:
         return StackDrift(problem=f"drifted resources unreadable: {exc}")
     return StackDrift(tuple(sorted(resources, key=lambda r: r.logical_id)))
 

@@ -171,6 +171,8 @@ def _deploy(
         repo=repo,
     )
     if result.superseded:
+        for note in result.notes:
+            _say(console, f"Note: {note}")
         _say(console, result.refusal)
         return 0
     artifacts.write_apply(options.artifacts, result)

@@ -72,8 +72,10 @@ def stale(ledger: Ledger, commit: str | None, repo: git.Repo | None) -> Stale | 
     `apply_plan` evaluates it under the lease; `ci` and `watch` may also ask early, to skip
     planning a late build, but only the answer under the lease decides.
     """
+    if not commit:
+        return None  # a working-tree file: nothing to compare (see SECURITY.md)
     pointer = ledger.pointer()
-    if not commit or pointer is None or pointer.commit == commit:
+    if pointer is None or pointer.commit == commit:
         return None
     if repo is None:
         return Stale(
@@ -277,8 +279,7 @@ def _interrupted_note(interrupted: Deployment | None) -> tuple[str, ...]:
     commit = (interrupted.commit or "a working-tree file")[:12]
     return (
         f"An earlier apply did not finish: {commit} by {interrupted.actor}, started {when}, "
-        "was killed or lost its lease mid-way. It is now recorded in the ledger as "
-        "interrupted; this plan re-reads every stack it writes.",
+        "was killed or lost its lease mid-way; it is now recorded in the ledger as interrupted.",
     )
 
 

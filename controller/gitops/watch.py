@@ -137,6 +137,8 @@ def poll(repo: git.Repo, options: WatchOptions, console: Console) -> Tick:
         repo=repo,
     )
     if result.superseded:
+        for note in result.notes:
+            console.print(f"Note: {note}", markup=False, soft_wrap=True)
         return Tick(commit, False, True, result.refusal)
     report.print_apply(result, console)
     verdict = "applied" if result.ok else "apply failed for"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -191,3 +192,16 @@ def test_a_plan_with_a_blocked_pipeline_exits_1(aws, workdir: Path, example_conf
     (change,) = json.loads(out)["changes"]
     assert change["action"] == "blocked"
     assert run(capsys, "apply", "--config", str(path), "--dry-run")[0] == 1
+
+
+def test_console_markup_in_a_value_is_printed_as_text(aws, workdir, example_config, capsys):
+    seed_account(example_config)
+    config = small_config(example_config)
+    config["pipelines"][0]["model_artifact_location"] = "m[/]x[link=https://evil.example]y"
+    path = workdir / "mlops-config.json"
+    path.write_text(json.dumps(config))
+
+    code, out, _ = run(capsys, "plan", "--config", str(path))
+
+    assert code == 1  # that artifact does not exist: the pipeline is blocked
+    assert "m[/]x[link=https://evil.example]y" in re.sub(r"[\s│]", "", out)  # cells fold

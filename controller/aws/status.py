@@ -10,6 +10,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from controller.aws.discover import discover
 from controller.aws.session import Aws
@@ -109,13 +110,11 @@ def print_table(rows: tuple[PipelineStatus, ...], console: Console, controller_i
     for row in rows:
         endpoint = f"{row.endpoint_name} {row.endpoint_status}".strip()
         updated = row.last_updated.strftime("%Y-%m-%d %H:%M:%S") if row.last_updated else ""
-        table.add_row(
-            row.stack_name,
-            row.pipeline_type,
-            row.stack_status,
+        table.add_row(  # Text, not str: what AWS holds is never read as console markup
+            *(Text(cell) for cell in (row.stack_name, row.pipeline_type, row.stack_status)),
             updated,
-            endpoint,
-            row.run,
+            Text(endpoint),
+            Text(row.run),
             row.drift,
         )
     console.print(table)

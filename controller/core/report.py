@@ -97,19 +97,19 @@ def print_plan(plan: Plan, console: Console, source: str = "") -> None:
         symbol, style = SYMBOLS[action.action]
         table.add_row(
             Text(symbol, style=style),
-            action.stack_name,
-            action.pipeline_type,
+            Text(action.stack_name),  # Text, not str: values are never read as console markup
+            Text(action.pipeline_type),
             Text(action.action.value, style=style),
-            action.reason,
+            Text(action.reason),
         )
     console.print(table)
     for action in plan.actions:
         if action.changes:
-            console.print(f"[yellow]~ {action.stack_name}[/]")
+            console.print(Text(f"~ {action.stack_name}", style="yellow"))
             for line in _diff_lines(action.changes):
                 console.print(f"    {line}", markup=False, highlight=False)
     if plan.refusal:
-        console.print(f"[bold red]Refused:[/] {plan.refusal}")
+        console.print(Text.assemble(("Refused:", "bold red"), f" {plan.refusal}"))
     console.print(summary(plan))
 
 
@@ -260,18 +260,19 @@ def print_apply(result: ApplyResult, console: Console) -> None:
     for note in result.notes:
         console.print(Text(f"Note: {note}", style="yellow"), soft_wrap=True)
     if result.refusal:
-        console.print(f"[bold red]Refused, nothing was changed:[/] {result.refusal}")
+        refused = ("Refused, nothing was changed:", "bold red")
+        console.print(Text.assemble(refused, f" {result.refusal}"))
         return
     table = Table(title="Apply summary", title_justify="left")
     for column in ("stack", "action", "outcome", "seconds", "message"):
         table.add_column(column, overflow="fold")
     for item in result.results:
         table.add_row(
-            item.stack_name,
+            Text(item.stack_name),
             item.action.value,
             Text(item.outcome.value, style=OUTCOME_STYLE[item.outcome]),
             f"{item.seconds:.1f}",
-            item.message,
+            Text(item.message),
         )
     console.print(table)
     counts = Counter(r.outcome for r in result.results)

@@ -84,10 +84,12 @@ def print_table(records: tuple[Deployment, ...], console: Console, where: Ledger
         table.add_row(
             record.time.strftime("%Y-%m-%d %H:%M:%S"),
             (record.commit or "-")[:12],
-            record.actor,
+            Text(record.actor),  # Text, not str: recorded text is never read as markup
             verdict,
-            ", ".join(f"{s.action} {s.stack_name}" for s in record.changed) or "-",
-            ", ".join(f"{s.stack_name}: {s.message}" for s in record.failed)
-            or (record.refusal or "-"),
+            Text(", ".join(f"{s.action} {s.stack_name}" for s in record.changed) or "-"),
+            Text(
+                ", ".join(f"{s.stack_name}: {s.message}" for s in record.failed)
+                or (record.refusal or "-")
+            ),
         )
     console.print(table)

@@ -29,6 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
 from controller.aws.apply import WriteRefused
 
@@ -157,7 +158,7 @@ class Lease:
                 ours, current, _ = self._claim(**condition)
                 if not ours:
                     raise LockHeld(_held(current) if current else "lock changed hands")
-        except (ClientError, BotoCoreError) as exc:
+        except (ClientError, BotoCoreError, ResponseParserError) as exc:
             raise LockError(f"cannot take the lock s3://{self.bucket}/{self.key}: {exc}") from exc
         self._renewer = threading.Thread(target=self._renew_until_released, daemon=True)
         self._renewer.start()
@@ -184,7 +185,7 @@ class Lease:
             if current is None or current.nonce != self.nonce:
                 return
             self._delete(etag)
-        except (ClientError, BotoCoreError):
+        except (ClientError, BotoCoreError, ResponseParserError):
             # Unreachable now: the lease expires on its own.
             return
 
@@ -202,7 +203,7 @@ class Lease:
         while not self._stop.wait(self.seconds / 4):
             try:
                 ours, current, _ = self._claim(IfMatch=self._etag)
-            except (ClientError, BotoCoreError):
+            except (ClientError, BotoCoreError, ResponseParserError):
                 continue  # not renewed: the gate closes by itself if this goes on
             if not ours:
                 now_held = f"{current.holder} holds it now" if current else "it was deleted"

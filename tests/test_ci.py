@@ -3,16 +3,20 @@ and botocore's Stubber only for CodeCommit's pull-request calls (moto does not h
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import os
+import threading
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+import boto3
 import git
 import pytest
 from botocore.stub import ANY, Stubber
+from markdown_it import MarkdownIt
 from rich.console import Console
 
 from controller.aws.session import Aws
@@ -20,10 +24,13 @@ from controller.cli.main import main
 from controller.gitops import ci
 from controller.gitops.ledger import Ledger
 from tests.conftest import commit_config
+from tests.emulated_drift import emulate_drift
 from tests.gitops import REALTIME, instance_type, seed_account, small_config, stack_names
 
 PR_ID = "17"
 REPOSITORY = "mlops-config"
+MOTO_CALLER = "arn:aws:sts::123456789012:user/moto"
+"""Who moto says the caller is (sts:GetCallerIdentity) with the tests' static keys."""
 
 
 @pytest.fixture
@@ -194,6 +201,7 @@ def test_a_late_build_of_an_older_commit_never_rolls_back(
 def test_the_same_commit_again_converges_instead_of_being_skipped(
     repo, tmp_path, monkeypatch, capsys
 ) -> None:
+    emulate_drift(monkeypatch, polls=0)  # the hourly run also detects drift
     push_env(monkeypatch, repo.head.commit.hexsha)
     assert run_ci(repo, tmp_path, capsys)[0] == 0
     monkeypatch.setenv("MLOPS_EVENT", "schedule")
@@ -315,8 +323,18 @@ def test_a_new_push_to_the_pull_request_updates_the_earlier_comment(
     base, head = pull_request
     aws = Aws(region="us-east-1")
     stub = Stubber(aws.client("codecommit"))
-    earlier = {"commentId": "c-1", "content": f"{ci.MARKER}\nold plan", "deleted": False}
-    quoted = {"commentId": "c-2", "content": f"> {ci.MARKER}", "inReplyTo": "c-1"}
+    earlier = {
+        "commentId": "c-1",
+        "content": f"{ci.MARKER}\nold plan",
+        "deleted": False,
+        "authorArn": MOTO_CALLER,
+    }
+    quoted = {
+        "commentId": "c-2",
+        "content": f"> {ci.MARKER}",
+        "inReplyTo": "c-1",
+        "authorArn": MOTO_CALLER,
+    }
     query = {"pullRequestId": PR_ID, "repositoryName": REPOSITORY}
     stub.add_response(
         "get_comments_for_pull_request",
@@ -380,3 +398,267 @@ def test_the_comment_keeps_the_plan_and_drops_a_diff_too_long_to_fit(
     assert len(content) <= ci.MAX_COMMENT
     assert "1 to create" in content
     assert "does not fit in a comment: see plan.md in the build artifacts" in content
+
+
+# The stale-commit guard under races, partial failures and shallow clones (issue 11, item 1)
+
+
+def two_pipelines(example: dict[str, Any], instance: str = "ml.m5.large") -> dict[str, Any]:
+    """The realtime endpoint at `instance` and the batch job: independent pipelines."""
+    config = copy.deepcopy(example)
+    config["pipelines"] = [copy.deepcopy(p) for p in example["pipelines"][:2]]
+    config["pipelines"][0]["inference_instance"] = instance
+    return config
+
+
+def push(monkeypatch: pytest.MonkeyPatch, repo: git.Repo, tmp_path: Path, capsys, commit: str):
+    push_env(monkeypatch, commit)
+    return run_ci(repo, tmp_path, capsys)
+
+
+def test_a_partly_failed_apply_still_guards_what_it_wrote_from_a_late_build(
+    repo, tmp_path, monkeypatch, capsys, example_config
+) -> None:
+    first = commit_config(repo, two_pipelines(example_config), "O: endpoint and batch job")
+    assert push(monkeypatch, repo, tmp_path, capsys, first)[0] == 0
+    late = commit_config(repo, two_pipelines(example_config, "ml.m5.xlarge"), "A: scale up")
+    newer = two_pipelines(example_config, "ml.m5.2xlarge")
+    newer["pipelines"][1]["model_artifact_location"] = "linearlearner/missing.tar.gz"
+    newest = commit_config(repo, newer, "B: scale more, and a batch model not uploaded yet")
+    code, out = push(monkeypatch, repo, tmp_path, capsys, newest)
+    assert code == 1 and "does not exist" in out  # the batch job is blocked, the endpoint moved
+    assert instance_type(REALTIME) == "ml.m5.2xlarge"
+
+    code, out = push(monkeypatch, repo, tmp_path, capsys, late)
+
+    assert code == 0, out
+    assert f"Nothing done: commit {late[:12]} is an ancestor of {newest[:12]}" in out
+    assert instance_type(REALTIME) == "ml.m5.2xlarge"
+    assert ledger().last_applied() == newest
+
+
+def test_a_late_build_cannot_slip_in_while_the_newer_apply_writes_its_ledger(
+    repo, tmp_path, example_config
+) -> None:
+    old = repo.head.commit.hexsha
+    late = commit_config(repo, _scaled(example_config, "ml.m5.xlarge"), "A: scale up")
+    newest = commit_config(repo, _scaled(example_config, "ml.m5.2xlarge"), "B: scale more")
+    assert _ci(repo, tmp_path, old, Aws(region="us-east-1"))[0] == 0
+    newer_aws, recording, late_done = Aws(region="us-east-1"), threading.Event(), threading.Event()
+
+    def slow_ledger(params: dict[str, Any], **_: Any) -> None:
+        if params["url_path"].endswith(f"-{newest[:12]}.json"):
+            recording.set()
+            late_done.wait(timeout=60)
+
+    newer_aws.session.events.register("before-call.s3.PutObject", slow_ledger)
+    results: dict[str, int] = {}
+    thread = threading.Thread(
+        target=lambda: results.update(newer=_ci(repo, tmp_path, newest, newer_aws)[0])
+    )
+    thread.start()
+    try:
+        assert recording.wait(timeout=60), "the newer apply never wrote its record"
+        late_aws = Aws(region="us-east-1")
+        code, out = _ci(repo, tmp_path, late, late_aws)
+    finally:
+        late_done.set()
+        thread.join(timeout=60)
+
+    assert code == 1 and "another apply holds the lock" in out
+    assert not [
+        op
+        for op in late_aws.calls
+        if op.startswith(("cloudformation.Create", "cloudformation.Update"))
+    ]
+    assert results["newer"] == 0
+    assert instance_type(REALTIME) == "ml.m5.2xlarge"
+    assert ledger().last_applied() == newest
+    code, out = _ci(repo, tmp_path, late, Aws(region="us-east-1"))
+    assert code == 0 and f"Nothing done: commit {late[:12]}" in out
+    assert instance_type(REALTIME) == "ml.m5.2xlarge"
+
+
+def _scaled(example: dict[str, Any], instance: str) -> dict[str, Any]:
+    config = small_config(example)
+    config["pipelines"][0]["inference_instance"] = instance
+    return config
+
+
+def _ci(repo: git.Repo, tmp_path: Path, commit: str, aws: Aws) -> tuple[int, str]:
+    """A push build of `commit`, in this process, with its own AWS session."""
+    output = io.StringIO()
+    context = ci.CiContext(ci.Event.PUSH, commit, "main")
+    options = ci.CiOptions(Path(repo.working_dir), artifacts=tmp_path / commit[:12], environ={})
+    code = ci.run(context, options, Console(file=output, width=200), aws=aws)
+    return code, " ".join(output.getvalue().split())
+
+
+@pytest.fixture
+def late_shallow_clone(
+    repo: git.Repo, tmp_path: Path, example_config: dict[str, Any]
+) -> tuple[git.Repo, str, str]:
+    """A newer commit B is applied from the origin; a late build of A runs in a shallow
+    clone (depth 1) of a branch at A, which has neither B nor A's history."""
+    late = commit_config(repo, _scaled(example_config, "ml.m5.xlarge"), "A: scale up")
+    repo.git.branch("late", late)
+    newest = commit_config(repo, _scaled(example_config, "ml.m5.2xlarge"), "B: scale more")
+    assert _ci(repo, tmp_path, newest, Aws(region="us-east-1"))[0] == 0
+    url = Path(repo.working_dir).as_uri()
+    clone = git.Repo.clone_from(url, tmp_path / "shallow", depth=1, branch="late")
+    assert (Path(clone.git_dir) / "shallow").exists()
+    return clone, late, newest
+
+
+def test_in_a_shallow_clone_the_guard_fetches_the_history_it_needs(
+    late_shallow_clone, tmp_path, monkeypatch, capsys
+) -> None:
+    clone, late, newest = late_shallow_clone
+    push_env(monkeypatch, late)
+
+    code, out = run_ci(clone, tmp_path, capsys)
+
+    assert code == 0, out
+    assert f"Nothing done: commit {late[:12]} is an ancestor of {newest[:12]}" in out
+    assert instance_type(REALTIME) == "ml.m5.2xlarge"
+
+
+def test_when_the_history_cannot_be_fetched_a_late_build_is_refused_not_applied(
+    late_shallow_clone, tmp_path, monkeypatch, capsys
+) -> None:
+    clone, late, newest = late_shallow_clone
+    clone.remotes.origin.set_url((tmp_path / "gone").as_uri())
+    push_env(monkeypatch, late)
+
+    code, out = run_ci(clone, tmp_path, capsys)
+
+    assert code == 1
+    text = " ".join(out.split())
+    assert f"cannot tell whether commit {late[:12]} is older than {newest[:12]}" in text
+    assert f"{newest[:12]} is not in the repository" in text
+    assert "Traceback" not in out
+    assert instance_type(REALTIME) == "ml.m5.2xlarge"
+
+
+# Where a push deploys (issue 11, item 6)
+
+
+def test_a_pushed_commit_cannot_make_its_own_branch_the_deployment_branch(
+    repo, tmp_path, monkeypatch, capsys, example_config
+) -> None:
+    repo.git.checkout("-b", "feature-x")
+    hijack = small_config(example_config)
+    hijack["settings"]["deployment_branch"] = "feature-x"
+    commit = commit_config(repo, hijack, "Deploy me from my own branch")
+    push_env(monkeypatch, commit, branch="feature-x")
+
+    code, out = run_ci(repo, tmp_path, capsys)
+
+    text = " ".join(out.split())
+    assert code == 0, out
+    assert "not to the deployment branch main: planning only" in text
+    ignored = "settings.deployment_branch in the file is ignored"
+    assert f"warning W201 $.settings.deployment_branch: {ignored}" in text
+    assert stack_names() == set()
+    assert ledger().last_applied() is None
+    monkeypatch.setenv("MLOPS_DEPLOYMENT_BRANCH", "feature-x")  # the controller's own choice
+    code, out = run_ci(repo, tmp_path, capsys)
+    assert code == 0, out
+    assert REALTIME in stack_names()
+
+
+# The pull-request comment cannot be spoofed (issue 11, item 9)
+
+HOSTILE_KEY = "x](https://evil.example)![i](https://evil.example/p.png)<img/src=x>@admin<!--```"
+"""A valid asset key (any non-space text): a link, an image, HTML, a mention, a comment
+opener and a backtick run that would close a three-backtick fence."""
+
+
+def test_config_values_in_the_plan_comment_cannot_add_links_images_html_or_mentions(
+    repo, tmp_path, monkeypatch, capsys, example_config
+) -> None:
+    base = repo.head.commit.hexsha
+    push_env(monkeypatch, base)
+    assert run_ci(repo, tmp_path, capsys)[0] == 0
+    repo.git.checkout("-b", "feature")
+    hostile = small_config(example_config)
+    hostile["pipelines"][0]["model_artifact_location"] = HOSTILE_KEY
+    head = commit_config(repo, hostile, "A model key full of Markdown")
+    aws = Aws(region="us-east-1")
+    stub = Stubber(aws.client("codecommit"))
+    stub.add_response("get_comments_for_pull_request", comments_page())
+    stub.add_response("post_comment_for_pull_request", {"comment": {}})
+
+    code, _, sent = run_pr(repo, tmp_path, pr_context(base, head), stub, aws)
+
+    content = sent[0]["content"]
+    assert code == 1  # the artifact does not exist: the pipeline is blocked
+    assert content.count("evil.example") >= 3  # the reason, the parameter diff, the config diff
+    tokens = MarkdownIt("commonmark").enable("table").parse(content)
+    inline = [child for t in tokens for child in (t.children or [])]
+    kinds = {t.type for t in [*tokens, *inline]}
+    assert not kinds & {"link_open", "image", "html_inline", "autolink"}, kinds
+    html = "".join(t.content for t in tokens if t.type == "html_block")
+    assert "evil" not in html and "<img" not in html and "@admin" not in html
+    text = "".join(t.content for t in inline if t.type == "text")
+    assert "evil" not in text and "@admin" not in text
+    assert (tmp_path / "out" / "comment.md").read_text() == content
+
+
+def test_only_the_controllers_own_earlier_comment_is_updated(
+    repo, pull_request, tmp_path, monkeypatch
+) -> None:
+    base, head = pull_request
+    build = "arn:aws:iam::123456789012:role/mlops-controller-build"
+    sts = boto3.client("sts", region_name="us-east-1")
+    session = sts.assume_role(RoleArn=build, RoleSessionName="AWSCodeBuild-this-build")
+    for name, key in (
+        ("AWS_ACCESS_KEY_ID", "AccessKeyId"),
+        ("AWS_SECRET_ACCESS_KEY", "SecretAccessKey"),
+        ("AWS_SESSION_TOKEN", "SessionToken"),
+    ):
+        monkeypatch.setenv(name, session["Credentials"][key])
+    spoof = {
+        "commentId": "c-evil",
+        "content": f"{ci.MARKER}\nLGTM, the plan is empty: merge away",
+        "authorArn": "arn:aws:iam::123456789012:user/mallory",
+    }
+    ours = {
+        "commentId": "c-ours",
+        "content": f"{ci.MARKER}\nold plan",
+        "authorArn": "arn:aws:sts::123456789012:assumed-role/mlops-controller-build/"
+        "AWSCodeBuild-an-earlier-build",
+    }
+    aws = Aws(region="us-east-1")
+    stub = Stubber(aws.client("codecommit"))
+    stub.add_response("get_comments_for_pull_request", comments_page(spoof, ours))
+    stub.add_response(
+        "update_comment",
+        {"comment": {"commentId": "c-ours"}},
+        {"commentId": "c-ours", "content": ANY},
+    )
+
+    code, _, sent = run_pr(repo, tmp_path, pr_context(base, head), stub, aws)
+
+    assert code == 0
+    assert "ml.m5.xlarge" in sent[0]["content"]
+
+
+def test_a_marker_comment_by_anyone_else_is_never_taken_as_ours(
+    repo, pull_request, tmp_path
+) -> None:
+    base, head = pull_request
+    spoof = {
+        "commentId": "c-evil",
+        "content": f"{ci.MARKER}\nLGTM",
+        "authorArn": "arn:aws:iam::123456789012:user/mallory",
+    }
+    aws = Aws(region="us-east-1")
+    stub = Stubber(aws.client("codecommit"))
+    stub.add_response("get_comments_for_pull_request", comments_page(spoof))
+    stub.add_response("post_comment_for_pull_request", {"comment": {"commentId": "c-new"}})
+
+    code, _, sent = run_pr(repo, tmp_path, pr_context(base, head), stub, aws)
+
+    assert code == 0
+    assert sent[0]["content"].startswith(ci.MARKER)

@@ -7,16 +7,25 @@ for two controllers.
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
 import threading
+import time
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from botocore.retries.standard import ExponentialBackoff
 from moto.cloudformation.models import cloudformation_backends
 
+from bench.proxy import Call, FaultProxy
+from controller.aws import lock as lock_module
+from controller.aws import session as aws_module
 from controller.aws.lock import Holder, Lease, LeaseRecord, LockHeld, lock_key
 from controller.aws.session import Aws
 from controller.cli.demo import seed
@@ -25,6 +34,7 @@ from controller.core import config as config_module
 from controller.core.results import ApplyResult
 from controller.gitops import reconcile
 from tests.aws_calls import count_calls, count_stack_writes, writes
+from tests.emulated_faults import hold_creates
 from tests.test_config_invalid import EXAMPLE_DATA
 
 BUCKET = EXAMPLE_DATA["settings"]["assets_bucket"]
@@ -115,24 +125,34 @@ def test_an_expired_lease_is_taken_over_and_its_late_release_leaves_the_new_one(
     assert s3.list_objects_v2(Bucket=BUCKET, Prefix=KEY)["KeyCount"] == 0
 
 
-def test_a_lease_left_by_a_dead_process_on_this_host_is_taken_over(s3):
-    import os
-    import socket
-    import subprocess
-    import sys
-
+def _pid_not_running_here() -> int:
+    """The pid of a finished process: what a live holder in another PID namespace (another
+    container on a host of the same name) looks like from here."""
     finished = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"],
         capture_output=True,
         text=True,
         check=True,
     )
-    dead = Holder(socket.gethostname(), int(finished.stdout), "")
-    _plant(s3, datetime.now(UTC) + timedelta(minutes=5), dead)
-    mine = _lease(s3, Holder(socket.gethostname(), os.getpid(), ""))
-    mine.acquire()
-    assert _stored(s3).nonce == mine.nonce
-    mine.release()
+    return int(finished.stdout)
+
+
+def test_a_live_lease_of_a_process_this_host_cannot_see_is_never_broken(
+    small_account, tmp_path, capsys, calls
+):
+    s3 = boto3.client("s3", region_name="us-east-1")
+    invisible = Holder(socket.gethostname(), _pid_not_running_here(), "c0ffee" * 6 + "c0ff")
+    _plant(s3, datetime.now(UTC) + timedelta(minutes=5), invisible)
+    calls.clear()
+
+    code = main(["apply", "--auto-approve", "--config", str(_write(tmp_path, small_account))])
+
+    out, err = capsys.readouterr()
+    assert code == 1
+    text = " ".join((out + err).split())
+    assert f"another apply holds the lock: {socket.gethostname()} pid {invisible.pid}" in text
+    assert not [op for op in writes(calls) if op.startswith("cloudformation.")]
+    assert _stored(s3).nonce == "planted"
 
 
 def test_an_unreadable_lease_does_not_wedge_applies(s3):
@@ -267,3 +287,121 @@ def test_a_stack_in_progress_is_waited_for_never_operated_twice(
     assert _moto_stack(busy).status == "UPDATE_IN_PROGRESS"
     _moto_stack(busy).status = "UPDATE_COMPLETE"
     assert main(["apply", "--auto-approve", "--config", str(path)]) == 0
+
+
+# Lost answers and lapsed leases, through the fault proxy.
+
+REALTIME = "mlops-pipeline-linearlearner-byompipelinerealtimebuiltin"
+BATCH = "mlops-pipeline-linearlearner-byompipelinebatchbuiltin"
+LEASE = 1.2
+
+
+@pytest.fixture
+def short_lease(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lease of 1.2 s renewed every 0.3 s: endpoint creation outlasts it many times."""
+    monkeypatch.setattr(lock_module, "LEASE_SECONDS", LEASE)
+
+
+@pytest.fixture
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore's standard retries, three attempts, back-off cut to milliseconds."""
+    monkeypatch.setattr(aws_module, "RETRIES", {"mode": "standard", "max_attempts": 3})
+    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0.005)
+
+
+def _lock_puts(*chosen: int) -> Any:
+    """A proxy matcher for the chosen writes of the lease (1 = taking it, 2 = first renewal)."""
+    seen: list[int] = []
+
+    def match(call: Call) -> bool:
+        if call.method != "PUT" or not call.path.endswith("/lock.json"):
+            return False
+        seen.append(1)
+        return len(seen) in chosen or (not chosen and len(seen) > 1)
+
+    return match
+
+
+@pytest.fixture
+def proxied(aws: str, monkeypatch: pytest.MonkeyPatch, quick_retries: None) -> Iterator[FaultProxy]:
+    with FaultProxy(aws) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        yield proxy
+
+
+def test_a_lost_answer_to_taking_the_lease_is_recognised_as_our_own(
+    small_account, proxied, tmp_path, capsys
+):
+    proxied.timeout_rate, proxied.timeout_mode = 1.0, "after"
+    proxied.match = _lock_puts(1)
+
+    code = main(["apply", "--auto-approve", "--config", str(_write(tmp_path, small_account))])
+
+    out, err = capsys.readouterr()
+    assert proxied.stats["timeouts"] == 1
+    assert code == 0, out + err
+    assert "another apply holds the lock" not in out + err
+    cfn = boto3.client("cloudformation", region_name="us-east-1")
+    assert len(cfn.describe_stacks()["Stacks"]) == 2
+    s3 = boto3.client("s3", region_name="us-east-1")
+    assert s3.list_objects_v2(Bucket=BUCKET, Prefix=KEY)["KeyCount"] == 0, "lease left behind"
+
+
+def test_a_lost_renewal_answer_keeps_the_lease_through_a_long_endpoint_creation(
+    small_account, proxied, short_lease, monkeypatch
+):
+    hold_creates(monkeypatch, 5 * LEASE, "realtimebuiltin")
+    proxied.timeout_rate, proxied.timeout_mode = 1.0, "after"
+    proxied.match = _lock_puts(2)
+    config = _config(small_account)
+    results: dict[str, ApplyResult] = {}
+    thread = threading.Thread(target=lambda: results.update(first=_apply(config, Aws())))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not proxied.stats["timeouts"]:
+            assert time.monotonic() < deadline, "the lease was never renewed"
+            time.sleep(0.02)
+        time.sleep(2 * LEASE)  # well past the expiry the lost renewal wrote
+        second = _apply(config, Aws())
+    finally:
+        thread.join(timeout=60)
+
+    assert second.refusal.startswith("another apply holds the lock:"), second
+    assert results["first"].ok, results["first"]
+    assert second.results == ()
+
+
+def test_an_apply_that_cannot_renew_its_lease_stops_writing(
+    small_account, proxied, short_lease, monkeypatch, capsys, tmp_path
+):
+    hold_creates(monkeypatch, 3 * LEASE, "realtimebuiltin")
+    proxied.error_rate = 1.0
+    proxied.match = _lock_puts()  # every renewal fails; taking the lease works
+    config = _config(small_account)
+    aws = Aws()
+    plan = reconcile.plan_for(config, aws, reconcile.guards_for(config, False))
+    assert [a.stack_name for a in plan.changes] == [REALTIME, BATCH]
+
+    result = reconcile.apply_plan(
+        config,
+        plan,
+        aws,
+        reconcile.options_for(config, parallel=1, poll_seconds=0.05),
+        lambda e: None,
+        lambda r: None,
+    )
+
+    outcomes = {r.stack_name: r for r in result.results}
+    assert outcomes[REALTIME].outcome.value == "succeeded"
+    assert outcomes[BATCH].outcome.value == "skipped"
+    assert "has not been renewed" in outcomes[BATCH].message
+    assert "was not written" in outcomes[BATCH].message
+    assert aws.calls["cloudformation.CreateStack"] == 1
+    assert not result.ok
+    assert any("the next apply records this one as interrupted" in n for n in result.notes)
+    proxied.error_rate = 0.0
+    code = main(["apply", "--auto-approve", "--config", str(_write(tmp_path, small_account))])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "An earlier apply did not finish" in " ".join(out.split())

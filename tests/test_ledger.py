@@ -96,7 +96,7 @@ def test_the_ledger_holds_no_parameter_values(repo, capsys, example_config) -> N
         assert value not in text
 
 
-def test_a_failed_apply_is_recorded_but_does_not_move_last_applied(
+def test_a_failed_apply_that_wrote_is_recorded_and_moves_the_pointer_marked_failed(
     repo, capsys, monkeypatch
 ) -> None:
     fail_creates(monkeypatch, "byompipelinerealtimebuiltin", "Endpoint capacity unavailable")
@@ -106,7 +106,9 @@ def test_a_failed_apply_is_recorded_but_does_not_move_last_applied(
     (record,) = history(capsys, repo)
     assert record["ok"] is False
     assert "Endpoint capacity unavailable" in record["stacks"][0]["message"]
-    assert PREFIX + "last-applied.json" not in objects()
+    pointer = json.loads(objects()[PREFIX + "last-applied.json"])
+    assert (pointer["commit"], pointer["ok"]) == (repo.head.commit.hexsha, False)
+    assert PREFIX + "intent.json" not in objects()
     code, out, _ = run(capsys, "history", "--repo", str(repo.working_dir))
     assert code == 0
     assert "failed" in out

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import resource
+import subprocess
+import sys
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
 import git
 import pytest
 
+from controller.cli.main import main
 from controller.gitops import source
 from tests.conftest import EXAMPLE, commit_config
 
@@ -135,3 +140,71 @@ def test_a_repository_without_commits(tmp_path: Path) -> None:
         source.read_git(tmp_path / "empty")
 
     assert caught.value.diagnostic.message == "the repository has no commits yet"
+
+
+# Bounded input (issue 11, item 8): the size is checked before anything is read.
+
+HUGE = 64 * 1024 * 1024
+LIMIT_MESSAGE = (
+    f"error E001 $: file is {HUGE} bytes (expected a config under 5242880 bytes (5 MiB))"
+)
+
+
+def _peak_of(argv: list[str]) -> tuple[int, int]:
+    """Exit status and the peak of memory Python allocated while `argv` ran."""
+    tracemalloc.start()
+    try:
+        code = main(argv)
+        return code, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_committed_file_over_the_limit_is_refused_from_its_header(
+    config_repo: git.Repo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    work = Path(config_repo.working_dir)
+    with (work / "mlops-config.json").open("wb") as big:
+        big.truncate(HUGE)  # 64 MiB of zero bytes, committed as the config
+    config_repo.git.add("mlops-config.json")
+    config_repo.git.commit("-m", "A huge config")
+
+    code, peak = _peak_of(["validate", "--repo", str(work)])
+
+    err = capsys.readouterr().err
+    assert code == 1
+    assert LIMIT_MESSAGE in err
+    assert peak < 8 * 1024 * 1024, f"{peak} bytes allocated to refuse it"
+
+
+def test_a_file_over_the_limit_is_refused_by_its_size(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "mlops-config.json"
+    with path.open("wb") as big:
+        big.truncate(HUGE)
+
+    code, peak = _peak_of(["validate", "--config", str(path)])
+
+    assert code == 1
+    assert f"{path}: {LIMIT_MESSAGE}" in capsys.readouterr().err
+    assert peak < 8 * 1024 * 1024, f"{peak} bytes allocated to refuse it"
+
+
+def test_an_endless_device_is_read_with_a_bound() -> None:
+    def one_gib_of_address_space() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    done = subprocess.run(
+        [sys.executable, "-m", "controller", "validate", "--config", "/dev/zero"],
+        preexec_fn=one_gib_of_address_space,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.returncode == 1
+    assert done.stderr.startswith(
+        "/dev/zero: error E001 $: file is over 5242880 bytes (expected a config under"
+    )
+    assert "Traceback" not in done.stderr

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import git
+import pytest
 
 from controller.gitops import source
 from tests.conftest import commit_config
@@ -22,14 +23,33 @@ def test_a_detached_head_reads_like_any_revision(config_repo: git.Repo, example_
     assert b'"pipelines": []' in source.read_git(config_repo.working_dir, "main").raw
 
 
-def test_ancestry_between_commits(config_repo: git.Repo, example_config) -> None:
+def test_a_commit_is_superseded_only_by_a_strictly_newer_descendant(
+    config_repo: git.Repo, example_config
+) -> None:
     old = config_repo.head.commit.hexsha
     new = commit_config(config_repo, {**example_config, "pipelines": []}, "Empty")
+    config_repo.git.checkout("-b", "side", old)
+    side = commit_config(config_repo, {**example_config, "pipelines": []}, "Elsewhere")
 
-    assert source.is_ancestor(config_repo, old, new)
-    assert not source.is_ancestor(config_repo, new, old)
-    assert source.is_ancestor(config_repo, new, new)
-    assert not source.is_ancestor(config_repo, "0" * 40, new)
+    assert source.is_superseded(config_repo, old, new)
+    assert not source.is_superseded(config_repo, new, old)
+    assert not source.is_superseded(config_repo, new, new)
+    assert not source.is_superseded(config_repo, new, None)
+    assert not source.is_superseded(config_repo, side, new)
+
+
+def test_ancestry_the_clone_cannot_establish_fails_closed(
+    config_repo: git.Repo, example_config
+) -> None:
+    head = config_repo.head.commit.hexsha
+
+    with pytest.raises(source.AncestryUnknown) as unknown:
+        source.is_superseded(config_repo, head, "f" * 40)
+
+    assert f"cannot tell whether commit {head[:12]} is older than ffffffffffff" in str(
+        unknown.value
+    )
+    assert "ffffffffffff is not in the repository" in str(unknown.value)
 
 
 def test_config_diff_is_a_unified_diff_of_the_config_text(

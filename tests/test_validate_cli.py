@@ -243,10 +243,10 @@ def test_a_directory_and_a_missing_file(tmp_path: Path) -> None:
         assert f"{target}: error E000 $: {message}" in done.stderr
 
 
-def test_usage_errors_exit_two_without_a_traceback() -> None:
+def test_usage_errors_exit_one_without_a_traceback() -> None:
     done = run("--output", "yaml")
 
-    assert done.returncode == 2
+    assert done.returncode == 1  # 2 would read as "changes" to a caller of plan
     assert "invalid choice: 'yaml'" in done.stderr
     assert "Traceback" not in done.stderr
 

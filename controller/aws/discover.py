@@ -47,4 +47,6 @@ def from_api(item: Mapping[str, Any]) -> DeployedStack:
         ),
         status_reason=item.get("StackStatusReason", ""),
         last_updated=item.get("LastUpdatedTime") or item.get("CreationTime"),
+        drift_status=item.get("DriftInformation", {}).get("StackDriftStatus", ""),
+        drift_checked=item.get("DriftInformation", {}).get("LastCheckTimestamp"),
     )

@@ -5,8 +5,15 @@ race on the same stacks. The lease is `mlops-controller/<controller_id>/lock.jso
 with S3's conditional write (`If-None-Match: *`: only if absent), so exactly one apply wins.
 An expired lease is taken over with `If-Match` on the expired lease's ETag, so two takers
 cannot both win either. Every write is read back and its nonce checked, which also holds on
-stores whose conditional writes are not atomic (an emulator). The holder renews the lease
-while it works and deletes it, only if still its own, when done.
+stores whose conditional writes are not atomic (an emulator), and which tells a write whose
+answer was lost (and whose retry then failed its condition against itself) from someone
+else's lease. The holder renews the lease while it works and deletes it, only if still its
+own, when done.
+
+A lease is never broken while it is live: not for a process that looks dead on this host
+(the same host name in another PID namespace, a container, a zombie is no proof of death),
+only by expiry. It is valid only while its renewals succeed: the applier asks `before_write`
+before every write, and it refuses once the lease could not be renewed in time.
 """
 
 from __future__ import annotations
@@ -15,14 +22,21 @@ import json
 import os
 import socket
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 
-LEASE_SECONDS = float(os.environ.get("MLOPS_LOCK_SECONDS", "300"))
+from controller.aws.apply import WriteRefused
+
+LEASE_SECONDS = float(os.environ.get("MLOPS_LOCK_SECONDS", "120"))
+"""How long a lease lives without a renewal; renewed every quarter of it, so a long apply
+(endpoint creation takes 5-20 minutes) holds it through renewals, and a killed one blocks
+others for at most this long."""
 CONFLICT_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "412", "409"})
 
 
@@ -32,6 +46,10 @@ class LockHeld(Exception):
 
 class LockError(Exception):
     """The lease could not be read or written (no bucket, no permission)."""
+
+
+class LeaseLost(WriteRefused):
+    """This apply can no longer prove it holds the lease: it must not write anything more."""
 
 
 @dataclass(frozen=True)
@@ -83,11 +101,19 @@ def lock_key(controller_id: str) -> str:
 
 
 def this_process(commit: str | None) -> Holder:
+    """Who holds the lease, for people reading "another apply holds the lock" (never used
+    to judge whether the holder is alive)."""
     return Holder(socket.gethostname(), os.getpid(), commit or "")
 
 
 class Lease:
-    """`with Lease(...):` holds the lock for the block; raises LockHeld if someone else does."""
+    """`with Lease(...):` holds the lock for the block; raises LockHeld if someone else does.
+
+    `before_write` is the applier's write gate. It refuses once the last renewal known to
+    have landed is older than the lease time less a margin, or once a renewal found another
+    holder. The margin (a third of the lease time) is how far apart the clocks of two hosts
+    may be before a takeover by expiry could overlap this holder's last write.
+    """
 
     def __init__(
         self,
@@ -96,16 +122,20 @@ class Lease:
         controller_id: str,
         holder: Holder,
         *,
-        seconds: float = LEASE_SECONDS,
+        seconds: float | None = None,
     ) -> None:
         self.s3 = s3
         self.bucket = bucket
         self.key = lock_key(controller_id)
         self.holder = holder
-        self.seconds = seconds
+        self.seconds = LEASE_SECONDS if seconds is None else seconds
+        self.margin = self.seconds / 3
         self.nonce = uuid.uuid4().hex
         self._acquired = _now()
         self._etag = ""
+        self._valid_until = 0.0
+        """time.monotonic() at which the last renewal known to have landed runs out."""
+        self._lost = ""
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
 
@@ -118,23 +148,32 @@ class Lease:
 
     def acquire(self) -> None:
         try:
-            if not self._write(IfNoneMatch="*"):
-                current, etag = self._read()
-                if current is not None and current.expires > _now() and not _abandoned(current):
+            ours, current, etag = self._claim(IfNoneMatch="*")
+            if not ours:
+                if current is not None and current.expires > _now():
                     raise LockHeld(_held(current))
-                # Absent again (released meanwhile), expired, or left by a process that died
-                # on this host: take it over, conditionally.
+                # Absent again (released meanwhile), expired or unreadable: take it over,
+                # conditionally, so that two takers cannot both win.
                 condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
-                if not self._write(**condition):
-                    current, _ = self._read()
+                ours, current, _ = self._claim(**condition)
+                if not ours:
                     raise LockHeld(_held(current) if current else "lock changed hands")
-            current, self._etag = self._read()
-        except ClientError as exc:
+        except (ClientError, BotoCoreError, ResponseParserError) as exc:
             raise LockError(f"cannot take the lock s3://{self.bucket}/{self.key}: {exc}") from exc
-        if current is None or current.nonce != self.nonce:
-            raise LockHeld(_held(current) if current else "lock changed hands")
         self._renewer = threading.Thread(target=self._renew_until_released, daemon=True)
         self._renewer.start()
+
+    def before_write(self, what: str) -> None:
+        """Return only while this process can prove it holds the lease; else LeaseLost."""
+        if self._lost:
+            raise LeaseLost(f"{self._lost}; {what} was not written")
+        left = self._valid_until - time.monotonic()
+        if left < self.margin:
+            raise LeaseLost(
+                f"the apply lease s3://{self.bucket}/{self.key} has not been renewed for "
+                f"{self.seconds - left:.0f} s and another apply may take it over soon; "
+                f"{what} was not written"
+            )
 
     def release(self) -> None:
         self._stop.set()
@@ -146,7 +185,7 @@ class Lease:
             if current is None or current.nonce != self.nonce:
                 return
             self._delete(etag)
-        except ClientError:
+        except (ClientError, BotoCoreError, ResponseParserError):
             # Unreachable now: the lease expires on its own.
             return
 
@@ -161,16 +200,36 @@ class Lease:
             self.s3.delete_object(Bucket=self.bucket, Key=self.key)
 
     def _renew_until_released(self) -> None:
-        while not self._stop.wait(self.seconds / 3):
+        while not self._stop.wait(self.seconds / 4):
             try:
-                if self._etag and self._write(IfMatch=self._etag):
-                    _, self._etag = self._read()
-            except ClientError:
-                continue
+                ours, current, _ = self._claim(IfMatch=self._etag)
+            except (ClientError, BotoCoreError, ResponseParserError):
+                continue  # not renewed: the gate closes by itself if this goes on
+            if not ours:
+                now_held = f"{current.holder} holds it now" if current else "it was deleted"
+                self._lost = f"the apply lease s3://{self.bucket}/{self.key} was lost: {now_held}"
+                return
 
-    def _write(self, **condition: str) -> bool:
+    def _claim(self, **condition: str) -> tuple[bool, LeaseRecord | None, str]:
+        """Write our record under `condition`, then read back whose lease is stored.
+
+        Only a record read back exactly as sent extends the lease: when our nonce is there
+        but with an older expiry, this write did not land (an earlier one of ours did), and
+        the ETag read back is the one to renew next.
+        """
         expires = _now() + timedelta(seconds=self.seconds)
         record = LeaseRecord(self.holder, self._acquired, expires, self.nonce)
+        sent = time.monotonic()
+        self._write(record, condition)
+        current, etag = self._read()
+        if current is None or current.nonce != self.nonce:
+            return False, current, etag
+        self._etag = etag
+        if current.expires == record.expires:
+            self._valid_until = sent + self.seconds
+        return True, current, etag
+
+    def _write(self, record: LeaseRecord, condition: dict[str, str]) -> bool:
         try:
             self.s3.put_object(
                 Bucket=self.bucket,
@@ -198,20 +257,6 @@ class Lease:
         except (ValueError, KeyError, TypeError):
             # Unreadable lease: treat it as expired so a broken object cannot wedge applies.
             return None, str(response.get("ETag", ""))
-
-
-def _abandoned(record: LeaseRecord) -> bool:
-    """Held by a process of this host that no longer exists (it crashed or was killed)."""
-    holder = record.holder
-    if holder.host != socket.gethostname() or holder.pid == os.getpid():
-        return False
-    try:
-        os.kill(holder.pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:
-        return False
-    return False
 
 
 def _held(record: LeaseRecord) -> str:

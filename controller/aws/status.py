@@ -10,12 +10,14 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from controller.aws.discover import discover
 from controller.aws.session import Aws
 from controller.core.config import LoadResult
 from controller.core.config.settings import DEFAULTS, merge
 from controller.core.pipelines import KINDS, Family
+from controller.core.stacks import DeployedStack
 
 ENDPOINT_OUTPUT = "EndpointName"
 
@@ -29,6 +31,8 @@ class PipelineStatus:
     endpoint_name: str = ""
     endpoint_status: str = ""
     run: str = ""
+    drift: str = ""
+    """The last drift detection's verdict and when it ran (scheduled runs, --detect-drift)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -39,6 +43,7 @@ class PipelineStatus:
             "endpoint_name": self.endpoint_name or None,
             "endpoint_status": self.endpoint_status or None,
             "run": self.run or None,
+            "drift": self.drift or None,
         }
 
 
@@ -76,9 +81,17 @@ def collect(aws: Aws, controller_id: str) -> tuple[PipelineStatus, ...]:
                 endpoint,
                 endpoint_status,
                 run,
+                _drift(stack),
             )
         )
     return tuple(sorted(rows, key=lambda r: r.stack_name))
+
+
+def _drift(stack: DeployedStack) -> str:
+    if not stack.drift_status or stack.drift_status == "NOT_CHECKED":
+        return "not checked"
+    checked = stack.drift_checked.strftime(" %Y-%m-%d %H:%M") if stack.drift_checked else ""
+    return f"{stack.drift_status}{checked}"
 
 
 def _endpoint_status(sagemaker: Any, name: str) -> str:
@@ -92,13 +105,17 @@ def _endpoint_status(sagemaker: Any, name: str) -> str:
 
 def print_table(rows: tuple[PipelineStatus, ...], console: Console, controller_id: str) -> None:
     table = Table(title=f"Pipelines managed by {controller_id}", title_justify="left")
-    for column in ("stack", "type", "stack status", "last update", "endpoint", "run"):
+    for column in ("stack", "type", "stack status", "last update", "endpoint", "run", "drift"):
         table.add_column(column, overflow="fold")
     for row in rows:
         endpoint = f"{row.endpoint_name} {row.endpoint_status}".strip()
         updated = row.last_updated.strftime("%Y-%m-%d %H:%M:%S") if row.last_updated else ""
-        table.add_row(
-            row.stack_name, row.pipeline_type, row.stack_status, updated, endpoint, row.run
+        table.add_row(  # Text, not str: what AWS holds is never read as console markup
+            *(Text(cell) for cell in (row.stack_name, row.pipeline_type, row.stack_status)),
+            updated,
+            Text(endpoint),
+            Text(row.run),
+            row.drift,
         )
     console.print(table)
     if not rows:

@@ -136,6 +136,7 @@ def _reconcile(console: Console, repo: git.Repo, aws: Any) -> bool:
         on_event=lambda e: report.print_event(e, console),
         on_result=lambda r: report.print_result(r, console),
         actor=str(repo.head.commit.committer.name),
+        repo=repo,
     )
     report.print_apply(result, console)
     return result.ok

@@ -133,6 +133,7 @@ def _promote(console: Console, repo: git.Repo, aws: Aws) -> tuple[StageRun, ...]
         actor=str(repo.head.commit.committer.name),
         options=lambda c: reconcile.options_for(c, poll_seconds=0.2),
         hooks=staged.Hooks(on_plan=on_plan),
+        repo=repo,
     )
     runs = staged.promote(config, staged.Sessions(aws, config), run)
     stage_report.print_runs(steps(config), runs, console)

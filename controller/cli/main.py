@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 from controller import __version__
 from controller.cli import stages
@@ -82,10 +82,8 @@ def add_output_option(parser: argparse.ArgumentParser, *choices: str) -> None:
 
 
 def setting_flags(args: argparse.Namespace) -> dict[str, Any]:
-    return {
-        key: getattr(args, key, None)
-        for key in ("assets_bucket", "stack_prefix", "controller_id", "region", "max_deletes")
-    }
+    keys = ("assets_bucket", "stack_prefix", "controller_id", "region", "max_deletes")
+    return {key: getattr(args, key, None) for key in (*keys, "deployment_branch")}
 
 
 def aws_defaults(args: argparse.Namespace) -> Any:
@@ -177,7 +175,11 @@ def cmd_render(args: argparse.Namespace) -> int:
         for diagnostic in result.diagnostics:
             print(diagnostic.format(), file=sys.stderr)
         return EXIT_ERROR
-    for out, config in stages.render_targets(result.config, Path(args.out)):
+    target = Path(args.out)
+    if target.exists() and not target.is_dir():
+        print(f"error: --out {target}: exists and is not a directory", file=sys.stderr)
+        return EXIT_ERROR
+    for out, config in stages.render_targets(result.config, target):
         out.mkdir(parents=True, exist_ok=True)
         for stack in render.render_all(config):
             (out / f"{stack.stack_name}.yaml").write_text(stack.template_body)
@@ -258,7 +260,8 @@ def _plan(args: argparse.Namespace) -> Planned | Staged | None:
         return Staged(config)  # cli.stages plans each stage
     guards = reconcile.guards_for(config, getattr(args, "allow_delete_all", False))
     aws = _aws(args, config.settings.region)
-    full = reconcile.plan_for(config, aws, guards)
+    detect_drift = getattr(args, "detect_drift", False)
+    full = reconcile.plan_for(config, aws, guards, detect_drift=detect_drift)
     try:
         plan = targeted(full, args.target or (), guards)
     except TargetError as exc:
@@ -300,8 +303,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         _emit_plan(args, planned)
         if getattr(args, "out", None):
             _save_plan(args, planned)
-        if planned.plan.refusal:
-            return EXIT_ERROR
+        if planned.plan.refusal or planned.plan.blocked:
+            return EXIT_ERROR  # the plan cannot be applied as a whole
         return EXIT_CHANGES if planned.plan.has_changes else EXIT_OK
     return EXIT_ERROR
 
@@ -459,6 +462,8 @@ def _apply(
                 actor=_actor(args, config),
                 before_write=stop.gate,
                 partial=partial,
+                repo=_repo_for(args, config),
+                allow_older=getattr(args, "allow_older_commit", False),
             )
     except WriteRefused:
         if not stop.requested.is_set():
@@ -478,6 +483,20 @@ def _apply(
         )
         return EXIT_INTERRUPTED
     return EXIT_OK if outcome is not None and outcome.ok else EXIT_ERROR
+
+
+def _repo_for(args: argparse.Namespace, config: Any) -> Any:
+    """The repository the applied commit comes from, for the stale-commit guard; None for a
+    working-tree file or a saved plan applied away from its repository (the guard then
+    refuses a commit it cannot compare with the last applied one)."""
+    from controller.gitops import source
+
+    if not config.revision:
+        return None
+    try:
+        return source.open_repo(getattr(args, "repo", None) or ".")
+    except source.SourceError:
+        return None
 
 
 def _actor(args: argparse.Namespace, config: Any) -> str:
@@ -723,6 +742,9 @@ def cmd_history(args: argparse.Namespace) -> int:
         if args.output == "json":
             print(json.dumps([r.to_json() for r in records], indent=2))
         else:
+            unfinished = history.unfinished(identity)
+            if unfinished is not None:
+                history.print_unfinished(unfinished, _console(args))
             history.print_table(records, _console(args), identity)
         return EXIT_OK
     return EXIT_ERROR
@@ -761,6 +783,7 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
 
 def cmd_watch(args: argparse.Namespace) -> int:
     from controller.core import report
+    from controller.core.redact import redact
     from controller.gitops import watch
 
     parallel, budget = apply_limits(args)
@@ -779,7 +802,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
         interval = watch.parse_interval(args.interval)
         return watch.watch(options, interval, report.console(), once=args.once)
     except watch.WatchError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(redact(f"error: {exc}"), file=sys.stderr)
     return EXIT_ERROR
 
 
@@ -789,14 +812,15 @@ def aws_errors() -> Iterator[None]:
     from botocore.exceptions import BotoCoreError, ClientError
     from botocore.parsers import ResponseParserError
 
+    from controller.core.redact import redact
     from controller.gitops.ledger import LedgerError
 
     try:
         yield
     except (ClientError, BotoCoreError, ResponseParserError) as exc:
-        print(f"error: AWS call failed: {exc}", file=sys.stderr)
+        print(redact(f"error: AWS call failed: {exc}"), file=sys.stderr)
     except LedgerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(redact(f"error: {exc}"), file=sys.stderr)
 
 
 def _add_plan_options(parser: argparse.ArgumentParser) -> None:
@@ -813,6 +837,12 @@ def _add_plan_options(parser: argparse.ArgumentParser) -> None:
         help="plan only this stack or model name (repeatable), and what it depends on, as "
         "Terraform's -target",
     )
+    parser.add_argument(
+        "--detect-drift",
+        action="store_true",
+        help="also run CloudFormation drift detection on the managed stacks (slower: "
+        "it reads every resource; scheduled ci runs always do)",
+    )
     stages.add_stage_option(parser)
 
 
@@ -824,8 +854,16 @@ def _add_approval_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors exit 1, like every other error: 2 means "changes" to `plan`'s callers."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mlops-controller",
         description="GitOps controller for SageMaker ML pipelines: commit mlops-config.json, "
         "see the plan, merge, and AWS converges.",
@@ -865,6 +903,12 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument(
         "plan_file", nargs="?", metavar="PLAN", help="a plan saved by `plan --out PLAN`"
     )
+    apply.add_argument(
+        "--allow-older-commit",
+        action="store_true",
+        help="apply even if the commit is older than the last applied one (or cannot be "
+        "compared with it); it becomes the last applied commit",
+    )
     _add_plan_options(apply)
     _add_approval_option(apply)
     apply.add_argument("--dry-run", action="store_true", help="only plan")
@@ -902,6 +946,11 @@ def build_parser() -> argparse.ArgumentParser:
     ci_cmd.add_argument("--max-deletes", type=int)
     add_aws_options(ci_cmd)
     add_limit_options(ci_cmd)
+    ci_cmd.add_argument(
+        "--deployment-branch",
+        help="the branch whose pushes are applied (default MLOPS_DEPLOYMENT_BRANCH, else main); "
+        "never read from the config file",
+    )
     ci_cmd.set_defaults(handler=cmd_ci)
 
     history_cmd = commands.add_parser("history", help="past applies from the ledger, newest first")
@@ -965,6 +1014,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Command = args.handler
+    stdout, sys.stdout = sys.stdout, _Stdout(sys.stdout)
     try:
         return handler(args)
     except CliError as exc:
@@ -973,6 +1023,47 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        guarded, sys.stdout = sys.stdout, stdout
+        guarded.flush()
+        if isinstance(guarded, _Stdout) and guarded.closed_early:
+            print("note: standard output was closed early; the rest was dropped", file=sys.stderr)
+
+
+class _Stdout:
+    """Standard output that outlives its reader (`mlops-controller render ... | head`).
+
+    A closed pipe must not stop a command half-way (render writing 4 of 18 files, an apply
+    stopping between two stack writes): later output is dropped and the command finishes.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.closed_early = False
+
+    def write(self, text: str) -> int:
+        if not self.closed_early:
+            try:
+                return int(self._stream.write(text))
+            except BrokenPipeError:
+                self._gone()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.closed_early:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._gone()
+
+    def _gone(self) -> None:
+        """Point the descriptor at /dev/null, so that the interpreter's last flush is quiet."""
+        self.closed_early = True
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 if __name__ == "__main__":

@@ -104,6 +104,7 @@ def apply(args: argparse.Namespace, config: Any) -> int:
         _aws,
         _confirm,
         _profile_words,
+        _repo_for,
         apply_limits,
     )
     from controller.core import report, stage_report
@@ -140,6 +141,7 @@ def apply(args: argparse.Namespace, config: Any) -> int:
             hooks=staged.printing_hooks(console),
             allow_delete_all=args.allow_delete_all,
             before_write=stop.gate,
+            repo=_repo_for(args, config),
         )
         try:
             with stop:

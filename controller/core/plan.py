@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from controller.core import replacement
+from controller.core.drift import DELETED, ResourceDrift, StackDrift
 from controller.core.pipelines import KINDS, Family
 from controller.core.replacement import Replacement
 from controller.core.stacks import BOOKKEEPING_PARAMETERS, PIPELINE_TAG, DeployedStack
@@ -68,6 +69,7 @@ class PlannedAction:
     an edge to each of them, so planning and scheduling stay linear in the number of deletes."""
     replacements: tuple[Replacement, ...] = ()
     """Resources the update replaces (create-only properties), known offline."""
+    drift: tuple[ResourceDrift, ...] = ()
 
     @property
     def is_change(self) -> bool:
@@ -90,6 +92,11 @@ class Plan:
     def has_changes(self) -> bool:
         return bool(self.changes)
 
+    @property
+    def blocked(self) -> bool:
+        """Some pipeline cannot be applied: the plan cannot be applied as a whole."""
+        return any(a.action is Action.BLOCKED for a in self.actions)
+
     def by_name(self) -> dict[str, PlannedAction]:
         return {a.stack_name: a for a in self.actions}
 
@@ -107,6 +114,8 @@ class PlanInput:
     controller_id: str
     revision: str | None = None
     guards: Guards = field(default_factory=Guards)
+    drift: Mapping[str, StackDrift] = field(default_factory=dict)
+    """Resource drift by stack name, when drift detection ran (scheduled runs, --detect-drift)."""
 
 
 def make_plan(request: PlanInput) -> Plan:
@@ -114,7 +123,13 @@ def make_plan(request: PlanInput) -> Plan:
     owned = [s for s in request.deployed if s.owned_by(request.controller_id)]
     deps = pipeline_dependencies([d.pipeline for d in request.desired])
     actions = [
-        _desired_action(r, deployed.get(r.stack_name), request.controller_id, deps[r.stack_name])
+        _desired_action(
+            r,
+            deployed.get(r.stack_name),
+            request.controller_id,
+            deps[r.stack_name],
+            request.drift.get(r.stack_name, StackDrift()),
+        )
         for r in request.desired
     ]
     wanted = {r.stack_name for r in request.desired}
@@ -143,7 +158,8 @@ def replan(action: PlannedAction, now: DeployedStack | None, controller_id: str)
     stack it waited for has settled (an operation a stopped run left running, say)."""
     if action.desired is None:
         return action
-    return _desired_action(action.desired, now, controller_id, action.depends_on)
+    # Drift found before the wait says nothing about the stack the operation left.
+    return _desired_action(action.desired, now, controller_id, action.depends_on, StackDrift())
 
 
 def pipeline_dependencies(pipelines: Iterable[Pipeline]) -> dict[str, tuple[str, ...]]:
@@ -186,6 +202,7 @@ def _desired_action(
     stack: DeployedStack | None,
     controller_id: str,
     depends_on: tuple[str, ...],
+    drift: StackDrift,
 ) -> PlannedAction:
     def act(action: Action, reason: str, **extra: object) -> PlannedAction:
         return PlannedAction(
@@ -227,6 +244,8 @@ def _desired_action(
         )
     if status == "DELETE_FAILED":
         return act(Action.REPLACE, f"DELETE_FAILED{_because(stack)}: retry the delete, then create")
+    if drift.resources:
+        return _resource_drift(drift.resources, act)
     if stack.spec_hash != rendered.spec_hash:
         changes = _parameter_changes(rendered, stack)
         if changes:
@@ -241,13 +260,46 @@ def _desired_action(
         if status == "UPDATE_ROLLBACK_COMPLETE":
             return act(Action.UPDATE, f"the last update failed and rolled back{_because(stack)}")
         return act(Action.UPDATE, "blueprint changed (same values, new template)")
-    return _run_state(rendered, stack, act)
+    drifted = _parameter_changes(rendered, stack)
+    if drifted:
+        # Same spec hash, other live values: someone updated the stack by hand.
+        found = "; ".join(f"{c.key} is {c.old}, git says {c.new}" for c in drifted)
+        return act(Action.UPDATE, f"drifted: {found}", changes=drifted)
+    return _run_state(rendered, stack, act, drift.problem)
 
 
-def _run_state(rendered: RenderedStack, stack: DeployedStack, act: _Act) -> PlannedAction:
+def _resource_drift(drifted: tuple[ResourceDrift, ...], act: _Act) -> PlannedAction:
+    """A deleted resource is re-created by replacing the stack: an update cannot, since
+    CloudFormation still believes it exists. A modified one blocks: an update does not
+    revert changes made outside CloudFormation, and replacing a working endpoint to undo,
+    say, a tag would take it down; a person decides."""
+    gone = [d for d in drifted if d.status == DELETED]
+    if gone:
+        listed = "; ".join(d.describe() for d in gone)
+        return act(
+            Action.REPLACE,
+            f"drifted: {listed} outside CloudFormation, which an update cannot re-create: "
+            "delete and create the stack",
+            drift=drifted,
+        )
+    listed = "; ".join(d.describe() for d in drifted)
+    return act(
+        Action.BLOCKED,
+        f"drifted: {listed} outside CloudFormation, which an update does not revert: undo "
+        "the change, or delete the stack for the next apply to create it again",
+        drift=drifted,
+    )
+
+
+def _run_state(
+    rendered: RenderedStack, stack: DeployedStack, act: _Act, unchecked: str = ""
+) -> PlannedAction:
     run = rendered.run
     if run is None or stack.run_done(run.execution_name):
-        return act(Action.UNCHANGED, "up to date")
+        return act(
+            Action.UNCHANGED,
+            f"up to date; drift not checked: {unchecked}" if unchecked else "up to date",
+        )
     if run.kind == "baseline":
         return act(
             Action.WAIT,

@@ -5,7 +5,9 @@ Presentation only; every function takes finished values and returns or prints te
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -126,10 +128,10 @@ def print_plan(plan: Plan, console: Console, source: str = "", *, show_all: bool
         symbol, style = SYMBOLS[action.action]
         table.add_row(
             Text(symbol, style=style),
-            action.stack_name,
-            action.pipeline_type,
+            Text(action.stack_name),  # Text, not str: values are never read as console markup
+            Text(action.pipeline_type),
             Text(action.action.value, style=style),
-            action.reason,
+            Text(action.reason),
         )
     if shown:
         console.print(table)
@@ -137,13 +139,13 @@ def print_plan(plan: Plan, console: Console, source: str = "", *, show_all: bool
         console.print(title)
     for action in plan.actions:
         if action.changes:
-            console.print(f"[yellow]~ {action.stack_name}[/]")
+            console.print(Text(f"~ {action.stack_name}", style="yellow"))
             for line in _diff_lines(action.changes):
                 console.print(f"    {line}", markup=False, highlight=False)
             for note in _replacement_notes(action):
                 console.print(Text(f"    ! {note}", style="bold red"))
     if plan.refusal:
-        console.print(f"[bold red]Refused:[/] {plan.refusal}")
+        console.print(Text.assemble(("Refused:", "bold red"), f" {plan.refusal}"))
     console.print(summary(plan))
 
 
@@ -180,39 +182,55 @@ def _action_json(action: PlannedAction) -> dict[str, Any]:
             }
             for r in action.replacements
         ],
+        "drift": [d.to_json() for d in action.drift],
     }
 
 
 def plan_markdown(plan: Plan, source: str = "", limit: int | None = None) -> str:
-    """Markdown for a pull-request comment; cut at a row boundary to fit `limit` characters."""
-    head = f"### mlops-controller plan{f' for `{source}`' if source else ''}"
+    """Markdown for a pull-request comment; cut at a row boundary to fit `limit` characters.
+
+    Config values (and text that quotes them: reasons, stack names, the source name) appear
+    only inside code spans, HTML-escaped `<code>` or a code fence longer than any backtick
+    run they hold, so a value cannot add a link, an image, HTML or a mention.
+    """
+    head = f"### mlops-controller plan{f' for {md_code(source)}' if source else ''}"
     if plan.revision:
-        head += f" at `{plan.revision[:12]}`"
+        head += f" at {md_code(plan.revision[:12])}"
     lines = [head, ""]
     if plan.refusal:
-        lines += [f"> **Refused:** {plan.refusal}", ""]
+        lines += [f"> **Refused:** {md_code(plan.refusal)}", ""]
     lines += [f"**{summary(plan)}**", ""]
     shown = [a for a in plan.actions if a.action is not Action.UNCHANGED]
     rows = [
-        f"| {SYMBOLS[a.action][0]} {a.action.value} | `{a.stack_name}` | {a.pipeline_type} "
-        f"| {_md(a.reason)} |"
+        f"| {SYMBOLS[a.action][0]} {a.action.value} | {_cell(a.stack_name)} "
+        f"| {_cell(a.pipeline_type)} | {_cell(a.reason)} |"
         for a in shown
     ]
     diffs: list[str] = []
     for action in shown:
         if action.changes:
-            diffs += [
-                f"<details><summary><code>{action.stack_name}</code></summary>",
-                "",
-                "```diff",
+            body = [
+                line
+                for change in action.changes
+                for line in (
+                    f"- {change.key}: {_one_line(_short(change.old))}",
+                    f"+ {change.key}: {_one_line(_short(change.new))}{_replaces(change)}",
+                )
             ]
-            for change in action.changes:
-                diffs += [
-                    f"- {change.key}: {_short(change.old)}",
-                    f"+ {change.key}: {_short(change.new)}{_replaces(change)}",
-                ]
-            diffs += ["```", "</details>", ""]
-        diffs += [f"> **⚠ `{action.stack_name}`** {_md(n)}" for n in _replacement_notes(action)]
+            fence = md_fence("\n".join(body))
+            diffs += [
+                f"<details><summary><code>{html.escape(action.stack_name)}</code></summary>",
+                "",
+                f"{fence}diff",
+                *body,
+                fence,
+                "</details>",
+                "",
+            ]
+        diffs += [
+            f"> **⚠ {_cell(action.stack_name)}** {md_code(note)}"
+            for note in _replacement_notes(action)
+        ]
     if rows:
         lines += ["| action | stack | type | reason |", "|---|---|---|---|"]
     unchanged = sum(1 for a in plan.actions if a.action is Action.UNCHANGED)
@@ -236,8 +254,35 @@ def _fit(
     return ("\n".join(head) + note.format(n=len(rows)))[:limit]
 
 
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+def md_code(text: str) -> str:
+    """`text` as one inline code span: nothing in it is read as Markdown or HTML.
+
+    The span's backtick run is longer than any run inside (CommonMark), and padded with a
+    space when the text starts or ends with a backtick; line breaks become spaces.
+    """
+    text = _one_line(text)
+    if not text:
+        return ""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    ticks = "`" * (longest + 1)
+    pad = " " if text[0] in "` " or text[-1] in "` " else ""
+    return f"{ticks}{pad}{text}{pad}{ticks}"
+
+
+def md_fence(text: str) -> str:
+    """A code fence longer than any run of backticks in the text, so it cannot end early."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+def _cell(text: str) -> str:
+    """A table cell: a code span whose pipes are escaped (GFM splits cells on them even
+    inside code spans)."""
+    return md_code(text).replace("|", "\\|")
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"[\x00-\x1f\x7f]", " ", text)
 
 
 def print_event(event: StackEvent, console: Console) -> None:
@@ -293,19 +338,22 @@ def print_result(result: ActionResult, console: Console) -> None:
 
 
 def print_apply(result: ApplyResult, console: Console) -> None:
+    for note in result.notes:
+        console.print(Text(f"Note: {note}", style="yellow"), soft_wrap=True)
     if result.refusal:
-        console.print(f"[bold red]Refused, nothing was changed:[/] {result.refusal}")
+        refused = ("Refused, nothing was changed:", "bold red")
+        console.print(Text.assemble(refused, f" {result.refusal}"))
         return
     table = Table(title="Apply summary", title_justify="left")
     for column in ("stack", "action", "outcome", "seconds", "message"):
         table.add_column(column, overflow="fold")
     for item in result.results:
         table.add_row(
-            item.stack_name,
+            Text(item.stack_name),
             item.action.value,
             Text(item.outcome.value, style=OUTCOME_STYLE[item.outcome]),
             f"{item.seconds:.1f}",
-            item.message,
+            Text(item.message),
         )
     console.print(table)
     counts = Counter(r.outcome for r in result.results)
@@ -316,14 +364,13 @@ def print_apply(result: ApplyResult, console: Console) -> None:
 
 def apply_markdown(result: ApplyResult, source: str = "") -> str:
     """The apply's outcome for a pull request or a chat message, as `plan_markdown` is."""
-    head = f"### mlops-controller apply{f' of `{source}`' if source else ''}"
+    head = f"### mlops-controller apply{f' of {md_code(source)}' if source else ''}"
     if result.revision:
-        head += f" at `{result.revision[:12]}`"
+        head += f" at {md_code(result.revision[:12])}"
     lines = [head, ""]
     if result.refusal:
-        return (
-            "\n".join([*lines, f"> **Refused, nothing was changed:** {_md(result.refusal)}"]) + "\n"
-        )
+        refusal = f"> **Refused, nothing was changed:** {md_code(result.refusal)}"
+        return "\n".join([*lines, refusal]) + "\n"
     counts = Counter(r.outcome for r in result.results)
     parts = ", ".join(f"{n} {o.value}" for o, n in counts.items()) or "nothing to do"
     lines += [f"**{'Apply complete' if result.ok else 'Apply failed'}: {parts}.**", ""]
@@ -331,8 +378,8 @@ def apply_markdown(result: ApplyResult, source: str = "") -> str:
     if shown:
         lines += ["| outcome | stack | action | seconds | message |", "|---|---|---|---|---|"]
         lines += [
-            f"| {r.outcome.value} | `{r.stack_name}` | {r.action.value} | {r.seconds:.1f} "
-            f"| {_md(r.message)} |"
+            f"| {r.outcome.value} | {_cell(r.stack_name)} | {r.action.value} | {r.seconds:.1f} "
+            f"| {_cell(r.message)} |"
             for r in shown
         ]
     unchanged = counts[Outcome.UNCHANGED]
@@ -346,6 +393,7 @@ def apply_json(result: ApplyResult) -> dict[str, Any]:
         "revision": result.revision,
         "ok": result.ok,
         "refusal": result.refusal or None,
+        "notes": list(result.notes),
         "results": [
             {
                 "name": r.stack_name,

@@ -39,6 +39,10 @@ class ApplyResult:
     stopped: str = ""
     """Why the applier stopped before the end (its wait budget spent, a write refused): work
     was left running or not started, and the next run continues it."""
+    notes: tuple[str, ...] = ()
+    """What the run found besides its own actions, such as an earlier apply interrupted."""
+    superseded: bool = False
+    """Refused because a newer commit is applied already: a late build, not a failure."""
 
     @property
     def ok(self) -> bool:

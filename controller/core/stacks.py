@@ -54,6 +54,9 @@ class DeployedStack:
     outputs: Mapping[str, str] = field(default_factory=dict)
     status_reason: str = ""
     last_updated: datetime | None = None
+    drift_status: str = ""
+    """The stack's verdict at the last drift detection (DRIFTED, IN_SYNC, NOT_CHECKED)."""
+    drift_checked: datetime | None = None
 
     @property
     def owner(self) -> str | None:

@@ -2,6 +2,7 @@
 JUnit report that CodeBuild shows as one test case per pipeline.
 
 Presentation lives in `report`; this module only decides file names and builds the JUnit XML.
+Every file passes through `redact`: build artifacts are kept and often shared.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from rich.console import Console
 from controller.core import report
 from controller.core.diagnostics import Diagnostic
 from controller.core.plan import Action, Plan
+from controller.core.redact import redact
 from controller.core.results import BAD_OUTCOMES, ApplyResult
 
 REPORT = "report.xml"
@@ -25,21 +27,30 @@ def write_plan(directory: Path, plan: Plan, source: str) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     text = io.StringIO()
     report.print_plan(plan, Console(file=text, width=120, color_system=None), source)
-    (directory / "plan.txt").write_text(text.getvalue())
-    (directory / "plan.md").write_text(report.plan_markdown(plan, source))
-    (directory / "plan.json").write_text(report.dumps(report.plan_json(plan)) + "\n")
+    _write(directory / "plan.txt", text.getvalue())
+    _write(directory / "plan.md", report.plan_markdown(plan, source))
+    _write(directory / "plan.json", report.dumps(report.plan_json(plan)) + "\n")
 
 
 def write_apply(directory: Path, result: ApplyResult) -> None:
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "apply.json").write_text(report.dumps(report.apply_json(result)) + "\n")
+    _write(directory / "apply.json", report.dumps(report.apply_json(result)) + "\n")
+
+
+def write_comment(directory: Path, body: str) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    _write(directory / "comment.md", body)
 
 
 def write_junit(directory: Path, xml: str) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / REPORT
-    path.write_text(xml)
+    _write(path, xml)
     return path
+
+
+def _write(path: Path, text: str) -> None:
+    path.write_text(redact(text))
 
 
 def junit(plan: Plan, result: ApplyResult | None = None) -> str:

@@ -17,7 +17,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
 
 from controller.aws.session import Aws
@@ -26,7 +26,8 @@ from controller.core import report
 from controller.core.config.model import Config
 from controller.core.config.settings import AwsDefaults
 from controller.core.diagnostics import Diagnostic
-from controller.core.plan import Action, Plan
+from controller.core.plan import Plan
+from controller.core.redact import redact
 from controller.gitops import artifacts, reconcile, source
 from controller.gitops.ledger import actor as ledger_actor
 
@@ -170,17 +171,13 @@ def _deploy(
     committer: str,
 ) -> int:
     ledger = reconcile.ledger_for(config, aws)
-    last = ledger.last_applied()
     repo = source.open_repo(options.repo_dir)
-    if last and source.is_superseded(repo, context.commit, last):
-        _say(
-            console,
-            f"Nothing done: commit {context.commit[:12]} is an ancestor of {last[:12]}, the "
-            "last applied commit in the ledger. A late build never rolls a newer deployment "
-            "back; to roll back, revert the change in git and push.",
-        )
-        return 0
-    plan = _planned(options, console, aws, config)
+    early = reconcile.stale(ledger, context.commit, repo)
+    if early is not None:
+        # Only a shortcut that spares planning a late build: apply_plan decides under the lease.
+        _say(console, early.message)
+        return 0 if early.superseded else 1
+    plan = _planned(options, console, aws, config, detect_drift=context.event is Event.SCHEDULE)
     result = reconcile.apply_plan(
         config,
         plan,
@@ -195,7 +192,13 @@ def _deploy(
         on_result=lambda outcome: report.print_result(outcome, console),
         ledger=ledger,
         actor=ledger_actor(options.environ, committer),
+        repo=repo,
     )
+    if result.superseded:
+        for note in result.notes:
+            _say(console, f"Note: {note}")
+        _say(console, result.refusal)
+        return 0
     artifacts.write_apply(options.artifacts, result)
     artifacts.write_junit(options.artifacts, artifacts.junit(plan, result))
     report.print_apply(result, console)
@@ -217,9 +220,9 @@ def _pull_request(
     diff = source.config_diff(
         options.repo_dir, context.destination_commit, context.commit, options.config_path
     )
-    body = plan_comment(plan, config.source, diff)
-    (options.artifacts / "comment.md").write_text(body)
-    post_comment(aws.client("codecommit"), context, body, console)
+    body = redact(plan_comment(plan, config.source, diff))
+    artifacts.write_comment(options.artifacts, body)
+    post_comment(aws, context, body, console)
     return _plan_status(plan)
 
 
@@ -234,14 +237,18 @@ def _invalid(
         _say(console, diagnostic.format())
     artifacts.write_junit(options.artifacts, artifacts.junit_invalid(diagnostics))
     if context.event is Event.PULL_REQUEST:
-        body = invalid_comment(context.commit, diagnostics)
-        post_comment(aws.client("codecommit"), context, body, console)
+        body = redact(invalid_comment(context.commit, diagnostics))
+        post_comment(aws, context, body, console)
     _say(console, f"The config at {context.commit[:12]} is invalid: nothing was planned.")
     return 1
 
 
-def _planned(options: CiOptions, console: Console, aws: Aws, config: Config) -> Plan:
-    plan = reconcile.plan_for(config, aws, reconcile.guards_for(config, False))
+def _planned(
+    options: CiOptions, console: Console, aws: Aws, config: Config, *, detect_drift: bool = False
+) -> Plan:
+    """The plan, printed and kept as artifacts; scheduled runs also detect resource drift."""
+    guards = reconcile.guards_for(config, False)
+    plan = reconcile.plan_for(config, aws, guards, detect_drift=detect_drift)
     report.print_plan(plan, console, config.source)
     artifacts.write_plan(options.artifacts, plan, config.source)
     return plan
@@ -249,8 +256,7 @@ def _planned(options: CiOptions, console: Console, aws: Aws, config: Config) -> 
 
 def _plan_status(plan: Plan) -> int:
     """A refused or blocked plan fails the build: merging it would not deploy."""
-    blocked = any(a.action is Action.BLOCKED for a in plan.actions)
-    return 1 if plan.refusal or blocked else 0
+    return 1 if plan.refusal or plan.blocked else 0
 
 
 def plan_comment(plan: Plan, source_name: str, diff: str | None) -> str:
@@ -277,7 +283,7 @@ def comment_body(render: Callable[[int], str], diff: str | None) -> str:
 def invalid_comment(commit: str, diagnostics: tuple[Diagnostic, ...]) -> str:
     head = f"{MARKER}\n### mlops-controller: the config at `{commit[:12]}` is invalid\n\n"
     text = "\n".join(d.format() for d in diagnostics)
-    fence = _fence(text)
+    fence = report.md_fence(text)
     room = MAX_COMMENT - len(head) - 2 * len(fence) - 8
     if len(text) > room:
         text = text[: room - 2] + "\n…"
@@ -289,16 +295,8 @@ def _diff_section(diff: str | None) -> str:
         return ""
     if not diff:
         return "_The config file did not change in this pull request._\n"
-    fence = _fence(diff)
+    fence = report.md_fence(diff)
     return f"<details><summary>Config diff</summary>\n\n{fence}diff\n{diff}{fence}\n</details>\n"
-
-
-def _fence(text: str) -> str:
-    """A code fence longer than any run of backticks in the text, so it cannot end early."""
-    fence = "```"
-    while fence in text:
-        fence += "`"
-    return fence
 
 
 def request_token(pull_request_id: str, commit: str) -> str:
@@ -307,8 +305,9 @@ def request_token(pull_request_id: str, commit: str) -> str:
     return f"mlops-plan-{digest}"
 
 
-def post_comment(codecommit: Any, context: CiContext, body: str, console: Console) -> None:
-    existing = find_plan_comment(codecommit, context)
+def post_comment(aws: Aws, context: CiContext, body: str, console: Console) -> None:
+    codecommit = aws.client("codecommit")
+    existing = find_plan_comment(codecommit, context, caller_arn(aws.client("sts")))
     if existing is not None:
         try:
             codecommit.update_comment(commentId=existing, content=body)
@@ -328,8 +327,39 @@ def post_comment(codecommit: Any, context: CiContext, body: str, console: Consol
     _say(console, f"Posted the plan on pull request {context.pull_request_id}.")
 
 
-def find_plan_comment(codecommit: Any, context: CiContext) -> str | None:
-    """The id of an earlier plan comment (not a reply quoting one), if there is one."""
+def caller_arn(sts: Any) -> str | None:
+    """Who this build is (sts:GetCallerIdentity needs no permission); None if unknown."""
+    try:
+        return str(sts.get_caller_identity()["Arn"])
+    except (ClientError, BotoCoreError):
+        return None
+
+
+def principal(arn: str) -> tuple[str, ...]:
+    """The identity an ARN names, without the session: CodeBuild assumes its role with a new
+    session name for every build, and an IAM role ARN may carry a path."""
+    parts = arn.split(":", 5)
+    if len(parts) < 6:
+        return (arn,)
+    partition, account, resource = parts[1], parts[4], parts[5]
+    kind, _, rest = resource.partition("/")
+    if kind == "assumed-role":
+        return (partition, account, "role", rest.split("/")[0])
+    if kind in ("role", "user"):
+        return (partition, account, kind, rest.rsplit("/", 1)[-1])
+    return (partition, account, resource)
+
+
+def find_plan_comment(codecommit: Any, context: CiContext, caller: str | None) -> str | None:
+    """The id of our earlier plan comment, if there is one.
+
+    Only a top-level comment written by this controller's own identity counts: anyone can
+    paste the marker into a comment, and a reply may quote it. With no known identity, no
+    comment is trusted and a new one is posted.
+    """
+    if caller is None:
+        return None
+    ours = principal(caller)
     kwargs: dict[str, str] = {
         "pullRequestId": str(context.pull_request_id),
         "repositoryName": str(context.repository),
@@ -342,6 +372,7 @@ def find_plan_comment(codecommit: Any, context: CiContext) -> str | None:
                     MARKER in comment.get("content", "")
                     and not comment.get("deleted")
                     and not comment.get("inReplyTo")
+                    and principal(str(comment.get("authorArn", ""))) == ours
                 ):
                     return str(comment["commentId"])
         if not page.get("nextToken"):
@@ -351,4 +382,4 @@ def find_plan_comment(codecommit: Any, context: CiContext) -> str | None:
 
 def _say(console: Console, text: str) -> None:
     """One unwrapped line: build logs are read and searched, not viewed in a terminal."""
-    console.print(text, soft_wrap=True, markup=False, highlight=False)
+    console.print(redact(text), soft_wrap=True, markup=False, highlight=False)

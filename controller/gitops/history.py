@@ -42,8 +42,31 @@ def identity(result: LoadResult, flags: Mapping[str, Any]) -> LedgerIdentity | N
 def read(
     where: LedgerIdentity, limit: int | None, profile: str | None = None
 ) -> tuple[Deployment, ...]:
+    return _ledger(where, profile).history(limit)
+
+
+def unfinished(where: LedgerIdentity, profile: str | None = None) -> Deployment | None:
+    """An apply whose intent is recorded but not its end: running now, or killed."""
+    intent = _ledger(where, profile).pending()
+    return intent.deployment if intent else None
+
+
+def _ledger(where: LedgerIdentity, profile: str | None) -> Ledger:
     s3 = Aws(region=where.region, profile=profile).client("s3")
-    return Ledger(s3, where.bucket, where.controller_id).history(limit)
+    return Ledger(s3, where.bucket, where.controller_id)
+
+
+def print_unfinished(deployment: Deployment, console: Console) -> None:
+    started = deployment.time.strftime("%Y-%m-%d %H:%M:%S UTC")
+    console.print(
+        Text(
+            f"Unfinished: the apply of {(deployment.commit or 'a working-tree file')[:12]} by "
+            f"{deployment.actor}, started {started}, is running now or was interrupted "
+            "(the next apply records it).",
+            style="yellow",
+        ),
+        soft_wrap=True,
+    )
 
 
 def print_table(records: tuple[Deployment, ...], console: Console, where: LedgerIdentity) -> None:
@@ -54,14 +77,22 @@ def print_table(records: tuple[Deployment, ...], console: Console, where: Ledger
     for column in ("time (UTC)", "commit", "actor", "result", "changed", "failed"):
         table.add_column(column, overflow="fold")
     for record in records:
-        verdict = Text("ok", style="green") if record.ok else Text("failed", style="bold red")
+        verdict = (
+            Text("interrupted", style="bold yellow")
+            if record.interrupted
+            else Text("ok", style="green")
+            if record.ok
+            else Text("failed", style="bold red")
+        )
         table.add_row(
             record.time.strftime("%Y-%m-%d %H:%M:%S"),
             (record.commit or "-")[:12],
-            record.actor,
+            Text(record.actor),  # Text, not str: recorded text is never read as markup
             verdict,
-            ", ".join(f"{s.action} {s.stack_name}" for s in record.changed) or "-",
-            ", ".join(f"{s.stack_name}: {s.message}" for s in record.failed)
-            or (record.refusal or "-"),
+            Text(", ".join(f"{s.action} {s.stack_name}" for s in record.changed) or "-"),
+            Text(
+                ", ".join(f"{s.stack_name}: {s.message}" for s in record.failed)
+                or (record.refusal or "-")
+            ),
         )
     console.print(table)

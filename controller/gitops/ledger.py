@@ -4,6 +4,14 @@ Flux records its inventory on the cluster; we record ours in the assets bucket, 
 per apply, so `history` works from any machine and CI can tell a stale commit from a new one.
 Only stack names, actions, outcomes, messages, commit ids and the actor are written: no
 parameter values, so nothing a config might hold (an account id in an image URI, say) leaks.
+
+Three kinds of object live under the prefix, all written while the apply lease is held:
+- one record per apply, `<UTC stamp>-<commit12>.json`;
+- `last-applied.json`, the pointer: the newest commit whose apply wrote anything (successful
+  or not) or succeeded; the stale-commit guard compares every later apply with it;
+- `intent.json`, written before an apply's first write and removed once its record is
+  written: one found by the next apply is an apply that was killed (or lost its lease)
+  mid-way, which that apply records as interrupted.
 """
 
 from __future__ import annotations
@@ -17,9 +25,11 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from controller.core.plan import Plan
+from controller.core.redact import redact
 from controller.core.results import ActionResult, ApplyResult
 
 LAST_APPLIED = "last-applied.json"
+INTENT = "intent.json"
 STAMP = "%Y%m%dT%H%M%S.%fZ"
 """Sorts as text in time order, so S3's key order is the ledger's order."""
 
@@ -49,6 +59,8 @@ class Deployment:
     ok: bool
     refusal: str
     stacks: tuple[StackRecord, ...]
+    interrupted: bool = False
+    """The apply never finished (killed, or it lost its lease); recorded by the next one."""
 
     @classmethod
     def of(
@@ -88,6 +100,7 @@ class Deployment:
             "source": self.source,
             "ok": self.ok,
             "refusal": self.refusal or None,
+            "interrupted": self.interrupted,
             "stacks": [vars(s) for s in self.stacks],
         }
 
@@ -101,7 +114,51 @@ class Deployment:
             bool(data.get("ok")),
             str(data.get("refusal") or ""),
             tuple(StackRecord(**s) for s in data.get("stacks", ())),
+            bool(data.get("interrupted", False)),
         )
+
+
+@dataclass(frozen=True)
+class Pointer:
+    """`last-applied.json`: the commit the stale-commit guard compares every apply with."""
+
+    commit: str
+    record: str
+    ok: bool
+    """Whether that apply succeeded; a failed one is retried by `watch`, never skipped."""
+
+
+@dataclass(frozen=True)
+class Intent:
+    """An apply that is writing now, or was killed while it did."""
+
+    deployment: Deployment
+    """What it was about to do: every planned write, with the outcome "interrupted"."""
+    record: str
+    """The key its record gets when it finishes."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"record": self.record, "deployment": self.deployment.to_json()}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Intent:
+        return cls(Deployment.from_json(data["deployment"]), str(data["record"]))
+
+    @classmethod
+    def of(cls, plan: Plan, *, actor: str, source: str, now: datetime, prefix: str) -> Intent:
+        stacks = tuple(
+            StackRecord(
+                a.stack_name,
+                a.pipeline_type,
+                a.action.value,
+                a.reason,
+                "interrupted",
+                "the apply stopped before reporting this; the next plan re-reads the stack",
+            )
+            for a in plan.changes
+        )
+        deployment = Deployment(plan.revision, now, actor, source, False, "", stacks, True)
+        return cls(deployment, prefix + deployment.key_name)
 
 
 def actor(environ: Mapping[str, str], committer: str = "") -> str:
@@ -121,29 +178,71 @@ class Ledger:
         self.bucket = bucket
         self.prefix = f"mlops-controller/{controller_id}/ledger/"
 
-    def record(self, deployment: Deployment, *, whole: bool = True) -> str:
-        """Write the record, and move the last-applied pointer when the apply succeeded.
+    def record(
+        self, deployment: Deployment, *, key: str = "", wrote: bool = False, whole: bool = True
+    ) -> str:
+        """Write the record and move the pointer to its commit when the apply wrote
+        anything (`wrote`, even if it then failed) or succeeded; never for a refusal.
 
-        A partial apply (`--target`) is recorded but moves no pointer: its commit is not
-        applied as a whole, so `watch` must still apply it.
+        A failed apply that wrote moves it too: a late build of an older commit must not
+        undo what it wrote. A partial apply (`--target`) is not the whole commit: its pointer
+        says not ok, so `watch` applies the commit again. Call it while holding the lease.
         """
-        key = self.prefix + deployment.key_name
+        key = key or self.prefix + deployment.key_name
         self._put(key, deployment.to_json())
-        if deployment.ok and deployment.commit and whole:
+        done = deployment.ok and whole
+        if deployment.commit and not deployment.refusal and (wrote or done):
             pointer = {"commit": deployment.commit, "time": deployment.to_json()["time"]}
-            self._put(self.prefix + LAST_APPLIED, {**pointer, "record": key})
+            self._put(self.prefix + LAST_APPLIED, {**pointer, "record": key, "ok": done})
         return key
 
-    def last_applied(self) -> str | None:
-        """The last commit applied without failures, or None before the first one."""
+    def pointer(self) -> Pointer | None:
+        """The last applied commit, or None before the first one."""
+        data = self._get(self.prefix + LAST_APPLIED, "pointer")
+        if data is None:
+            return None
         try:
-            body = self.s3.get_object(Bucket=self.bucket, Key=self.prefix + LAST_APPLIED)["Body"]
-        except ClientError as exc:
-            if _code(exc) in ("NoSuchKey", "404"):
-                return None
-            raise self._error(exc, "read") from exc
-        commit = json.loads(body.read()).get("commit")
-        return str(commit) if commit else None
+            return Pointer(
+                str(data["commit"]), str(data.get("record", "")), bool(data.get("ok", True))
+            )
+        except (KeyError, TypeError) as exc:
+            raise self._corrupt(self.prefix + LAST_APPLIED, "pointer", exc) from exc
+
+    def last_applied(self) -> str | None:
+        """The newest commit whose apply wrote anything or succeeded (see `record`)."""
+        pointer = self.pointer()
+        return pointer.commit if pointer else None
+
+    def begin(self, intent: Intent) -> None:
+        """Say, before the first write, what this apply is about to do."""
+        self._put(self.prefix + INTENT, intent.to_json())
+
+    def finish(self) -> None:
+        """The apply's record is written: its intent is no longer needed."""
+        self._delete(self.prefix + INTENT)
+
+    def pending(self) -> Intent | None:
+        """The intent of an apply that has not finished, if any."""
+        data = self._get(self.prefix + INTENT, "intent")
+        if data is None:
+            return None
+        try:
+            return Intent.from_json(data)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise self._corrupt(self.prefix + INTENT, "intent", exc) from exc
+
+    def settle_interrupted(self) -> Deployment | None:
+        """Record an apply that was killed mid-way (its intent is here, its record is not),
+        moving the pointer to its commit since it may have written; call under the lease."""
+        intent = self.pending()
+        if intent is None:
+            return None
+        interrupted = None
+        if not self._exists(intent.record):
+            interrupted = intent.deployment
+            self.record(interrupted, key=intent.record, wrote=True)
+        self.finish()
+        return interrupted
 
     def history(self, limit: int | None = None) -> tuple[Deployment, ...]:
         """Records newest first."""
@@ -169,18 +268,59 @@ class Ledger:
                 keys += [o["Key"] for o in page.get("Contents", ())]
         except ClientError as exc:
             raise self._error(exc, "list") from exc
-        return [k for k in keys if k.endswith(".json") and not k.endswith("/" + LAST_APPLIED)]
+        return [
+            k
+            for k in keys
+            if k.endswith(".json") and not k.endswith(("/" + LAST_APPLIED, "/" + INTENT))
+        ]
 
     def _put(self, key: str, payload: Mapping[str, Any]) -> None:
         try:
             self.s3.put_object(
                 Bucket=self.bucket,
                 Key=key,
-                Body=json.dumps(payload, indent=2).encode(),
+                Body=redact(json.dumps(payload, indent=2)).encode(),
                 ContentType="application/json",
             )
         except ClientError as exc:
             raise self._error(exc, "write") from exc
+
+    def _get(self, key: str, what: str) -> dict[str, Any] | None:
+        try:
+            body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if _code(exc) in ("NoSuchKey", "404"):
+                return None
+            raise self._error(exc, "read") from exc
+        try:
+            data = json.loads(body)
+        except ValueError as exc:
+            raise self._corrupt(key, what, exc) from exc
+        if not isinstance(data, dict):
+            raise self._corrupt(key, what, TypeError("not a JSON object"))
+        return data
+
+    def _exists(self, key: str) -> bool:
+        try:
+            self.s3.head_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if _code(exc) in ("NoSuchKey", "404", "NotFound"):
+                return False
+            raise self._error(exc, "read") from exc
+        return True
+
+    def _delete(self, key: str) -> None:
+        try:
+            self.s3.delete_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            raise self._error(exc, "write") from exc
+
+    def _corrupt(self, key: str, what: str, exc: Exception) -> LedgerError:
+        """Fail closed with the way out: the guards that read it cannot work without it."""
+        return LedgerError(
+            f"s3://{self.bucket}/{key} is not a valid ledger {what} ({exc}); nothing was "
+            "applied: restore it, or delete it after checking `mlops-controller history`"
+        )
 
     def _error(self, exc: ClientError, verb: str) -> LedgerError:
         error = exc.response.get("Error", {})

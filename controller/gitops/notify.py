@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from controller.core.redact import redact
 from controller.gitops.ledger import Deployment
 
 MAX_SUBJECT = 100
@@ -57,7 +58,7 @@ def publish(sns: Any, topic_arn: str | None, deployment: Deployment, controller_
         return False
     sns.publish(
         TopicArn=topic_arn,
-        Subject=subject(deployment, controller_id),
-        Message=message(deployment, controller_id),
+        Subject=redact(subject(deployment, controller_id)),
+        Message=redact(message(deployment, controller_id)),
     )
     return True

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import git
 from rich.console import Console
 
 from controller.aws import crossaccount
@@ -92,11 +93,16 @@ class Sessions:
 # Planning: every stage, no gates (a plan writes nothing)
 
 
-def plan_step(step: Step, sessions: Sessions, allow_delete_all: bool = False) -> Plan:
+def plan_step(
+    step: Step, sessions: Sessions, allow_delete_all: bool = False, detect_drift: bool = False
+) -> Plan:
     """`reconcile.plan_for` in the step's account, plus the cross-account pre-flight."""
     config = step.config
     plan = reconcile.plan_for(
-        config, sessions.of(step), reconcile.guards_for(config, allow_delete_all)
+        config,
+        sessions.of(step),
+        reconcile.guards_for(config, allow_delete_all),
+        detect_drift=detect_drift,
     )
     if step.stage is None:
         return plan
@@ -158,6 +164,10 @@ class Run:
     allow_delete_all: bool = False
     before_write: WriteGate | None = None
     """The applier's write gate in every stage (the CLI's Ctrl-C stops new writes with it)."""
+    repo: git.Repo | None = None
+    """Where the commit comes from, for each stage's stale-commit guard."""
+    detect_drift: bool = False
+    """Run drift detection in each stage before applying it (scheduled runs do)."""
 
 
 def promote(
@@ -203,7 +213,7 @@ def _apply(step: Step, opened: Gate, sessions: Sessions, store: Promotions, run:
         return _record(store, run, StageRun(step, opened, Outcome.UNREACHABLE, message=str(exc)))
     if collision:
         return _record(store, run, StageRun(step, opened, Outcome.REFUSED, message=collision))
-    plan = plan_step(step, sessions, run.allow_delete_all)
+    plan = plan_step(step, sessions, run.allow_delete_all, run.detect_drift)
     run.hooks.on_plan(step, plan)
     result = reconcile.apply_plan(
         step.config,
@@ -215,6 +225,7 @@ def _apply(step: Step, opened: Gate, sessions: Sessions, store: Promotions, run:
         ledger=ledger_of(step, sessions.home),
         actor=run.actor,
         before_write=run.before_write,
+        repo=run.repo,
     )
     run.hooks.on_apply(step, result)
     verified = None

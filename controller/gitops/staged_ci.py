@@ -20,6 +20,7 @@ from controller.core import report, stage_report
 from controller.core.config.model import Config
 from controller.core.gates import StagePlan, StageRun, steps
 from controller.core.plan import Action
+from controller.core.redact import redact
 from controller.gitops import artifacts, ci, reconcile, source, staged
 from controller.gitops.ledger import actor as ledger_actor
 
@@ -49,20 +50,25 @@ def _promote(
     config: Config,
 ) -> int:
     repo = source.open_repo(options.repo_dir)
-    last = reconcile.ledger_for(config, sessions.home).last_applied()
-    if last and source.is_superseded(repo, context.commit, last):
-        _say(
-            console,
-            f"Nothing done: commit {context.commit[:12]} is an ancestor of {last[:12]}, the "
-            "last commit promoted. A late build never rolls a newer deployment back; to roll "
-            "back, revert the change in git and push.",
-        )
-        return 0
+    ledger = reconcile.ledger_for(config, sessions.home)
+    early = reconcile.stale(ledger, context.commit, repo)
+    if early is not None:
+        # Only a shortcut that spares planning a late build: apply_plan decides under the lease.
+        _say(console, early.message)
+        return 0 if early.superseded else 1
     committer = str(repo.commit(context.commit).committer.name or "")
     run = staged.Run(
         commit=context.commit,
         actor=ledger_actor(options.environ, committer),
+        options=lambda c: reconcile.options_for(
+            c,
+            options.parallel,
+            wait_budget_seconds=options.wait_budget_seconds,
+            on_progress=report.ProgressLine(console),
+        ),
         hooks=staged.printing_hooks(console),
+        repo=repo,
+        detect_drift=context.event is ci.Event.SCHEDULE,
     )
     runs = staged.promote(config, sessions, run)
     _write_runs(options.artifacts, runs)
@@ -84,9 +90,11 @@ def _pull_request(
     diff = source.config_diff(
         options.repo_dir, context.destination_commit, context.commit, options.config_path
     )
-    body = ci.comment_body(lambda room: stage_report.plans_markdown(plans, limit=room), diff)
-    (options.artifacts / "comment.md").write_text(body)
-    ci.post_comment(sessions.home.client("codecommit"), context, body, console)
+    body = redact(
+        ci.comment_body(lambda room: stage_report.plans_markdown(plans, limit=room), diff)
+    )
+    artifacts.write_comment(options.artifacts, body)
+    ci.post_comment(sessions.home, context, body, console)
     return _plan_status(plans)
 
 

@@ -24,6 +24,7 @@ from controller.aws.session import Aws
 from controller.core import config as config_module
 from controller.core import report
 from controller.core.config.settings import AwsDefaults
+from controller.core.redact import redact
 from controller.gitops import reconcile, source
 from controller.gitops.ledger import LedgerError
 from controller.gitops.ledger import actor as ledger_actor
@@ -91,7 +92,10 @@ def is_url(location: str) -> bool:
 
 def open_source(options: WatchOptions) -> git.Repo:
     if not is_url(options.location):
-        return source.open_repo(options.location)
+        try:
+            return source.open_repo(options.location)
+        except source.SourceError as exc:
+            raise WatchError(f"--repo {options.location}: not a git repository") from exc
     digest = hashlib.sha256(options.location.encode()).hexdigest()[:16]
     mirror = options.cache_dir / digest
     try:
@@ -99,7 +103,8 @@ def open_source(options: WatchOptions) -> git.Repo:
             return git.Repo(mirror)
         return git.Repo.clone_from(options.location, mirror, mirror=True)
     except git.GitCommandError as exc:
-        raise WatchError(f"cannot clone {options.location}: {exc.stderr.strip()}") from exc
+        # A URL may carry a token, and git repeats the URL in its errors.
+        raise WatchError(redact(f"cannot clone {options.location}: {exc.stderr.strip()}")) from exc
 
 
 def tip(repo: git.Repo, branch: str) -> str:
@@ -138,11 +143,14 @@ def poll(repo: git.Repo, options: WatchOptions, console: Console, resume: str = 
     config = loaded.config
     aws = Aws(region=config.settings.region, profile=_profile(options))
     ledger = reconcile.ledger_for(config, aws)
-    last = ledger.last_applied()
-    if last == commit and commit != resume and not config.stages:
+    pointer = ledger.pointer()
+    applied = pointer is not None and pointer.commit == commit and pointer.ok
+    if applied and commit != resume and not config.stages:
         return Tick(commit, False, True, f"{commit[:12]} is applied already")
-    if last and source.is_superseded(repo, commit, last):
-        return Tick(commit, False, True, f"{commit[:12]} is older than {last[:12]}, applied last")
+    early = reconcile.stale(ledger, commit, repo)
+    if early is not None:
+        # A shortcut that spares planning each round; apply_plan decides under the lease.
+        return Tick(commit, False, early.superseded, early.message)
     if config.stages:
         return _promote(repo, commit, config, aws, options, console)
     plan = reconcile.plan_for(config, aws, reconcile.guards_for(config, False))
@@ -161,7 +169,12 @@ def poll(repo: git.Repo, options: WatchOptions, console: Console, resume: str = 
         on_result=lambda outcome: report.print_result(outcome, console),
         ledger=ledger,
         actor=ledger_actor(options.environ, str(repo.commit(commit).committer.name or "")),
+        repo=repo,
     )
+    if result.superseded:
+        for note in result.notes:
+            console.print(f"Note: {note}", markup=False, soft_wrap=True)
+        return Tick(commit, False, True, result.refusal)
     report.print_apply(result, console)
     verdict = "applied" if result.ok else "apply failed for"
     message = f"{verdict} {commit[:12]}"
@@ -185,7 +198,15 @@ def _promote(
     from controller.gitops import staged
 
     actor = ledger_actor(options.environ, str(repo.commit(commit).committer.name or ""))
-    run = staged.Run(commit=commit, actor=actor, hooks=staged.printing_hooks(console))
+    run = staged.Run(
+        commit=commit,
+        actor=actor,
+        options=lambda c: reconcile.options_for(
+            c, options.parallel, wait_budget_seconds=options.wait_budget_seconds
+        ),
+        hooks=staged.printing_hooks(console),
+        repo=repo,
+    )
     runs = staged.promote(config, staged.Sessions(aws, config), run)
     stage_report.print_runs(steps(config), runs, console)
     reached = [r.step.name for r in runs if r.outcome is not None]
@@ -218,10 +239,11 @@ def watch(
             ok = tick.ok
             resume = tick.commit if tick.unfinished else ""
         except (ClientError, BotoCoreError, LedgerError, source.SourceError) as exc:
-            console.print(f"error: {exc}", markup=False, soft_wrap=True)
+            console.print(redact(f"error: {exc}"), markup=False, soft_wrap=True)
             ok = False
         except git.GitCommandError as exc:
-            console.print(f"error: git {exc.command[1]}: {exc.stderr.strip()}", markup=False)
+            message = f"error: git {exc.command[1]}: {exc.stderr.strip()}"
+            console.print(redact(message), markup=False, soft_wrap=True)
             ok = False
         if once:
             return 0 if ok else 1

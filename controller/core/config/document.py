@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import json
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,6 +107,8 @@ def parse(name: str, raw: bytes) -> tuple[Document | None, list[Diagnostic]]:
                 name, None, error("E006", "$", "nesting is too deep", f"at most {MAX_DEPTH} levels")
             )
         ]
+    except ValueError:
+        return None, [_too_long_number(name, text)]
     scanner = _Scanner(text)
     try:
         scanner.value(_skip_ws(text, 0), ())
@@ -131,6 +134,23 @@ def parse(name: str, raw: bytes) -> tuple[Document | None, list[Diagnostic]]:
             for path, line in scanner.duplicates
         ]
     return Document(name=name, data=data, lines=scanner.lines), []
+
+
+def _too_long_number(name: str, text: str) -> Diagnostic:
+    """Python refuses to convert integers of more than 4300 digits (a denial-of-service
+    guard); JSON has no such limit, so this is the one ValueError json.loads leaves."""
+    digits = max(re.finditer(r"\d+", text), key=lambda m: len(m.group()))
+    line = text.count("\n", 0, digits.start()) + 1
+    return _at(
+        name,
+        line,
+        error(
+            "E007",
+            "$",
+            f"a number with {len(digits.group())} digits",
+            f"numbers of at most {sys.get_int_max_str_digits()} digits",
+        ),
+    )
 
 
 def _at(name: str, line: int | None, diagnostic: Diagnostic) -> Diagnostic:

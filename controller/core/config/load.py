@@ -11,13 +11,13 @@ import difflib
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
 from controller.core.config import checks, document, schema, settings, stages
 from controller.core.config.model import Config, Pipeline, S3Location, Settings
-from controller.core.diagnostics import Diagnostic, error
+from controller.core.diagnostics import Diagnostic, error, warning
 from controller.core.pipelines import ASSET_KEYS, INTEGER_KEYS, KINDS, LOCATION_KEYS, stack_name
 
 _PIPELINE = re.compile(r"\$\.pipelines\[(\d+)\]")
@@ -57,10 +57,23 @@ def load(
     )
     if isinstance(doc.data, dict) and isinstance(from_file, dict):
         doc = document.Document(doc.name, {**doc.data, "settings": merged}, doc.lines)
+    ignored = [doc.locate(d, _path_tuple(d.path)) for d in _ignored_settings(from_file)]
     staged = stages.split(doc, merged)
     if staged is not None:
-        return _result(*_validated_stages(staged, origin, revision, name, aws), single)
-    return _result(*_validated(doc, merged, origin, revision, name, aws), single)
+        validated = _validated_stages(staged, origin, revision, name, aws)
+    else:
+        validated = _validated(doc, merged, origin, revision, name, aws)
+    return _result(*_noting(validated, ignored), single)
+
+
+def _noting(
+    validated: tuple[Config | None, list[Diagnostic]], ignored: list[Diagnostic]
+) -> tuple[Config | None, list[Diagnostic]]:
+    """Warnings about the file itself (settings it may not set) join every result."""
+    config, found = validated
+    if config is not None and ignored:
+        config = replace(config, warnings=tuple(_unique([*config.warnings, *ignored])))
+    return config, found + ignored
 
 
 def _validated(
@@ -175,6 +188,24 @@ def _with_origin(diagnostic: Diagnostic, origin: Mapping[str, str]) -> Diagnosti
         if diagnostic.path == f"$.settings.{key}":
             return replace(diagnostic, message=f"{diagnostic.message} (set by {source})")
     return diagnostic
+
+
+def _ignored_settings(from_file: Any) -> list[Diagnostic]:
+    """A warning, not an error, so configs written when the file could set it stay valid."""
+    if not isinstance(from_file, dict):
+        return []
+    return [
+        warning(
+            "W201",
+            f"$.settings.{key}",
+            f"settings.{key} in the file is ignored: the controller's environment decides "
+            "where it deploys, never the commit it deploys",
+            f"{settings.ENVIRONMENT[key]} (the bootstrap stack's DeploymentBranch) or "
+            f"--{key.replace('_', '-')}",
+        )
+        for key in sorted(settings.NOT_FROM_FILE)
+        if key in from_file
+    ]
 
 
 def _required_settings(merged: Mapping[str, Any], name: str) -> list[Diagnostic]:

@@ -30,6 +30,10 @@ DEFAULTS: dict[str, Any] = {
 
 REGION_FALLBACKS = ("AWS_REGION", "AWS_DEFAULT_REGION")
 
+NOT_FROM_FILE = frozenset({"deployment_branch"})
+"""Settings only the controller's environment may set: a pushed commit whose own file named
+its branch as the deployment branch would decide by itself that it deploys."""
+
 
 @dataclass(frozen=True)
 class AwsDefaults:
@@ -51,7 +55,8 @@ def merge(
     aws: AwsDefaults | None = None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """The effective raw settings and, for each overridden key, where its value came from."""
-    merged: dict[str, Any] = {**DEFAULTS, **from_file}
+    kept = {k: v for k, v in from_file.items() if k not in NOT_FROM_FILE}
+    merged: dict[str, Any] = {**DEFAULTS, **kept}
     origin: dict[str, str] = {}
     if "region" not in merged:
         for name in REGION_FALLBACKS:
@@ -75,6 +80,6 @@ def merge(
 
 
 def _coerce(key: str, text: str) -> Any:
-    if key == "max_deletes" and text.strip().isdigit():
+    if key == "max_deletes" and text.strip().isascii() and text.strip().isdigit():
         return int(text)
     return text

@@ -1,0 +1,29 @@
+"""Credentials in URLs, removed from every text the controller shows or stores.
+
+A git URL may carry a token (`https://user:token@host/repo.git`) and a presigned S3 URL
+carries a signature and a session token in its query. Either can reach an error message, a
+stack event or a git error, and from there the console, the ledger, build artifacts or an
+e-mail. Every one of those sinks passes its text through `redact`, so the rule is one
+function rather than a habit.
+"""
+
+from __future__ import annotations
+
+import re
+
+HIDDEN = "***"
+
+_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)[^/\s?#]*@")
+"""The user-info part of a URL, up to its last `@` before the host (a password may hold `@`)."""
+
+_QUERY_SECRET = re.compile(
+    r"(?P<key>\b(?:X-Amz-(?:Credential|Signature|Security-Token)|Signature|AWSAccessKeyId"
+    r"|access_token|token|sig|password|passwd)=)[^&\s\"'<>]+",
+    re.IGNORECASE,
+)
+
+
+def redact(text: str) -> str:
+    """`text` with URL credentials (user-info, signing and token query parameters) hidden."""
+    text = _USERINFO.sub(lambda m: f"{m.group('scheme')}{HIDDEN}@", text)
+    return _QUERY_SECRET.sub(lambda m: f"{m.group('key')}{HIDDEN}", text)

@@ -113,7 +113,6 @@ def load(args: argparse.Namespace, *, default_to_git: bool, path: str | None = N
     from controller.core import config
     from controller.gitops import checkout, source
 
-    defaults = aws_defaults(args)
     path = path or getattr(args, "path", None) or args.config
     repo = None
     try:
@@ -129,6 +128,8 @@ def load(args: argparse.Namespace, *, default_to_git: bool, path: str | None = N
             text, label = source.read_file(args.config_path), args.config_path
     except source.SourceError as exc:
         return Loaded(config.LoadResult(None, (exc.diagnostic,)), str(path or ""), b"", None)
+    # After the text is read (and its size checked): the AWS configuration costs memory.
+    defaults = aws_defaults(args)
     result = config.load(
         text.raw, text.name, revision=text.revision, flags=setting_flags(args), aws=defaults
     )

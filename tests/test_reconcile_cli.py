@@ -343,3 +343,29 @@ def test_a_create_whose_answer_was_lost_is_recognised_as_ours(account, config_re
     result = Applier(Aws(region="us-east-1"), options).apply(as_if_absent)
     assert [r.outcome for r in result.results] == [Outcome.SUCCEEDED]
     assert list(stacks(account)).count(realtime[0].stack_name) == 1
+
+
+def test_a_no_op_apply_of_the_applied_commit_takes_no_lease_and_adds_no_record(
+    account, config_repo, example_config, capsys, calls
+):
+    from tests.gitops import small_config
+
+    repo = str(config_repo.working_dir)
+    commit_config(config_repo, small_config(example_config), "Only the endpoint")
+    assert run(capsys, "apply", "--auto-approve", "--repo", repo)[0] == 0
+    calls.clear()
+
+    code, out, err = run(capsys, "apply", "--auto-approve", "--repo", repo)
+
+    assert code == 0, out + err
+    assert "Apply complete" in out
+    s3 = {op: n for op, n in calls.items() if op.startswith("s3.")}
+    assert s3 == {"s3.GetObject": 2}, "the pointer and the intent are read; nothing is written"
+    assert not stack_writes(calls)
+
+    Path(repo, "README.md").write_text("The config repository.\n")
+    config_repo.index.add(["README.md"])
+    config_repo.index.commit("A readme")
+    calls.clear()
+    assert run(capsys, "apply", "--auto-approve", "--repo", repo)[0] == 0
+    assert calls["s3.PutObject"] >= 2, "a new commit is recorded, even with nothing to write"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -26,7 +27,7 @@ from controller.aws.lock import Lease, LeaseLost, LockError, LockHeld, this_proc
 from controller.aws.session import Aws
 from controller.core.config.model import Config
 from controller.core.events import EventSink, StackEvent
-from controller.core.plan import Guards, Plan, PlanInput, make_plan, with_preflight
+from controller.core.plan import Action, Guards, Plan, PlanInput, make_plan, with_preflight
 from controller.core.progress import ProgressSink
 from controller.core.redact import redact
 from controller.core.render import render_all
@@ -39,10 +40,14 @@ from controller.gitops.ledger import now as ledger_now
 
 def plan_for(config: Config, aws: Aws, guards: Guards, *, detect_drift: bool = False) -> Plan:
     """The plan; with `detect_drift`, CloudFormation's drift detection runs first on the
-    owned stacks the config keeps (bounded in calls: see controller.aws.drift)."""
-    desired = render_all(config)
+    owned stacks the config keeps (bounded in calls: see controller.aws.drift).
+
+    The listing's pages are round trips, rendering is CPU: the two overlap."""
     cfn = aws.client("cloudformation")
-    deployed = discover(cfn)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        listing = pool.submit(discover, cfn)
+        desired = render_all(config)
+        deployed = listing.result()
     controller_id = config.settings.controller_id
     wanted = {r.stack_name for r in desired}
     checked = [s for s in deployed if s.owned_by(controller_id) and s.name in wanted]
@@ -124,11 +129,17 @@ def apply_plan(
     stale-commit guard; `allow_older` applies a commit older than the last applied one on
     purpose.
     """
+    ledger = ledger or ledger_for(config, aws)
+    if _already_applied(plan, ledger):
+        # Nothing to write and this commit recorded already (the hourly run of an applied
+        # commit, say): no lease to take and no record to add. Every action reports as
+        # planned, without an AWS call.
+        return Applier(aws, options, on_event=on_event, on_result=on_result).apply(plan)
     run = _Run(
         config,
         plan,
         aws,
-        ledger or ledger_for(config, aws),
+        ledger,
         actor if actor is not None else ledger_actor(os.environ),
         ledger_now(),
         whole=not partial,
@@ -145,6 +156,19 @@ def apply_plan(
             aws.client("sns"), settings.notification_topic_arn, run.recorded, settings.controller_id
         )
     return result
+
+
+def _already_applied(plan: Plan, ledger: Ledger) -> bool:
+    """Every action is `unchanged`, the ledger's pointer names this commit as applied whole,
+    and no earlier apply is left unfinished (that one is settled under the lease)."""
+    if plan.refusal or not plan.revision:
+        return False
+    if any(a.action is not Action.UNCHANGED for a in plan.actions):
+        return False
+    pointer = ledger.pointer()
+    if pointer is None or pointer.commit != plan.revision or not pointer.ok:
+        return False
+    return ledger.pending() is None
 
 
 @dataclass

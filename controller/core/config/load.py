@@ -59,8 +59,15 @@ def load(
         doc = document.Document(doc.name, {**doc.data, "settings": merged}, doc.lines)
     staged = stages.split(doc, merged)
     if staged is not None:
-        return _result(*_validated_stages(staged, origin, revision, name, aws), single)
-    return _result(*_validated(doc, merged, origin, revision, name, aws), single)
+        config, found = _validated_stages(staged, origin, revision, name, aws)
+    else:
+        config, found = _validated(doc, merged, origin, revision, name, aws)
+    # Against the orchestrator's region, which a stage's document replaces with its own.
+    key = ("settings", "assets_kms_key_arn")
+    wrong_key = [doc.locate(_with_origin(d, origin), key) for d in settings.key_problems(merged)]
+    if wrong_key:
+        config, found = None, [*found, *wrong_key]
+    return _result(config, found, single)
 
 
 def _validated(

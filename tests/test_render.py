@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from controller.cli.main import main
-from controller.core import render
+from controller.core import grants, render
 from controller.core.config import Config, load
 from controller.core.config.model import Pipeline, Settings
 from tests.conftest import EXAMPLE
@@ -559,3 +559,17 @@ def test_the_shape_of_a_deployed_stack_reads_the_assets_key_back() -> None:
     for stack in STACKS:
         shape = render.shape_for_parameters(stack.pipeline.type, dict(stack.parameters))
         assert shape == stack.shape, stack.stack_name
+
+
+def test_the_assets_key_statement_is_the_one_grants_prints() -> None:
+    """For roles of one's own, `mlops-controller grants` prints what the blueprints give."""
+    for stack in render.render_all(load_document(assets_key_document())):
+        model = DeployedModel(stack)
+        statements = [
+            statement
+            for logical, rtype, properties in model.existing()
+            if rtype == "AWS::IAM::Role"
+            for statement in _statements(properties.get("Policies", []))
+            if statement.get("Sid") == "AssetsKey"
+        ]
+        assert statements and all(s == grants.role_statement(ASSETS_KEY) for s in statements)

@@ -395,7 +395,7 @@ def _monitor(pipeline: Pipeline, settings: Settings) -> Built:
         ),
     }
     uploads: tuple[Upload, ...] = ()
-    if monitor in ("model_bias", "model_explainability"):
+    if monitor in CLARIFY:
         upload = clarify.analysis_parts(pipeline).upload()
         baseline |= {"AssetsBucket": settings.assets_bucket, "AnalysisConfigKey": upload.key}
         uploads = (upload,)

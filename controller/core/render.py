@@ -128,9 +128,9 @@ def render(pipeline: Pipeline, settings: Settings) -> RenderedStack:
     shape = shape_of(pipeline, settings)
     builder = _PARAMETER_BUILDERS[pipeline.kind.family]
     values, run, uploads = builder(pipeline, settings)
-    # Added after the builders named the jobs: the key lets a role read, it changes no job.
     if shape.kms:
         values["KmsKeyArn"] = str(pipeline.get("kms_key_arn"))
+    # After the builders named the jobs: the key lets roles read, it changes no job.
     if shape.assets_key:
         values["AssetsKmsKeyArn"] = str(settings.assets_kms_key_arn)
     parameters = tuple(sorted(values.items()))

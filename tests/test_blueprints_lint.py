@@ -9,7 +9,7 @@ from cfnlint.api import lint
 from controller.core import render
 from tests.test_render import STACKS
 
-SHAPES = {render.shape_of(stack.pipeline): stack for stack in STACKS}
+SHAPES = {stack.shape: stack for stack in STACKS}
 
 
 @pytest.mark.parametrize(

@@ -84,7 +84,9 @@ def test_build_project_clones_fully_runs_one_at_a_time_and_uses_the_buildspec() 
     assert yaml.safe_load(project["Source"]["BuildSpec"]) == yaml.safe_load(
         (ROOT / "buildspec.yml").read_text()
     )
-    names = {v["Name"] for v in project["Environment"]["EnvironmentVariables"]}
+    # A conditional variable is `!If [condition, variable, !Ref AWS::NoValue]`.
+    variables = project["Environment"]["EnvironmentVariables"]
+    names = {(v if isinstance(v, dict) else v[1])["Name"] for v in variables}
     assert {
         "CONTROLLER_WHEEL_KEY",
         "CONTROLLER_WHEEL_SHA256",

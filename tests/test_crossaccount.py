@@ -1,6 +1,7 @@
 """Pre-flight per stage: a pipeline whose stage account may not read the orchestrator's assets
-(bucket policy, KMS key policy, ECR repository policy) is blocked with what is missing,
-before anything is written; the policies are read in the orchestrator account."""
+(bucket policy, KMS key policy, ECR repository policy), or whose stacks' roles are not granted
+the bucket's KMS key (settings.assets_kms_key_arn), is blocked with what is missing, before
+anything is written; the policies are read in the orchestrator account."""
 
 from __future__ import annotations
 
@@ -87,33 +88,83 @@ def test_a_custom_image_the_repository_policy_does_not_share_is_blocked(repo, ca
     assert planned["dev"][REALTIME][0] == "create"
 
 
-def test_a_kms_encrypted_bucket_needs_a_key_policy_naming_the_stage(repo, capsys) -> None:
-    home = seed_orchestrator(staged_example())
-    kms = home.client("kms")
-    key = kms.create_key(Description="assets")["KeyMetadata"]["Arn"]
+def encrypt(home: Any, key: str | None) -> None:
+    """Default encryption of the assets bucket with `key` (None: the AWS managed aws/s3)."""
+    default = {"SSEAlgorithm": "aws:kms", **({"KMSMasterKeyID": key} if key else {})}
     home.client("s3").put_bucket_encryption(
         Bucket=BUCKET,
         ServerSideEncryptionConfiguration={
-            "Rules": [
-                {
-                    "ApplyServerSideEncryptionByDefault": {
-                        "SSEAlgorithm": "aws:kms",
-                        "KMSMasterKeyID": key,
-                    }
-                }
-            ]
+            "Rules": [{"ApplyServerSideEncryptionByDefault": default}]
         },
     )
+
+
+def test_a_kms_encrypted_bucket_needs_a_key_policy_naming_the_stage_and_the_setting(
+    repo, capsys, monkeypatch
+) -> None:
+    home = seed_orchestrator(staged_example())
+    kms = home.client("kms")
+    key = kms.create_key(Description="assets")["KeyMetadata"]["Arn"]
+    encrypt(home, key)
 
     action, reason = plan(repo, capsys)["staging"][REALTIME]
     assert action == "blocked"
     assert f"cross-account: KMS key {key} of s3://{BUCKET} does not let account {STAGING}" in reason
+    # The stage's roles need the key in their own policies too: without the setting, no
+    # role names it, and the endpoint could not read its artifact in a real account.
+    assert (
+        f"cross-account: s3://{BUCKET} is encrypted with KMS key {key}, which the roles of "
+        "stage staging's stacks are not granted; set settings.assets_kms_key_arn "
+        "(MLOPS_ASSETS_KMS_KEY_ARN) to that key's ARN"
+    ) in reason
 
     statement = grants.key_statement([DEV, STAGING, PROD], "us-east-1")
     policy = json.loads(kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"])
     policy["Statement"].append(statement)
     kms.put_key_policy(KeyId=key, PolicyName="default", Policy=json.dumps(policy))
+    action, reason = plan(repo, capsys)["staging"][REALTIME]
+    assert action == "blocked" and "does not let account" not in reason
+    monkeypatch.setenv("MLOPS_ASSETS_KMS_KEY_ARN", key)
     assert plan(repo, capsys)["staging"][REALTIME][0] == "create"
+
+
+def test_a_setting_that_names_another_key_than_the_buckets_is_blocked(
+    repo, capsys, monkeypatch
+) -> None:
+    home = seed_orchestrator(staged_example())
+    kms = home.client("kms")
+    bucket_key, other = (kms.create_key()["KeyMetadata"]["Arn"] for _ in range(2))
+    kms.create_alias(AliasName="alias/mlops-assets", TargetKeyId=bucket_key)
+    encrypt(home, "alias/mlops-assets")
+    for key in (bucket_key, other):
+        policy = {"Version": "2012-10-17", "Statement": [grants.key_statement([DEV], "us-east-1")]}
+        kms.put_key_policy(KeyId=key, PolicyName="default", Policy=json.dumps(policy))
+    monkeypatch.setenv("MLOPS_ASSETS_KMS_KEY_ARN", other)
+
+    action, reason = plan(repo, capsys)["dev"][REALTIME]
+
+    assert action == "blocked"
+    assert reason == (
+        f"cross-account: s3://{BUCKET} is encrypted with KMS key {bucket_key}, not with "
+        f"settings.assets_kms_key_arn {other}, the key the roles of stage dev's stacks are "
+        "granted"
+    )
+    monkeypatch.setenv("MLOPS_ASSETS_KMS_KEY_ARN", bucket_key)
+    assert plan(repo, capsys)["dev"][REALTIME][0] == "create"
+
+
+def test_a_bucket_encrypted_with_the_aws_managed_key_cannot_be_read_by_a_stage(
+    repo, capsys
+) -> None:
+    encrypt(seed_orchestrator(staged_example()), None)
+
+    action, reason = plan(repo, capsys)["prod"][REALTIME]
+
+    assert action == "blocked"
+    assert reason.startswith(
+        f"cross-account: s3://{BUCKET} is encrypted with the AWS managed key aws/s3, which no "
+        f"other account, such as {PROD} (stage prod), may use"
+    )
 
 
 def test_a_no_op_plan_reads_no_policy(repo, capsys, monkeypatch) -> None:
@@ -136,3 +187,26 @@ def test_grants_prints_the_statements_for_the_configured_stage_accounts(repo, ca
     assert printed["assets_bucket_policy_statement"] == grants.bucket_statement(
         BUCKET, [DEV, STAGING, PROD]
     )
+
+
+def test_grants_names_the_assets_key_and_what_the_stage_roles_get(repo, capsys, monkeypatch):
+    key = "arn:aws:kms:us-east-1:123456789012:key/0b3d3a80-1e8e-11ef-8d2e-0affd4e0a1b3"
+    path = Path(repo.working_dir) / "mlops-config.json"
+    assert main(["grants", "--config", str(path)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["assets_kms_key_arn"] is None and printed["stage_role_kms_statement"] is None
+
+    monkeypatch.setenv("MLOPS_ASSETS_KMS_KEY_ARN", key)
+    assert main(["grants", "--config", str(path)]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["assets_kms_key_arn"] == key
+    assert printed["kms_key_policy_statement"] == grants.key_statement(
+        [DEV, STAGING, PROD], "us-east-1"
+    )
+    assert printed["stage_role_kms_statement"] == {
+        "Sid": "AssetsKey",
+        "Effect": "Allow",
+        "Action": "kms:Decrypt",
+        "Resource": key,
+        "Condition": {"StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"}},
+    }

@@ -16,6 +16,7 @@ from controller.gitops.ledger import Deployment, StackRecord
 from tests.conftest import commit_config
 from tests.emulated_faults import fail_creates
 from tests.gitops import REALTIME, seed_account, small_config
+from tests.multi_account import seed_orchestrator, staged_example
 
 
 @pytest.fixture
@@ -89,3 +90,37 @@ def test_subject_fits_sns_limits_whatever_the_names() -> None:
     subject = notify.subject(deployment, "contrôleur-" + "x" * 200)
     assert len(subject) <= 100
     assert subject.isascii() and "\n" not in subject
+
+
+def test_a_stage_is_named_first_in_the_subject_whatever_the_names() -> None:
+    deployment = Deployment(
+        "f" * 40,
+        datetime(2024, 1, 1, tzinfo=UTC),
+        "ci",
+        "mlops-config.json (stage prod)",
+        False,
+        "",
+        (StackRecord("s", "t", "create", "new", "failed", "CREATE_FAILED"),),
+    )
+    assert notify.subject(deployment, "mlops-controller") == (
+        "[prod] mlops-controller: apply failed ffffffffffff (1 changed, 1 failed)"
+    )
+    assert notify.subject(deployment, "x" * 200).startswith("[prod] xxx")
+    assert "(stage prod)" in notify.message(deployment, "mlops-controller")
+
+
+def test_a_staged_apply_announces_each_step_under_its_stage(aws, inbox, tmp_path, capsys) -> None:
+    """One message per step that changed something; a stage's subject says which stage, the
+    orchestrator's own step (its image builders) reads as a single account's."""
+    seed_orchestrator(staged_example())
+    staged = git.Repo.init(tmp_path / "staged-repo", initial_branch="main")
+    commit_config(staged, staged_example(), "Three stages")
+    commit = staged.head.commit.hexsha[:12]
+
+    assert main(["apply", "--auto-approve", "--repo", str(staged.working_dir)]) == 0
+
+    subjects = sorted(m["Subject"] for m in received(inbox))
+    assert subjects == [
+        f"[dev] mlops-controller: applied {commit} (3 changed, 0 failed)",
+        f"mlops-controller: applied {commit} (1 changed, 0 failed)",
+    ]

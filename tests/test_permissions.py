@@ -193,7 +193,7 @@ def needs(stack: render.RenderedStack) -> Iterator[Need]:
                     yield Need(stack.stack_name, logical, rtype, handler, action, arn)
 
 
-SHAPES = {render.shape_of(s.pipeline): s for s in STACKS}
+SHAPES = {s.shape: s for s in STACKS}
 
 
 @pytest.mark.parametrize(

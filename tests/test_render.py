@@ -17,14 +17,16 @@ import pytest
 import yaml
 
 from controller.cli.main import main
-from controller.core import render
+from controller.core import grants, render
 from controller.core.config import Config, load
-from controller.core.config.model import Pipeline
+from controller.core.config.model import Pipeline, Settings
 from tests.conftest import EXAMPLE
 from tests.stack_model import DeployedModel
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 KMS = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+ASSETS_KEY = "arn:aws:kms:us-east-1:123456789012:key/0b3d3a80-1e8e-11ef-8d2e-0affd4e0a1b3"
+"""The assets bucket's key (settings.assets_kms_key_arn), as the bootstrap's build sets it."""
 PACKAGE = "arn:aws:sagemaker:us-east-1:123456789012:model-package/churn/3"
 
 
@@ -115,6 +117,34 @@ def variants_document() -> dict[str, Any]:
     return {"settings": data["settings"], "pipelines": pipelines}
 
 
+def assets_key_document() -> dict[str, Any]:
+    """Every blueprint whose roles read the assets bucket, with settings.assets_kms_key_arn:
+    the model artifact, a registered model, a custom image's artifact, a baseline, Clarify's
+    analysis configuration and a SHAP baseline, the image builder's zip; one also with a
+    pipeline key of its own."""
+    data = _example()
+    model_keys = ("model_framework", "model_framework_version", "model_artifact_location")
+    pipelines = [
+        _variant(data, "byom_realtime_builtin", "akey-rt"),
+        _variant(
+            data,
+            "byom_realtime_builtin",
+            "akey-registry",
+            drop=(*model_keys, "endpoint_name"),
+            model_package_name=PACKAGE,
+        ),
+        _variant(data, "byom_batch_custom", "akey-batch"),
+        _variant(data, "byom_data_quality_monitor", "akey-dq"),
+        _variant(data, "byom_model_bias_monitor", "akey-bias", kms_key_arn=KMS),
+        _variant(data, "byom_model_explainability_monitor", "akey-shap"),
+        {**_by_type(data, "byom_image_builder"), "image_tag": "akey-img"},
+    ]
+    return {
+        "settings": {**data["settings"], "assets_kms_key_arn": ASSETS_KEY},
+        "pipelines": pipelines,
+    }
+
+
 def load_document(document: dict[str, Any]) -> Config:
     result = load(json.dumps(document).encode(), "mlops-config.json", environ={})
     assert result.config is not None, [d.format() for d in result.diagnostics]
@@ -127,9 +157,20 @@ def example_config() -> Config:
 
 def all_rendered() -> tuple[render.RenderedStack, ...]:
     """Every example pipeline and every variant, rendered."""
-    return render.render_all(example_config()) + render.render_all(
-        load_document(variants_document())
+    return tuple(stack for config in _configs() for stack in render.render_all(config))
+
+
+def _configs() -> tuple[Config, ...]:
+    return (
+        example_config(),
+        load_document(variants_document()),
+        load_document(assets_key_document()),
     )
+
+
+def settings_of(stack: render.RenderedStack) -> Settings:
+    """The settings a stack of STACKS was rendered with."""
+    return next(c.settings for c in CONFIGS if stack.stack_name in c.by_stack_name())
 
 
 def template(stack: render.RenderedStack) -> dict[str, Any]:
@@ -152,6 +193,7 @@ def template(stack: render.RenderedStack) -> dict[str, Any]:
     return loaded
 
 
+CONFIGS = _configs()
 STACKS = all_rendered()
 IDS = [s.stack_name.removeprefix("mlops-pipeline-") for s in STACKS]
 
@@ -362,7 +404,7 @@ def test_bias_settings_become_clarify_keys_in_the_uploaded_configuration() -> No
 
 
 def test_templates_are_cached_per_shape() -> None:
-    shapes = {render.shape_of(s.pipeline) for s in STACKS}
+    shapes = {s.shape for s in STACKS}
     assert {s.template_body for s in STACKS} == {render.template_text(shape) for shape in shapes}
     assert render.template_text.cache_info().currsize >= len(shapes)
 
@@ -447,3 +489,87 @@ def test_render_command_rejects_a_bad_config(
     bad.write_text('{"pipelines": [{"pipeline_type": "nope"}]}')
     assert main(["render", str(bad), "--out", str(tmp_path / "out")]) == 1
     assert not (tmp_path / "out").exists()
+
+
+# The assets bucket's KMS key ----------------------------------------------------------------
+
+KEY_ROLES = {
+    "realtime.yaml.j2": {"SageMakerRole"},
+    "batch.yaml.j2": {"SageMakerRole"},
+    "image_builder.yaml.j2": {"PipelineRole"},
+}
+"""The roles that read the assets bucket, per blueprint (monitors: see below)."""
+
+
+def _key_roles(stack: render.RenderedStack) -> set[str]:
+    """The roles whose policies hold the assets key's statement."""
+    found = set()
+    for logical, resource in template(stack)["Resources"].items():
+        if resource["Type"] == "AWS::IAM::Role":
+            for statement in _statements(resource["Properties"]["Policies"]):
+                if statement.get("Sid") == "AssetsKey":
+                    assert statement["Action"] == "kms:Decrypt"
+                    assert statement["Resource"] == {"Ref": "AssetsKmsKeyArn"}
+                    found.add(logical)
+    return found
+
+
+def test_the_assets_key_is_a_parameter_and_a_statement_only_where_the_bucket_is_read() -> None:
+    keyed = load_document(assets_key_document())
+    for stack in render.render_all(keyed):
+        assert stack.shape.assets_key
+        assert dict(stack.parameters)["AssetsKmsKeyArn"] == ASSETS_KEY
+        assert ASSETS_KEY not in stack.template_body
+        expected = KEY_ROLES.get(stack.shape.blueprint, {"SageMakerRole"})
+        if stack.shape.monitor in ("model_bias", "model_explainability"):
+            expected = {"SageMakerRole", "StateMachineRole"}  # Clarify's configuration
+        assert _key_roles(stack) == expected, stack.stack_name
+    # The same pipelines without the setting render as they always did: no parameter, no
+    # statement, the same job names; a key set later only updates the roles.
+    document = assets_key_document()
+    del document["settings"]["assets_kms_key_arn"]
+    plain = render.render_all(load_document(document))
+    for stack, before in zip(render.render_all(keyed), plain, strict=True):
+        assert not before.shape.assets_key and _key_roles(before) == set()
+        assert "AssetsKmsKeyArn" not in before.template_body
+        assert before.template_body == render.template_text(replace(stack.shape, assets_key=False))
+        assert stack.run == before.run
+        names = ("JobDefinitionName", "MonitoringScheduleName", "PipelineName")
+        assert [v for k, v in stack.parameters if k in names] == [
+            v for k, v in before.parameters if k in names
+        ]
+
+
+def test_a_stack_that_reads_nothing_from_the_assets_bucket_is_not_granted_its_key() -> None:
+    pipeline, _ = _example_of("byom_realtime_custom")
+    settings = load_document(assets_key_document()).settings
+    elsewhere = _edit(
+        pipeline,
+        model_artifact_location=replace(
+            pipeline.get("model_artifact_location"), bucket="mlops-data-example"
+        ),
+    )
+    stack = render.render(elsewhere, settings)
+    assert not stack.shape.assets_key
+    assert "AssetsKmsKeyArn" not in dict(stack.parameters)
+    assert render.render(pipeline, settings).shape.assets_key
+
+
+def test_the_shape_of_a_deployed_stack_reads_the_assets_key_back() -> None:
+    for stack in STACKS:
+        shape = render.shape_for_parameters(stack.pipeline.type, dict(stack.parameters))
+        assert shape == stack.shape, stack.stack_name
+
+
+def test_the_assets_key_statement_is_the_one_grants_prints() -> None:
+    """For roles of one's own, `mlops-controller grants` prints what the blueprints give."""
+    for stack in render.render_all(load_document(assets_key_document())):
+        model = DeployedModel(stack)
+        statements = [
+            statement
+            for logical, rtype, properties in model.existing()
+            if rtype == "AWS::IAM::Role"
+            for statement in _statements(properties.get("Policies", []))
+            if statement.get("Sid") == "AssetsKey"
+        ]
+        assert statements and all(s == grants.role_statement(ASSETS_KEY) for s in statements)

@@ -32,7 +32,7 @@ from controller.core.stacks import DeployedStack, stack_tags
 from tests import provider_schemas
 from tests.aws_calls import count_calls
 from tests.conftest import EXAMPLE
-from tests.test_render import STACKS, example_config
+from tests.test_render import STACKS, settings_of
 
 DATA = Path(replacement.__file__).parent / "create_only.json"
 
@@ -111,13 +111,15 @@ def variations(stack: render.RenderedStack) -> Iterator[tuple[str, render.Render
             continue
         values = MappingProxyType({**pipeline.values, key: _changed(value)})
         yield key, render.render(replace(pipeline, values=values), settings)
-    for setting in ("controller_id", "assets_bucket"):
+    for setting in ("controller_id", "assets_bucket", "assets_kms_key_arn"):
+        if getattr(settings, setting) is None:
+            continue
         changed = replace(settings, **{setting: f"{getattr(settings, setting)}-2"})
         yield f"settings.{setting}", render.render(pipeline, changed)
 
 
 def stack_settings(stack: render.RenderedStack) -> Any:
-    return example_config().settings
+    return settings_of(stack)
 
 
 def side(stack: render.RenderedStack, settings: Any) -> replacement.Side:

@@ -175,3 +175,58 @@ def test_the_aws_profiles_region_comes_after_aws_region_and_the_file() -> None:
         "eu-west-1"
     )
     assert settings.merge({}, {}, {"region": "ap-south-1"}, profile)[0]["region"] == "ap-south-1"
+
+
+KEY = "arn:aws:kms:{region}:123456789012:key/0b3d3a80-1e8e-11ef-8d2e-0affd4e0a1b3"
+STAGES = [
+    {
+        "name": "prod",
+        "account_id": "333333333333",
+        "role_arn": "arn:aws:iam::333333333333:role/mlops-controller-stage",
+        "region": "eu-west-1",
+    }
+]
+
+
+def problems(data: dict[str, Any], environ: dict[str, str] | None = None) -> list[str]:
+    result = config.load(json.dumps(data, indent=1).encode(), "c.json", environ=environ or {})
+    assert (result.config is None) == bool(result.errors)
+    return [d.format() for d in result.diagnostics]
+
+
+def test_the_assets_key_comes_from_the_file_or_its_variable() -> None:
+    key = KEY.format(region="us-east-1")
+    data = {"settings": {**FILE, "region": "us-east-1"}, "pipelines": []}
+    assert load(data, {"MLOPS_ASSETS_KMS_KEY_ARN": key}).assets_kms_key_arn == key
+    data["settings"]["assets_kms_key_arn"] = key
+    assert load(data, {}).assets_kms_key_arn == key
+    assert load({"settings": FILE, "pipelines": []}, {}).assets_kms_key_arn is None
+
+
+def test_the_assets_key_must_be_a_key_arn_of_the_orchestrators_region() -> None:
+    data = {"settings": {**FILE, "assets_kms_key_arn": KEY.format(region="us-east-1")}}
+    (line,) = problems({**data, "pipelines": []})
+    assert line == (
+        "c.json:6: error C107 $.settings.assets_kms_key_arn: the key is in region us-east-1, "
+        "but the assets bucket is in eu-west-1 (settings.region) and S3 encrypts a bucket only "
+        "with a key of its own region (expected the KMS key of the assets bucket, a key in "
+        "eu-west-1)"
+    )
+    (line,) = problems(
+        {"settings": FILE, "pipelines": []},
+        {"MLOPS_ASSETS_KMS_KEY_ARN": KEY.format(region="us-west-2")},
+    )
+    assert "C107" in line and "(set by MLOPS_ASSETS_KMS_KEY_ARN)" in line
+    alias = "arn:aws:kms:eu-west-1:123456789012:alias/mlops"
+    (line,) = problems({"settings": {**FILE, "assets_kms_key_arn": alias}, "pipelines": []})
+    assert "S106 $.settings.assets_kms_key_arn" in line and "not an alias" in line
+
+
+def test_a_stage_in_another_region_still_reads_the_key_of_the_orchestrators_bucket() -> None:
+    """The key is checked against settings.region, not against each stage's region."""
+    staged = {**FILE, "region": "us-east-1", "stages": STAGES}
+    ok = {**staged, "assets_kms_key_arn": KEY.format(region="us-east-1")}
+    assert problems({"settings": ok, "pipelines": []}) == []
+    wrong = {**staged, "assets_kms_key_arn": KEY.format(region="eu-west-1")}
+    (line,) = problems({"settings": wrong, "pipelines": []})
+    assert "C107" in line and "the assets bucket is in us-east-1" in line

@@ -345,3 +345,44 @@ def test_the_stage_role_deploys_in_a_stage_account_on_the_emulator(aws) -> None:
     assert "mlops-controller-stage" not in {
         r["RoleName"] for r in boto3.client("iam").list_roles()["Roles"]
     }
+
+
+def test_the_build_gets_the_buckets_key_so_both_halves_of_the_kms_grant_hold() -> None:
+    """Cross-account KMS needs the key policy naming the stage account and a statement in the
+    stage's role: the bootstrap's key policy is one, and the key it hands the build
+    (MLOPS_ASSETS_KMS_KEY_ARN) is what the stage stacks' roles are granted, the other."""
+    from controller.core import config, render
+    from tests.multi_account import staged_example
+
+    resources = bootstrap_with(ACCOUNTS)
+    variables = resources["ControllerProject"]["Properties"]["Environment"]
+    environment = {v["Name"]: v["Value"] for v in variables["EnvironmentVariables"]}
+    key = environment["MLOPS_ASSETS_KMS_KEY_ARN"]
+    assert key == "arn:aws:kms:us-east-1:123456789012:key/k"
+    (on_key_side,) = [
+        s
+        for s in resources["ControllerKey"]["Properties"]["KeyPolicy"]["Statement"]
+        if s["Sid"] == "StageAccountsDecryptAssets"
+    ]
+    loaded = config.load(
+        json.dumps(staged_example()).encode(),
+        "mlops-config.json",
+        environ={"MLOPS_ASSETS_KMS_KEY_ARN": key},
+    )
+    assert loaded.config is not None, [d.format() for d in loaded.errors]
+    for stage in loaded.config.stages:
+        assert stage.stage is not None
+        account = stage.stage.account_id
+        assert grants.allows(policy_of([on_key_side]), account, ("kms:Decrypt",), "*")
+        for stack in render.render_all(stage):
+            assert dict(stack.parameters)["AssetsKmsKeyArn"] == key
+        on_role_side = grants.role_statement(key)
+        assert on_role_side["Condition"] == on_key_side["Condition"]
+
+
+def test_with_an_existing_bucket_the_build_gets_no_key() -> None:
+    document = yaml.load(bootstrap.template_text(), Loader=_Loader)
+    project = document["Resources"]["ControllerProject"]["Properties"]
+    conditions = {"CreateBucket": False, "HasStages": True}
+    variables = resolved(project["Environment"]["EnvironmentVariables"], {}, conditions)
+    assert "MLOPS_ASSETS_KMS_KEY_ARN" not in {v["Name"] for v in variables}

@@ -4,17 +4,20 @@ real git repository: every gate, every way a stage can stop a promotion, and wha
 
 from __future__ import annotations
 
+import ast
 import io
 import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import boto3
 import git
 import pytest
 from rich.console import Console
 
 from controller.cli.main import main
+from controller.core import grants
 from tests.aws_calls import count_calls
 from tests.conftest import commit_config
 from tests.gitops import seed_account
@@ -27,6 +30,7 @@ from tests.multi_account import (
     PROD,
     REALTIME,
     STAGING,
+    account_client,
     fail_creates_in,
     parameter,
     refuse_role,
@@ -463,3 +467,63 @@ def test_approve_names_a_commit_it_cannot_find_and_grants_needs_stages(
     assert "error: --commit not-a-commit: not a commit of the repository" in out
     assert main(["grants", "--config", str(workdir / "mlops-config.json")]) == 1
     assert "error: the config has no settings.stages" in capsys.readouterr().err
+
+
+def test_a_kms_encrypted_assets_bucket_is_promoted_with_its_key_granted_in_every_account(
+    repo, capsys, monkeypatch
+) -> None:
+    """The bootstrap's setup: the bucket encrypted with the orchestrator's key, the key policy
+    naming the stage accounts, and the key given as settings.assets_kms_key_arn. Every stage's
+    stacks that read the bucket get the key as a parameter, and the roles CloudFormation
+    created in each stage account may decrypt with it, through S3."""
+    from tests import iam
+
+    kms, s3 = boto3.client("kms", region_name="us-east-1"), boto3.client("s3", "us-east-1")
+    key = kms.create_key(Description="assets")["KeyMetadata"]["Arn"]
+    policy = json.loads(kms.get_key_policy(KeyId=key, PolicyName="default")["Policy"])
+    policy["Statement"].append(grants.key_statement(list(ACCOUNTS.values()), "us-east-1"))
+    kms.put_key_policy(KeyId=key, PolicyName="default", Policy=json.dumps(policy))
+    default = {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key}
+    s3.put_bucket_encryption(
+        Bucket="mlops-assets-example",
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": default}]
+        },
+    )
+    _, out = run(capsys, repo, "plan", "--stage", "dev", "--output", "json")
+    (dev,) = json.loads(out)["stages"]
+    assert {c["action"] for c in dev["plan"]["changes"]} == {"blocked"}
+
+    monkeypatch.setenv("MLOPS_ASSETS_KMS_KEY_ARN", key)
+    assert promotion(capsys, repo)["dev"]["outcome"] == "applied"
+    for stage in ("staging", "prod"):
+        approve(capsys, repo, stage)
+        assert promotion(capsys, repo)[stage]["outcome"] == "applied"
+
+    through_s3 = {"kms:ViaService": "s3.us-east-1.amazonaws.com"}
+    for account in (ORCHESTRATOR, *ACCOUNTS.values()):
+        stacks = stacks_in(account)
+        assert stacks and all(parameter(s, "AssetsKmsKeyArn") == key for s in stacks.values())
+        roles = account_client(account, "iam").list_roles()["Roles"]
+        readers = [r["RoleName"] for r in roles if "SageMakerRole" in r["RoleName"]]
+        readers += [r["RoleName"] for r in roles if "PipelineRole" in r["RoleName"]]
+        assert len(readers) == len(stacks)
+        for name in readers:
+            statements = [
+                statement
+                for policy in account_client(account, "iam").list_role_policies(RoleName=name)[
+                    "PolicyNames"
+                ]
+                for statement in _statements(account, name, policy)
+            ]
+            assert iam.Policy.of(statements).allows("kms:Decrypt", key, through_s3), name
+
+
+def _statements(account: str, role: str, policy: str) -> list[dict[str, Any]]:
+    client = account_client(account, "iam")
+    document = client.get_role_policy(RoleName=role, PolicyName=policy)["PolicyDocument"]
+    if isinstance(document, str):  # moto answers with the policy's Python repr
+        document = ast.literal_eval(document)
+    loaded: dict[str, Any] = document
+    statements = loaded["Statement"]
+    return statements if isinstance(statements, list) else [statements]

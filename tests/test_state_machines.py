@@ -8,7 +8,9 @@
   (`tests/data/clarify/`), with the header row, the label and the shadow endpoint's model;
 - every S3 object a job, a monitoring run or the state machine reads or writes is one its
   role's policy grants, for keys with non-ASCII characters and quotes too, and is the very
-  key the config named (the one pre-flight checked).
+  key the config named (the one pre-flight checked);
+- with the assets bucket encrypted by a KMS key (`settings.assets_kms_key_arn`), every role of
+  a stage's stacks that reads from that bucket may also decrypt with the key, through S3.
 """
 
 from __future__ import annotations
@@ -223,17 +225,21 @@ HOSTILE = {
 
 
 def hostile_stacks() -> tuple[render.RenderedStack, ...]:
-    document = variants_document()
-    example = json.loads(json.dumps(document))
+    base = load_document(example_config_document())
+    extra = load_document(hostile_document())
+    return render.render_all(base) + render.render_all(extra)
+
+
+def hostile_document() -> dict[str, Any]:
+    """The variants, with the hostile keys."""
+    example = json.loads(json.dumps(variants_document()))
     for pipeline in example["pipelines"]:
         for key, value in HOSTILE.items():
             if key in pipeline:
                 pipeline[key] = value
         if "shap_config" in pipeline and isinstance(pipeline["shap_config"].get("baseline"), str):
             pipeline["shap_config"]["baseline"] = "shap/ligne_de_base_'été'.csv"
-    base = load_document(example_config_document())
-    extra = load_document(example)
-    return render.render_all(base) + render.render_all(extra)
+    return example
 
 
 def example_config_document() -> dict[str, Any]:
@@ -274,9 +280,21 @@ def accesses(stack: render.RenderedStack) -> Iterator[Access]:
     resources = {logical: (rtype, props) for logical, rtype, props in model.existing()}
     sagemaker = "SageMakerRole"
     if "Model" in resources:
-        url = resources["Model"][1]["PrimaryContainer"].get("ModelDataUrl")
+        container = resources["Model"][1]["PrimaryContainer"]
+        url = container.get("ModelDataUrl")
         if url:
             yield Access(sagemaker, "s3:GetObject", *_split(url), "the model artifact")
+        elif "ModelPackageName" in container:
+            # The package names its artifact; the blueprint expects it in the assets bucket.
+            bucket = model.parameters["AssetsBucket"]
+            yield Access(sagemaker, "s3:GetObject", bucket, "registry/model.tar.gz", "package")
+    if "Pipeline" in resources:
+        for stage in resources["Pipeline"][1]["Stages"]:
+            for action in stage["Actions"]:
+                if action["ActionTypeId"]["Provider"] == "S3":
+                    source = action["Configuration"]
+                    bucket, key = source["S3Bucket"], source["S3ObjectKey"]
+                    yield Access("PipelineRole", "s3:GetObject", bucket, key, "the zip")
     if "EndpointConfig" in resources:
         capture = resources["EndpointConfig"][1]["DataCaptureConfig"]["DestinationS3Uri"]
         bucket, key = _split(capture)
@@ -507,3 +525,98 @@ def test_the_state_machine_role_allows_every_call_it_makes(stack: render.Rendere
     policy = role_policy(model, "StateMachineRole")
     refused = [f"{a} on {r}" for a, r, c in machine_needs(stack) if not policy.allows(a, r, c)]
     assert refused == []
+
+
+# The assets bucket's KMS key -----------------------------------------------------------------
+
+ASSETS = "mlops-assets-example"
+KEY_REGION = "eu-west-1"
+"""The orchestrator's region, where the bucket and its key are; the stacks model a stage in
+us-east-1, so a statement naming the stack's own region instead of the key's would fail."""
+ASSETS_KEY = f"arn:aws:kms:{KEY_REGION}:123456789012:key/0b3d3a80-1e8e-11ef-8d2e-0affd4e0a1b3"
+THROUGH_S3 = {"kms:ViaService": f"s3.{KEY_REGION}.amazonaws.com"}
+"""What KMS sees when S3 decrypts an object for the reader."""
+
+
+def staged_stacks(key: str | None) -> tuple[render.RenderedStack, ...]:
+    """The hostile example and its variants as a one-stage config of an orchestrator in
+    KEY_REGION: the image builder's stack in the orchestrator account, the rest in the stage."""
+    pipelines = [
+        *example_config_document()["pipelines"],
+        *[p for p in hostile_document()["pipelines"] if p["model_name"].startswith("registry")],
+    ]
+    settings = {
+        "assets_bucket": ASSETS,
+        "region": KEY_REGION,
+        "stages": [
+            {
+                "name": "prod",
+                "account_id": "333333333333",
+                "role_arn": "arn:aws:iam::333333333333:role/mlops-controller-stage",
+                "region": "us-east-1",
+            }
+        ],
+    }
+    if key is not None:
+        settings["assets_kms_key_arn"] = key
+    config = load_document({"settings": settings, "pipelines": pipelines})
+    (stage,) = config.stages
+    return render.render_all(config) + render.render_all(stage)
+
+
+def asset_reads(stack: render.RenderedStack) -> list[Access]:
+    return [a for a in accesses(stack) if a.action == "s3:GetObject" and a.bucket == ASSETS]
+
+
+KEYED_STACKS = staged_stacks(ASSETS_KEY)
+
+
+@pytest.mark.parametrize(
+    "stack", KEYED_STACKS, ids=[s.stack_name.removeprefix("mlops-pipeline-") for s in KEYED_STACKS]
+)
+def test_every_object_a_stage_reads_from_the_assets_bucket_may_be_decrypted_by_its_role(
+    stack: render.RenderedStack,
+) -> None:
+    model = DeployedModel(stack)
+    refused = [
+        f"{a.role} kms:Decrypt for {a.arn} ({a.what})"
+        for a in asset_reads(stack)
+        if not role_policy(model, a.role).allows("kms:Decrypt", ASSETS_KEY, THROUGH_S3)
+        or not role_policy(model, a.role).allows(a.action, a.arn)
+    ]
+    assert refused == []
+
+
+def test_the_reads_of_the_assets_bucket_are_found_in_every_pipeline_type() -> None:
+    """The check above is not vacuous: each type reads something from the assets bucket (the
+    batch and realtime models, a registered one, the baselines, Clarify's configuration, a
+    SHAP baseline, the image builder's zip), by the role named in the stack."""
+    reads = {(s.pipeline.type, a.role, a.what) for s in KEYED_STACKS for a in asset_reads(s)}
+    assert {t for t, _, _ in reads} == {s.pipeline.type for s in KEYED_STACKS}
+    assert len({t for t, _, _ in reads}) == 9
+    assert {r for _, r, _ in reads} == {"SageMakerRole", "StateMachineRole", "PipelineRole"}
+    assert {w for _, _, w in reads} >= {"the model artifact", "package", "the zip", "SHAP baseline"}
+
+
+def test_without_the_key_setting_no_role_may_decrypt_the_assets() -> None:
+    """The check can fail: the same stacks without settings.assets_kms_key_arn (and with a
+    statement that names the stack's region instead of the key's) are refused."""
+    for stack in staged_stacks(None):
+        model = DeployedModel(stack)
+        reads = asset_reads(stack)
+        assert reads
+        assert not any(
+            role_policy(model, a.role).allows("kms:Decrypt", ASSETS_KEY, THROUGH_S3) for a in reads
+        )
+    stack = next(s for s in KEYED_STACKS if s.pipeline.type == "byom_realtime_builtin")
+    wrong = replace(
+        stack,
+        template_body=stack.template_body.replace(
+            "s3.${KeyRegion}.${AWS::URLSuffix}", "s3.${AWS::Region}.${AWS::URLSuffix}"
+        ),
+    )
+    assert wrong.template_body != stack.template_body
+    (read,) = asset_reads(wrong)
+    assert not role_policy(DeployedModel(wrong), read.role).allows(
+        "kms:Decrypt", ASSETS_KEY, THROUGH_S3
+    )

@@ -5,12 +5,15 @@ assets bucket (decrypting with its KMS key, if the bucket uses one) and pull cus
 from the orchestrator's registry. Without a grant on the orchestrator's side naming the stage
 account, the endpoint fails twenty minutes later; here the orchestrator's own policies are
 read instead (with the orchestrator's credentials) and a pipeline whose reads are not granted
-is blocked with what is missing. Like the artifact check, only pending changes are checked, so
-a no-op plan makes no call.
+is blocked with what is missing. A KMS key also needs a statement in the reader's own account:
+the blueprints give it to the stacks' roles for `settings.assets_kms_key_arn`, so that setting
+must name the bucket's key. Like the artifact check, only pending changes are checked, so a
+no-op plan makes no call.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +25,9 @@ from controller.aws.session import Aws
 from controller.core import grants
 from controller.core.config.model import Pipeline, Stage
 from controller.core.plan import Plan
+
+AWS_MANAGED_KEY = "alias/aws/s3"
+"""The key of SSE-KMS without a key of one's own: its policy cannot name another account."""
 
 NO_POLICY = frozenset(
     {
@@ -55,8 +61,13 @@ class _Policies:
                 answer = self.home.client("s3").get_bucket_encryption(Bucket=args[0])
                 rules = answer["ServerSideEncryptionConfiguration"]["Rules"]
                 default = rules[0].get("ApplyServerSideEncryptionByDefault", {}) if rules else {}
-                key = default.get("KMSMasterKeyID")
+                key = default.get("KMSMasterKeyID") or AWS_MANAGED_KEY
                 return (key if default.get("SSEAlgorithm") == "aws:kms" else None), ""
+            if kind == "arn":
+                key = args[0]
+                if re.fullmatch(r"arn:[^:]+:kms:[^:]+:[0-9]+:key/.+", key):
+                    return key, ""
+                return self.home.client("kms").describe_key(KeyId=key)["KeyMetadata"]["Arn"], ""
             if kind == "key":
                 kms = self.home.client("kms")
                 key = args[0]
@@ -78,21 +89,32 @@ class _Policies:
             return None, str(exc)
 
 
-def check(plan: Plan, stage: Stage, home: Aws, assets_bucket: str) -> dict[str, str]:
-    """Stack name -> what the stage account may not read, for each pending change."""
+def check(
+    plan: Plan, stage: Stage, home: Aws, assets_bucket: str, assets_key: str | None = None
+) -> dict[str, str]:
+    """Stack name -> what the stage account may not read, for each pending change;
+    `assets_key` is `settings.assets_kms_key_arn`, the key the stacks' roles are granted."""
     policies = _Policies(home)
     failures: dict[str, str] = {}
     for action in plan.actions:
         if action.action not in NEEDS_ASSETS or action.desired is None:
             continue
-        problems = list(_problems(action.desired.pipeline, stage, assets_bucket, policies))
+        pipeline = action.desired.pipeline
+        # Each object of a bucket meets the same key: say it once.
+        problems = list(
+            dict.fromkeys(_problems(pipeline, stage, assets_bucket, assets_key, policies))
+        )
         if problems:
             failures[action.stack_name] = "; ".join(problems)
     return failures
 
 
 def _problems(
-    pipeline: Pipeline, stage: Stage, assets_bucket: str, policies: _Policies
+    pipeline: Pipeline,
+    stage: Stage,
+    assets_bucket: str,
+    assets_key: str | None,
+    policies: _Policies,
 ) -> Iterator[str]:
     account = stage.account_id
     for key, location in required_objects(pipeline):
@@ -109,16 +131,32 @@ def _problems(
                 "statement `mlops-controller grants` prints (or deploy the bootstrap with "
                 "StageAccountIds)"
             )
-        yield from _decrypt_problems(location.bucket, stage, policies)
+        yield from _decrypt_problems(location.bucket, stage, assets_key, policies)
     image = pipeline.get("custom_image_uri")
     if isinstance(image, str):
         yield from _image_problems(image, stage, policies)
 
 
-def _decrypt_problems(bucket: str, stage: Stage, policies: _Policies) -> Iterator[str]:
-    key_id, trouble = policies.get(("encryption", bucket))
-    if trouble or key_id is None:
-        return  # no KMS key, or none the orchestrator can see: S3 reports it at read time
+def _decrypt_problems(
+    bucket: str, stage: Stage, assets_key: str | None, policies: _Policies
+) -> Iterator[str]:
+    """The key must let the stage account decrypt (its key policy), and the stacks' roles
+    must be granted that very key (settings.assets_kms_key_arn is the bucket's key)."""
+    encrypted, trouble = policies.get(("encryption", bucket))
+    if trouble or encrypted is None:
+        encrypted = None  # no KMS key, or none the orchestrator can see: the setting's, if any
+    elif encrypted == AWS_MANAGED_KEY:
+        yield (
+            f"cross-account: s3://{bucket} is encrypted with the AWS managed key aws/s3, which "
+            f"no other account, such as {stage.account_id} (stage {stage.name}), may use; "
+            "encrypt it with a key of your own (the bootstrap's) and grant that"
+        )
+        return
+    else:
+        yield from _wrong_key(bucket, str(encrypted), stage, assets_key, policies)
+    key_id = assets_key or encrypted
+    if key_id is None:
+        return
     policy, trouble = policies.get(("key", str(key_id)))
     if trouble:
         yield f"cross-account: cannot read the policy of KMS key {key_id}: {trouble}"
@@ -127,6 +165,27 @@ def _decrypt_problems(bucket: str, stage: Stage, policies: _Policies) -> Iterato
             f"cross-account: KMS key {key_id} of s3://{bucket} does not let account "
             f"{stage.account_id} (stage {stage.name}) decrypt; add the key statement "
             "`mlops-controller grants` prints"
+        )
+
+
+def _wrong_key(
+    bucket: str, encrypted: str, stage: Stage, assets_key: str | None, policies: _Policies
+) -> Iterator[str]:
+    if assets_key is None:
+        yield (
+            f"cross-account: s3://{bucket} is encrypted with KMS key {encrypted}, which the "
+            f"roles of stage {stage.name}'s stacks are not granted; set "
+            "settings.assets_kms_key_arn (MLOPS_ASSETS_KMS_KEY_ARN) to that key's ARN"
+        )
+        return
+    arn, trouble = policies.get(("arn", encrypted))
+    if trouble:
+        yield f"cross-account: cannot describe KMS key {encrypted} of s3://{bucket}: {trouble}"
+    elif arn != assets_key:
+        yield (
+            f"cross-account: s3://{bucket} is encrypted with KMS key {arn}, not with "
+            f"settings.assets_kms_key_arn {assets_key}, the key the roles of stage "
+            f"{stage.name}'s stacks are granted"
         )
 
 

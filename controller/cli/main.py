@@ -64,6 +64,7 @@ def add_source_options(
     settings.add_argument("--stack-prefix")
     settings.add_argument("--controller-id")
     settings.add_argument("--region")
+    settings.add_argument("--assets-kms-key-arn", metavar="ARN")
     if deletes:
         settings.add_argument("--max-deletes", type=int)
     add_aws_options(parser)
@@ -83,7 +84,8 @@ def add_output_option(parser: argparse.ArgumentParser, *choices: str) -> None:
 
 def setting_flags(args: argparse.Namespace) -> dict[str, Any]:
     keys = ("assets_bucket", "stack_prefix", "controller_id", "region", "max_deletes")
-    return {key: getattr(args, key, None) for key in (*keys, "deployment_branch")}
+    more = ("deployment_branch", "assets_kms_key_arn")
+    return {key: getattr(args, key, None) for key in (*keys, *more)}
 
 
 def aws_defaults(args: argparse.Namespace) -> Any:
@@ -942,7 +944,13 @@ def build_parser() -> argparse.ArgumentParser:
     ci_cmd.add_argument(
         "--artifacts", default="mlops-artifacts", metavar="DIR", help="where plan files go"
     )
-    for flag in ("--assets-bucket", "--stack-prefix", "--controller-id", "--region"):
+    for flag in (
+        "--assets-bucket",
+        "--stack-prefix",
+        "--controller-id",
+        "--region",
+        "--assets-kms-key-arn",
+    ):
         ci_cmd.add_argument(flag)
     ci_cmd.add_argument("--max-deletes", type=int)
     add_aws_options(ci_cmd)
@@ -991,7 +999,13 @@ def build_parser() -> argparse.ArgumentParser:
     watch_cmd.add_argument("--once", action="store_true", help="one round, then exit")
     watch_cmd.add_argument("--config-path", default="mlops-config.json")
     watch_cmd.add_argument("--cache-dir", metavar="DIR", help="where URLs are mirrored")
-    for flag in ("--assets-bucket", "--stack-prefix", "--controller-id", "--region"):
+    for flag in (
+        "--assets-bucket",
+        "--stack-prefix",
+        "--controller-id",
+        "--region",
+        "--assets-kms-key-arn",
+    ):
         watch_cmd.add_argument(flag)
     watch_cmd.add_argument("--max-deletes", type=int)
     add_aws_options(watch_cmd)

@@ -88,8 +88,8 @@ def plan(args: argparse.Namespace, config: Any) -> int:
             print(stage_report.plans_markdown(plans), end="")
         else:
             stage_report.print_plans(plans, _console(args))
-        if any(p.plan is None or p.plan.refusal for p in plans):
-            return EXIT_ERROR
+        if any(p.plan is None or p.plan.refusal or p.plan.blocked for p in plans):
+            return EXIT_ERROR  # a stage's plan cannot be applied as a whole
         return EXIT_CHANGES if any(p.plan and p.plan.has_changes for p in plans) else EXIT_OK
     return EXIT_ERROR
 
@@ -318,11 +318,15 @@ def grants_command(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     accounts = sorted({s.stage.account_id for s in config.stages if s.stage})
     settings = config.settings
+    key = settings.assets_kms_key_arn
     payload = {
         "stage_accounts": accounts,
         "assets_bucket_policy_statement": grants.bucket_statement(settings.assets_bucket, accounts),
         "ecr_repository_policy_statement": grants.repository_statement(accounts),
+        "assets_kms_key_arn": key,
         "kms_key_policy_statement": grants.key_statement(accounts, settings.region),
+        # What the blueprints already give the stacks' roles; for roles of your own.
+        "stage_role_kms_statement": grants.role_statement(key) if key else None,
     }
     print(json.dumps(payload, indent=2))
     return EXIT_OK

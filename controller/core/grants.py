@@ -6,7 +6,9 @@ stage account runs read them across accounts, which needs a grant on the resourc
 naming the stage account: a bucket policy, a repository policy, a key policy. The statements
 here are what blueprints/bootstrap.yaml deploys from `StageAccountIds` (and what
 `mlops-controller grants` prints for a bucket the bootstrap did not create); `allows` tells
-whether an existing policy covers an action for an account, for the pre-flight check.
+whether an existing policy covers an action for an account, for the pre-flight check. A KMS
+key also needs a statement on the reader's side, in the stage account: `role_statement`, which
+the blueprints give every role that reads the assets bucket (`settings.assets_kms_key_arn`).
 
 Pure: policies are JSON values.
 """
@@ -59,6 +61,21 @@ def key_statement(accounts: Sequence[str], region: str, partition: str = "aws") 
         "Action": list(DECRYPT),
         "Resource": "*",
         "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.amazonaws.com"}},
+    }
+
+
+def role_statement(key_arn: str) -> dict[str, Any]:
+    """The reader's half of a cross-account KMS grant: decrypting with the key, only through
+    S3 in the key's region (the bucket's), as `key_statement` allows on the key's side. The
+    blueprints' `AssetsKey` statement resolves to exactly this."""
+    _, partition, _, region = key_arn.split(":")[:4]
+    suffix = "amazonaws.com.cn" if partition == "aws-cn" else "amazonaws.com"
+    return {
+        "Sid": "AssetsKey",
+        "Effect": "Allow",
+        "Action": "kms:Decrypt",
+        "Resource": key_arn,
+        "Condition": {"StringEquals": {"kms:ViaService": f"s3.{region}.{suffix}"}},
     }
 
 

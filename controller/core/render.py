@@ -81,6 +81,8 @@ class RenderedStack:
     capabilities: tuple[str, ...]
     spec_hash: str
     """What was asked for: template, parameters except the gate, capabilities, version."""
+    shape: Shape
+    """What the template was rendered from (one template per shape)."""
     run: RunOnce | None
     uploads: tuple[Upload, ...] = ()
     """Objects the stack's jobs read from the assets bucket; written before create/update."""
@@ -117,14 +119,20 @@ class Shape:
     has_threshold: bool = False
     shap_baseline: bool = False
     """An explainability monitor whose SHAP baseline is a file its jobs must read."""
+    assets_key: bool = False
+    """`settings.assets_kms_key_arn` is given and the stack reads from the assets bucket: the
+    roles that read it may decrypt with that key."""
 
 
 def render(pipeline: Pipeline, settings: Settings) -> RenderedStack:
-    shape = shape_of(pipeline)
+    shape = shape_of(pipeline, settings)
     builder = _PARAMETER_BUILDERS[pipeline.kind.family]
     values, run, uploads = builder(pipeline, settings)
     if shape.kms:
         values["KmsKeyArn"] = str(pipeline.get("kms_key_arn"))
+    # After the builders named the jobs: the key lets roles read, it changes no job.
+    if shape.assets_key:
+        values["AssetsKmsKeyArn"] = str(settings.assets_kms_key_arn)
     parameters = tuple(sorted(values.items()))
     body = template_text(shape)
     return RenderedStack(
@@ -134,6 +142,7 @@ def render(pipeline: Pipeline, settings: Settings) -> RenderedStack:
         parameters=parameters,
         capabilities=CAPABILITIES,
         spec_hash=spec_hash(body, parameters, CAPABILITIES),
+        shape=shape,
         run=run,
         uploads=uploads,
     )
@@ -162,7 +171,7 @@ def _body_digest(body: str) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def shape_of(pipeline: Pipeline) -> Shape:
+def shape_of(pipeline: Pipeline, settings: Settings) -> Shape:
     kind = pipeline.kind
     problem_type = str(pipeline.get("problem_type", ""))
     shap = pipeline.get("shap_config")
@@ -178,7 +187,28 @@ def shape_of(pipeline: Pipeline) -> Shape:
         has_threshold=kind.monitor in ("model_quality", "model_bias")
         and clarify.probability_threshold(pipeline) is not None,
         shap_baseline=isinstance(shap, dict) and isinstance(shap.get("baseline"), str),
+        assets_key=settings.assets_kms_key_arn is not None and reads_assets(pipeline, settings),
     )
+
+
+def reads_assets(pipeline: Pipeline, settings: Settings) -> bool:
+    """Whether the stack's roles read objects of the assets bucket: a location in it (asset
+    keys are, unless written with another bucket), a registered model's artifacts, or the
+    analysis configuration of a Clarify monitor (always there)."""
+    if pipeline.get("model_package_name") is not None or pipeline.kind.monitor in CLARIFY:
+        return True
+    shap = pipeline.get("shap_config")
+    baseline = shap.get("baseline") if isinstance(shap, dict) else None
+    locations = [*pipeline.values.values()]
+    if isinstance(baseline, str):
+        locations.append(S3Location.parse(baseline))
+    return any(
+        isinstance(location, S3Location) and location.bucket == settings.assets_bucket
+        for location in locations
+    )
+
+
+CLARIFY = frozenset({"model_bias", "model_explainability"})
 
 
 def shape_for_parameters(pipeline_type: str, parameters: Mapping[str, str]) -> Shape | None:
@@ -198,6 +228,7 @@ def shape_for_parameters(pipeline_type: str, parameters: Mapping[str, str]) -> S
         problem_type=parameters.get("ProblemType", "") if kind.monitor == "model_quality" else "",
         has_threshold="ProbabilityThreshold" in parameters,
         shap_baseline="ShapBaselineKey" in parameters,
+        assets_key="AssetsKmsKeyArn" in parameters,
     )
 
 
@@ -364,7 +395,7 @@ def _monitor(pipeline: Pipeline, settings: Settings) -> Built:
         ),
     }
     uploads: tuple[Upload, ...] = ()
-    if monitor in ("model_bias", "model_explainability"):
+    if monitor in CLARIFY:
         upload = clarify.analysis_parts(pipeline).upload()
         baseline |= {"AssetsBucket": settings.assets_bucket, "AnalysisConfigKey": upload.key}
         uploads = (upload,)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from controller.core.config.stages import stage_of_source
 from controller.core.redact import redact
 from controller.gitops.ledger import Deployment
 
@@ -20,11 +21,13 @@ def should_notify(deployment: Deployment) -> bool:
 
 
 def subject(deployment: Deployment, controller_id: str) -> str:
-    """SNS subjects are at most 100 printable ASCII characters, on one line."""
+    """SNS subjects are at most 100 printable ASCII characters, on one line. A stage's apply
+    starts with its stage, so that the cut of a long subject never loses which account."""
     commit = (deployment.commit or "working tree")[:12]
     verdict = "apply failed" if not deployment.ok else "applied"
     counts = f"{len(deployment.changed)} changed, {len(deployment.failed)} failed"
-    text = f"{controller_id}: {verdict} {commit} ({counts})"
+    stage = stage_of_source(deployment.source)
+    text = f"{f'[{stage}] ' if stage else ''}{controller_id}: {verdict} {commit} ({counts})"
     ascii_text = text.encode("ascii", errors="replace").decode().replace("\n", " ")
     return ascii_text if len(ascii_text) <= MAX_SUBJECT else ascii_text[: MAX_SUBJECT - 3] + "..."
 

@@ -106,7 +106,10 @@ def plan_step(
     )
     if step.stage is None:
         return plan
-    failures = crossaccount.check(plan, step.stage, sessions.home, config.settings.assets_bucket)
+    settings = config.settings
+    failures = crossaccount.check(
+        plan, step.stage, sessions.home, settings.assets_bucket, settings.assets_kms_key_arn
+    )
     return with_preflight(plan, failures)
 
 

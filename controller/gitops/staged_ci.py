@@ -19,7 +19,6 @@ from controller.aws.session import Aws
 from controller.core import report, stage_report
 from controller.core.config.model import Config
 from controller.core.gates import StagePlan, StageRun, steps
-from controller.core.plan import Action
 from controller.core.redact import redact
 from controller.gitops import artifacts, ci, reconcile, source, staged
 from controller.gitops.ledger import actor as ledger_actor
@@ -155,7 +154,7 @@ def _plan_status(plans: Sequence[StagePlan]) -> int:
     """A stage that cannot be planned, or a refused or blocked plan, fails the build."""
     for planned in plans:
         plan = planned.plan
-        if plan is None or plan.refusal or any(a.action is Action.BLOCKED for a in plan.actions):
+        if plan is None or plan.refusal or plan.blocked:
             return 1
     return 0
 

@@ -63,7 +63,13 @@ def load(
         validated = _validated_stages(staged, origin, revision, name, aws)
     else:
         validated = _validated(doc, merged, origin, revision, name, aws)
-    return _result(*_noting(validated, ignored), single)
+    config, found = _noting(validated, ignored)
+    # Against the orchestrator's region, which a stage's document replaces with its own.
+    key = ("settings", "assets_kms_key_arn")
+    wrong_key = [doc.locate(_with_origin(d, origin), key) for d in settings.key_problems(merged)]
+    if wrong_key:
+        config, found = None, [*found, *wrong_key]
+    return _result(config, found, single)
 
 
 def _noting(

@@ -40,6 +40,9 @@ class Settings:
     max_deletes: int | None = None
     notification_topic_arn: str | None = None
     deployment_branch: str = "main"
+    assets_kms_key_arn: str | None = None
+    """The KMS key of the assets bucket: the roles that read from the bucket may decrypt with
+    it (a stage account's roles need it in their own policies to read across accounts)."""
 
 
 @dataclass(frozen=True)

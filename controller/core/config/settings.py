@@ -8,9 +8,12 @@ deploy one config to several accounts.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from controller.core.diagnostics import Diagnostic, error
 
 ENVIRONMENT = {
     "assets_bucket": "MLOPS_ASSETS_BUCKET",
@@ -20,6 +23,7 @@ ENVIRONMENT = {
     "max_deletes": "MLOPS_MAX_DELETES",
     "notification_topic_arn": "MLOPS_NOTIFICATION_TOPIC_ARN",
     "deployment_branch": "MLOPS_DEPLOYMENT_BRANCH",
+    "assets_kms_key_arn": "MLOPS_ASSETS_KMS_KEY_ARN",
 }
 
 DEFAULTS: dict[str, Any] = {
@@ -33,6 +37,7 @@ REGION_FALLBACKS = ("AWS_REGION", "AWS_DEFAULT_REGION")
 NOT_FROM_FILE = frozenset({"deployment_branch"})
 """Settings only the controller's environment may set: a pushed commit whose own file named
 its branch as the deployment branch would decide by itself that it deploys."""
+KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:(?P<region>[a-z0-9-]+):[0-9]{12}:key/[a-zA-Z0-9-]+")
 
 
 @dataclass(frozen=True)
@@ -83,3 +88,23 @@ def _coerce(key: str, text: str) -> Any:
     if key == "max_deletes" and text.strip().isascii() and text.strip().isdigit():
         return int(text)
     return text
+
+
+def key_problems(merged: Mapping[str, Any]) -> list[Diagnostic]:
+    """`assets_kms_key_arn` against `region`, the orchestrator's: S3 encrypts a bucket only
+    with a key of the bucket's own region, and the assets bucket is in that region (the
+    bootstrap creates both there), so a key of another region cannot be the bucket's key and
+    a role granted it still could not read. A malformed ARN is the schema's to report."""
+    key, region = merged.get("assets_kms_key_arn"), merged.get("region")
+    match = KEY_ARN.fullmatch(key) if isinstance(key, str) else None
+    if match is None or not isinstance(region, str) or match["region"] == region:
+        return []
+    return [
+        error(
+            "C107",
+            "$.settings.assets_kms_key_arn",
+            f"the key is in region {match['region']}, but the assets bucket is in {region} "
+            "(settings.region) and S3 encrypts a bucket only with a key of its own region",
+            f"the KMS key of the assets bucket, a key in {region}",
+        )
+    ]

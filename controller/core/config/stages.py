@@ -13,6 +13,7 @@ Pure: documents in, documents and diagnostics out.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -128,7 +129,7 @@ def assemble(configs: Sequence[Config], split_: Split, warnings: tuple[Diagnosti
     parts = []
     for config, part in zip(configs, split_.stages, strict=True):
         pipelines = tuple(p for p in config.pipelines if p.kind.family is not Family.IMAGE_BUILDER)
-        source = f"{config.source} (stage {part.stage.name})"
+        source = stage_source(config.source, part.stage.name)
         parts.append(
             replace(config, pipelines=pipelines, source=source, stage=part.stage, warnings=warnings)
         )
@@ -138,6 +139,22 @@ def assemble(configs: Sequence[Config], split_: Split, warnings: tuple[Diagnosti
     return replace(
         first, settings=settings, pipelines=builders, warnings=warnings, stages=tuple(parts)
     )
+
+
+def stage_source(source: str, stage: str) -> str:
+    """How a stage's config names where it came from: what its ledger records and its
+    notifications say."""
+    return f"{source} (stage {stage})"
+
+
+_STAGE_SOURCE = re.compile(r" \(stage ([^()]+)\)$")
+
+
+def stage_of_source(source: str) -> str | None:
+    """The stage a source names (`stage_source`); None for a single account's or the
+    orchestrator's own."""
+    match = _STAGE_SOURCE.search(source)
+    return match.group(1) if match else None
 
 
 def _values(data: Any) -> Iterator[tuple[_Key, Any, dict[str, Any]]]:

@@ -36,9 +36,11 @@ def repo(aws: str, tmp_path: Path) -> git.Repo:
 
 
 def plan(repo: git.Repo, capsys: pytest.CaptureFixture[str]) -> dict[str, dict[str, Any]]:
-    """Each stage's planned action and reason, by stack name."""
-    main(["plan", "--repo", str(repo.working_dir), "--output", "json"])
+    """Each stage's planned action and reason, by stack name; a blocked stage exits 1."""
+    code = main(["plan", "--repo", str(repo.working_dir), "--output", "json"])
     stages = json.loads(capsys.readouterr().out)["stages"]
+    blocked = any(c["action"] == "blocked" for s in stages for c in s["plan"]["changes"])
+    assert code == (1 if blocked else 2), "a plan with a blocked pipeline cannot be applied whole"
     return {
         s["stage"]: {c["name"]: (c["action"], c["reason"]) for c in s["plan"]["changes"]}
         for s in stages

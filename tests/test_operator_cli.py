@@ -25,7 +25,7 @@ from controller.cli.demo import seed
 from controller.cli.main import main
 from controller.gitops.ledger import Ledger
 from tests.aws_calls import count_calls, stack_writes
-from tests.conftest import commit_config
+from tests.conftest import EXAMPLE, commit_config
 
 EXECUTABLE = Path(sys.executable).with_name("mlops-controller")
 REALTIME = "mlops-pipeline-linearlearner-byompipelinerealtimebuiltin"
@@ -119,7 +119,7 @@ def test_the_profiles_region_is_the_last_fallback_for_the_region(
 
 
 def test_a_profile_that_does_not_exist_is_one_clear_error(aws_files: Path, capsys) -> None:
-    code, out, err = run(capsys, "plan", "--config", "x.json", "--profile", "nope")
+    code, out, err = run(capsys, "plan", "--config", str(EXAMPLE), "--profile", "nope")
 
     assert code == 1
     assert err.startswith("error: AWS profile 'nope' is not in ")

@@ -15,6 +15,7 @@ $(VENV)/.installed: pyproject.toml
 
 demo: setup
 	$(BIN)/mlops-controller demo
+	$(BIN)/mlops-controller demo --stages
 
 check: setup
 	$(BIN)/ruff check .

@@ -449,19 +449,16 @@ def _apply(
     from controller.gitops import reconcile
 
     parallel, budget = apply_limits(args)
-    options = reconcile.options_for(
-        config, parallel, wait_budget_seconds=budget, on_progress=report.ProgressLine(console)
-    )
     stop = StopOnInterrupt()
     try:
         with stop:
-            outcome = reconcile.apply_plan(
+            outcome = reconcile.apply_shown(
                 config,
                 plan,
                 aws,
-                options,
-                on_event=lambda event: report.print_event(event, console),
-                on_result=lambda result: report.print_result(result, console),
+                console,
+                parallel=parallel,
+                wait_budget_seconds=budget,
                 actor=_actor(args, config),
                 before_write=stop.gate,
                 partial=partial,

@@ -178,18 +178,13 @@ def _deploy(
         _say(console, early.message)
         return 0 if early.superseded else 1
     plan = _planned(options, console, aws, config, detect_drift=context.event is Event.SCHEDULE)
-    result = reconcile.apply_plan(
+    result = reconcile.apply_shown(
         config,
         plan,
         aws,
-        reconcile.options_for(
-            config,
-            options.parallel,
-            wait_budget_seconds=options.wait_budget_seconds,
-            on_progress=report.ProgressLine(console),
-        ),
-        on_event=lambda event: report.print_event(event, console),
-        on_result=lambda outcome: report.print_result(outcome, console),
+        console,
+        parallel=options.parallel,
+        wait_budget_seconds=options.wait_budget_seconds,
         ledger=ledger,
         actor=ledger_actor(options.environ, committer),
         repo=repo,

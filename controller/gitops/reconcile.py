@@ -19,12 +19,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 import git
+from rich.console import Console
 
 from controller.aws import drift, preflight
 from controller.aws.apply import Applier, ApplyOptions, WriteGate, WriteRefused, moved_since_plan
 from controller.aws.discover import discover
 from controller.aws.lock import Lease, LeaseLost, LockError, LockHeld, this_process
 from controller.aws.session import Aws
+from controller.core import report
 from controller.core.config.model import Config
 from controller.core.events import EventSink, StackEvent
 from controller.core.plan import Action, Guards, Plan, PlanInput, make_plan, with_preflight
@@ -370,3 +372,42 @@ def options_for(
     if parallel is not None:
         options = replace(options, parallel=parallel)
     return options if poll_seconds is None else replace(options, poll_seconds=poll_seconds)
+
+
+def apply_shown(
+    config: Config,
+    plan: Plan,
+    aws: Aws,
+    console: Console,
+    *,
+    parallel: int | None = None,
+    wait_budget_seconds: float | None = None,
+    ledger: Ledger | None = None,
+    actor: str | None = None,
+    before_write: WriteGate | None = None,
+    partial: bool = False,
+    repo: git.Repo | None = None,
+    allow_older: bool = False,
+) -> ApplyResult:
+    """`apply_plan` showing its work as it happens (stack events, each result, a progress
+    line): how every command that applies for a person or a build log does it."""
+    options = options_for(
+        config,
+        parallel,
+        wait_budget_seconds=wait_budget_seconds,
+        on_progress=report.ProgressLine(console),
+    )
+    return apply_plan(
+        config,
+        plan,
+        aws,
+        options,
+        on_event=lambda event: report.print_event(event, console),
+        on_result=lambda result: report.print_result(result, console),
+        ledger=ledger,
+        actor=actor,
+        before_write=before_write,
+        partial=partial,
+        repo=repo,
+        allow_older=allow_older,
+    )

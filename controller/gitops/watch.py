@@ -155,18 +155,13 @@ def poll(repo: git.Repo, options: WatchOptions, console: Console, resume: str = 
         return _promote(repo, commit, config, aws, options, console)
     plan = reconcile.plan_for(config, aws, reconcile.guards_for(config, False))
     report.print_plan(plan, console, config.source)
-    result = reconcile.apply_plan(
+    result = reconcile.apply_shown(
         config,
         plan,
         aws,
-        reconcile.options_for(
-            config,
-            options.parallel,
-            wait_budget_seconds=options.wait_budget_seconds,
-            on_progress=report.ProgressLine(console),
-        ),
-        on_event=lambda event: report.print_event(event, console),
-        on_result=lambda outcome: report.print_result(outcome, console),
+        console,
+        parallel=options.parallel,
+        wait_budget_seconds=options.wait_budget_seconds,
         ledger=ledger,
         actor=ledger_actor(options.environ, str(repo.commit(commit).committer.name or "")),
         repo=repo,

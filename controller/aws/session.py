@@ -2,7 +2,8 @@
 
 Everything goes through standard configuration (AWS_ENDPOINT_URL, AWS_PROFILE, AWS_REGION),
 so the controller cannot tell a real account from an emulator. Retries live here, not in
-business code: botocore's adaptive mode backs off on `Throttling` and 5xx answers.
+business code: botocore's standard mode retries `Throttling` and 5xx answers with exponential
+backoff and jitter, and the applier adapts its own operations in flight to throttling.
 """
 
 from __future__ import annotations
@@ -18,7 +19,16 @@ from botocore.exceptions import ProfileNotFound
 
 from controller.core.config.settings import AwsDefaults
 
-RETRIES: Any = {"mode": "adaptive", "max_attempts": 10}
+RETRIES: Any = {"mode": "standard", "max_attempts": 10}
+"""Standard, not adaptive: adaptive mode also slows its client to a send rate it lowers after
+every throttled answer and raises slowly, so a few throttles (or a neighbour's burst) hold back
+every later call of that client, reads and writes alike, for the rest of the apply. Standard
+mode delays only the call that was throttled (1, 2, 4... s with jitter, at most 20 s), ten
+attempts ride out minutes of throttling, and the applier halves its operations in flight while
+AWS throttles (apply.py), which lowers the rate at which writes are sent."""
+POLL_RETRIES: Any = {"mode": "standard", "max_attempts": 3}
+"""Reads repeated every poll interval: a failed poll is simply made again at the next
+interval, and a long backoff inside it would stall the loop that starts the next operations."""
 
 
 class AwsConfigError(Exception):
@@ -71,6 +81,17 @@ class Aws:
                     service, region_name=self.region, config=self._config
                 )
             return self._clients[service]
+
+    def polling_client(self, service: str) -> Any:
+        """A client for reads repeated every poll (`POLL_RETRIES`); its calls count too."""
+        with self._lock:
+            key = f"{service} (polling)"
+            if key not in self._clients:
+                config = self._config.merge(BotoConfig(retries=POLL_RETRIES))
+                self._clients[key] = self.session.client(
+                    service, region_name=self.region, config=config
+                )
+            return self._clients[key]
 
     def _count(self, model: Any, **_: Any) -> None:
         with self._lock:

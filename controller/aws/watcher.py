@@ -126,8 +126,9 @@ class Watcher:
         self._emitting = threading.Lock()
         """One operation's events are read and shown by one thread at a time."""
         self._shortest: dict[str, float] = {}
-        """Per kind, the shortest time a finished operation of it is known to have taken:
-        from its start to the last listing that still showed it in progress."""
+        """Per kind (and per verb, for kinds not seen finish yet), the shortest time a finished
+        operation of it is known to have taken: from its start to the last listing that still
+        showed it in progress."""
         self.pages = 1
         """Pages the last in-progress listing took."""
 
@@ -152,7 +153,8 @@ class Watcher:
             tracked = list(self._tracked.values())
         due = None
         for t in tracked:
-            took = self._shortest.get(t.operation.kind)
+            kind = t.operation.kind
+            took = self._shortest.get(kind, self._shortest.get(_verb(kind)))
             if took is None or t.since + took + window <= after:
                 continue
             moment = max(after, t.since + took)
@@ -219,7 +221,8 @@ class Watcher:
         kind = tracked.operation.kind
         if kind and tracked.busy_at is not None:
             took = max(0.0, tracked.busy_at - tracked.since)
-            self._shortest[kind] = min(took, self._shortest.get(kind, took))
+            for key in (kind, _verb(kind)):
+                self._shortest[key] = min(took, self._shortest.get(key, took))
 
     def _busy(self) -> set[str]:
         busy: set[str] = set()
@@ -303,6 +306,12 @@ def _event(item: Mapping[str, Any], operation: Operation) -> StackEvent:
         status=item.get("ResourceStatus", ""),
         reason=item.get("ResourceStatusReason", "") or "",
     )
+
+
+def _verb(kind: str) -> str:
+    """`create` of `create byom_image_builder`: a kind not seen finish yet is expected to take
+    at least as long as the shortest operation of the same verb."""
+    return kind.split(" ", 1)[0] + " (any)"
 
 
 def _failed(status: str) -> bool:

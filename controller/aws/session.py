@@ -124,7 +124,7 @@ class Aws:
         """AWS API calls made through this session, as `service.Operation` -> count."""
         self.session.events.register("before-call", self._count)
         self._config = BotoConfig(
-            retries=RETRIES,
+            retries=dict(RETRIES),  # botocore rewrites the dict it is given
             max_pool_connections=32,
             connect_timeout=10,
             read_timeout=60,
@@ -143,7 +143,7 @@ class Aws:
         with self._lock:
             key = f"{service} (polling)"
             if key not in self._clients:
-                config = self._config.merge(BotoConfig(retries=POLL_RETRIES))
+                config = self._config.merge(BotoConfig(retries=dict(POLL_RETRIES)))
                 self._clients[key] = quick_first_retries(
                     self.session.client(service, region_name=self.region, config=config)
                 )

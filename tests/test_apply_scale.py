@@ -297,3 +297,41 @@ def test_an_upload_is_written_once_per_run(account, tmp_path, capsys, monkeypatc
     puts = Counter({op: n for op, n in proxy.operations.items() if op.startswith("s3.PUT ")})
     uploads = {op: n for op, n in puts.items() if "/mlops-controller/analysis/" in op}
     assert uploads and set(uploads.values()) == {1}, puts
+
+
+HANDLE = json.dumps({"Resources": {"H": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}})
+
+
+def test_the_watcher_expects_an_operation_once_one_of_its_kind_finished(aws, monkeypatch):
+    """The first create of a kind is looked at every interval; once one finished, the next
+    of that kind (or of a kind of the same verb not seen yet) is due from its start plus the
+    time the first took, and only for a window after that."""
+    import time
+    from datetime import UTC, datetime
+
+    from controller.aws.watcher import Operation, Watcher
+
+    hold_creates(monkeypatch, 1.0)
+    cfn = boto3.client("cloudformation", region_name="us-east-1")
+    watcher = Watcher(cfn, lambda event: None)
+
+    def start(name: str, kind: str) -> tuple[str, float]:
+        stack_id = cfn.create_stack(StackName=name, TemplateBody=HANDLE)["StackId"]
+        watcher.track(Operation(name, stack_id, None, datetime.now(UTC), kind))
+        return stack_id, time.monotonic()
+
+    start("first", "create model")
+    assert watcher.next_due(time.monotonic(), window=1.0) is None  # nothing learned yet
+    while watcher.in_flight:
+        watcher.poll()
+        time.sleep(0.05)
+    second, since = start("second", "create model")
+    due = watcher.next_due(time.monotonic(), window=1.0)
+    assert due is not None and since + 0.5 < due < since + 1.0
+    assert watcher.next_due(due + 1.0, window=1.0) is None  # its window has passed
+    watcher.forget(second)
+    third, _ = start("third", "create monitor")  # not seen finish: expected like any create
+    assert watcher.next_due(time.monotonic(), window=1.0) is not None
+    watcher.forget(third)
+    start("fourth", "delete monitor")
+    assert watcher.next_due(time.monotonic(), window=1.0) is None  # no delete finished yet

@@ -53,8 +53,8 @@ NO_UPDATES = "No updates are to be performed"
 DEFAULT_IN_FLIGHT = 100
 """Stack operations in flight at once. 100 lets every independent pipeline of a realistic
 config start together, keeps the watcher's listing of in-progress stacks to one page (100
-summaries), and stays far below CloudFormation's account limits; the rate of write calls is
-paced by botocore's adaptive retries, and the cap halves while AWS throttles."""
+summaries), and stays far below CloudFormation's account limits; while AWS throttles, the cap
+halves and each sender's retries back off (session.RETRIES), which slows the writes down."""
 PAGE_SECONDS = 0.2
 """The poll interval is at least this per page of the in-progress listing (1000 stacks in
 flight: 10 pages, one poll every 2 s), so polling stays near 5 calls a second at most."""

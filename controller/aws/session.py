@@ -39,6 +39,8 @@ botocore's own standard backoff starts at 1 s: one throttled call in three then 
 seconds of a chain of steps, while a throttle that is not about the rate (a burst, a
 neighbour) usually clears at once, and one that is about the rate still backs off within a
 few attempts."""
+LONGEST_BACKOFF = 20.0
+"""Seconds, botocore's own cap on one wait."""
 
 
 class QuickFirstBackoff(standard.ExponentialBackoff):  # type: ignore[misc]
@@ -46,7 +48,7 @@ class QuickFirstBackoff(standard.ExponentialBackoff):  # type: ignore[misc]
     `FIRST_BACKOFF`: rand(0, 1) x min(FIRST_BACKOFF x 2^(n-1), 20) s before retry n."""
 
     def __init__(self) -> None:
-        super().__init__(max_backoff=standard.ExponentialBackoff._MAX_BACKOFF / FIRST_BACKOFF)
+        super().__init__(max_backoff=LONGEST_BACKOFF / FIRST_BACKOFF)
 
     def delay_amount(self, context: Any) -> float:
         return FIRST_BACKOFF * float(super().delay_amount(context))

@@ -98,6 +98,21 @@ def create_all(url: str, proxy: FaultProxy, out: Path, n: int, log: Any) -> dict
     return result
 
 
+def create_all_repeated(
+    url: str, proxy: FaultProxy, out: Path, n: int, repeat: int, log: Any
+) -> dict[str, Any]:
+    """`repeat` create-alls from an empty emulator: the one of median wall time, with every
+    run's wall time (a shared machine makes single runs vary by a second or more)."""
+    runs = sorted(
+        (create_all(url, proxy, out, n, log) for _ in range(repeat)),
+        key=lambda run: float(run["wall_seconds"]),
+    )
+    result = runs[len(runs) // 2]
+    result["wall_seconds_all"] = [round(run["wall_seconds"], 2) for run in runs]
+    result["calls_total_all"] = [run["calls_total"] for run in runs]
+    return result
+
+
 def sceptre_create_all(url: str, proxy: FaultProxy, out: Path, n: int, log: Any) -> dict[str, Any]:
     from controller.core import config, render
 
@@ -323,7 +338,7 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
         {
             "target": f"create all of N=100, stacks held {HOLD_SECONDS:g} s, 50 ms: wall at most "
             f"{limit:g} s",
-            "measured": f"{create['wall_seconds']:.1f} s"
+            "measured": f"{create['wall_seconds']:.1f} s, median of {create['wall_seconds_all']}"
             + (f" (Sceptre launch {sceptre['wall_seconds']:.1f} s)" if sceptre else ""),
             "met": create["wall_seconds"] <= limit,
         }
@@ -332,8 +347,9 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
         out.append(
             {
                 "target": "create all of N=100: no more AWS calls than Sceptre's launch",
-                "measured": f"{create['calls_total']} calls (Sceptre {sceptre['calls_total']})",
-                "met": create["calls_total"] <= sceptre["calls_total"],
+                "measured": f"{create['calls_total']} calls, of {create['calls_total_all']} "
+                f"(Sceptre {sceptre['calls_total']})",
+                "met": max(create["calls_total_all"]) <= sceptre["calls_total"],
             }
         )
     poll = r["polling"]
@@ -531,7 +547,7 @@ def main(argv: list[str] | None = None) -> int:
     r: dict[str, Any] = {"machine": machine(), "latency_ms": args.latency_ms}
     try:
         r["deletes"] = deletes_planning(1000, args.repeat, log)
-        r["create_all"] = create_all(url, proxy, args.out, 100, log)
+        r["create_all"] = create_all_repeated(url, proxy, args.out, 100, args.repeat, log)
         if args.sceptre:
             r["sceptre_create_all"] = sceptre_create_all(url, proxy, args.out, 100, log)
         r["interrupted"] = interrupted(url, proxy, args.out, 100, 8.0, log)

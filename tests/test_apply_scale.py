@@ -216,8 +216,8 @@ def test_a_no_op_plan_prints_counts_and_all_lists_every_pipeline(account, tmp_pa
 def test_a_throttled_apply_converges_with_no_duplicate_and_the_cap_recovers(
     account, tmp_path, capsys, monkeypatch
 ):
-    """AWS throttles the first creates: the cap halves, every stack is created once, and the
-    cap grows back as stacks finish."""
+    """AWS throttles most of the first creates' attempts: the cap halves, every stack is
+    created once, and the cap grows back as stacks finish."""
     from botocore.retries.standard import ExponentialBackoff
 
     from controller.core import report
@@ -231,7 +231,7 @@ def test_a_throttled_apply_converges_with_no_duplicate_and_the_cap_recovers(
     with FaultProxy(
         moto,
         throttle_rate=1.0,
-        match=lambda call: call.operation == "CreateStack" and next(creates) < 4,
+        match=lambda call: call.operation == "CreateStack" and next(creates) < 10,
     ) as proxy:
         monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
         path = _config(tmp_path, 0, 1, 2, 3, 4)
@@ -239,7 +239,7 @@ def test_a_throttled_apply_converges_with_no_duplicate_and_the_cap_recovers(
         throttled = proxy.stats["throttled"]
     out = capsys.readouterr().out
     assert code == 0, out
-    assert throttled == 4
+    assert throttled == 10
     progress = [" ".join(line.split()) for line in out.splitlines() if "progress" in line]
     halved = [i for i, line in enumerate(progress) if "(throttled: cap 2)" in line]
     assert halved, progress
@@ -249,6 +249,32 @@ def test_a_throttled_apply_converges_with_no_duplicate_and_the_cap_recovers(
     cfn = boto3.client("cloudformation", region_name="us-east-1", endpoint_url=moto)
     names = [s["StackName"] for s in cfn.describe_stacks()["Stacks"]]
     assert sorted(names) == sorted(set(created))
+
+
+def test_a_throttle_now_and_then_does_not_lower_the_cap(account, tmp_path, capsys, monkeypatch):
+    """One throttled create among many answers is for the retries; the cap stays."""
+    from botocore.retries.standard import ExponentialBackoff
+
+    from controller.core import report
+
+    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0.005)
+    monkeypatch.setattr(report.ProgressLine, "__init__", _every(0.0))
+    hold_creates(monkeypatch, 0.5)
+    creates = iter(range(1_000_000))
+    with FaultProxy(
+        _endpoint(),
+        throttle_rate=1.0,
+        match=lambda call: call.operation == "CreateStack" and next(creates) < 1,
+    ) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        path = _config(tmp_path, 0, 1, 2, 3, 4)
+        code = main(["apply", "--auto-approve", "--config", str(path), "--parallel", "4"])
+        throttled = proxy.stats["throttled"]
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert throttled == 1
+    progress = [line for line in out.splitlines() if "progress" in line]
+    assert progress and not any("throttled" in line for line in progress), progress
 
 
 def _endpoint() -> str:

@@ -148,27 +148,32 @@ class _Flow:
 
 @dataclass
 class _Cap:
-    """Operations allowed in flight: halved when AWS throttles, then grown back one by one."""
+    """Operations allowed in flight: halved while AWS throttles most calls, then grown back
+    one by one. A throttled call now and then is the retries' business: it says nothing about
+    how many operations may run, and halving for it would only delay work."""
 
     ceiling: int
     limit: int = 0
+    attempts: int = 0
     throttles: int = 0
-    _seen: int = 0
 
     def __post_init__(self) -> None:
         self.ceiling = max(1, self.ceiling)
         self.limit = self.ceiling
 
     def count(self, **kwargs: Any) -> None:
+        """Every answer (botocore asks after each attempt whether to retry it)."""
+        self.attempts += 1
         response = kwargs.get("response")
         if response and response[1].get("Error", {}).get("Code") in THROTTLED:
             self.throttles += 1
 
     def adapt(self) -> None:
-        """Once per poll interval at most: halve while throttled, never below a quarter."""
-        if self.throttles > self._seen:
-            self._seen = self.throttles
+        """Once per poll interval at most: halve when more than half of the answers since the
+        last time were throttled, never below a quarter of the ceiling."""
+        if self.throttles * 2 > self.attempts:
             self.limit = max(1, self.ceiling // 4, self.limit // 2)
+        self.attempts = self.throttles = 0
 
     def grow(self) -> None:
         self.limit = min(self.ceiling, self.limit + 1)

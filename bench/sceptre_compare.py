@@ -62,7 +62,8 @@ def write_project(rendered: Any, root: Path, region: str) -> Path:
             written.add(template)
         body = {
             "template": {"type": "file", "path": template},
-            "parameters": dict(stack.parameters),
+            # As the controller sends them: the pipeline's values and the spec hash.
+            "parameters": {p["ParameterKey"]: p["ParameterValue"] for p in stack.boto_parameters()},
         }
         (config / f"{stack.stack_name}.yaml").write_text(yaml.safe_dump(body, width=10_000))
     return root

@@ -18,6 +18,7 @@ import boto3
 import pytest
 from moto.cloudformation.models import cloudformation_backends
 
+from bench.proxy import FaultProxy
 from controller.aws import session as aws_module
 from controller.aws.watcher import LIVE_BUDGET
 from controller.cli.demo import seed
@@ -104,9 +105,10 @@ def test_many_slow_stacks_are_watched_by_listing_not_by_polling_each(
     assert code == 0, results
     polls = calls["cloudformation.ListStacks"]
     assert polls >= 2  # the stacks were held, so the watcher had to look more than once
-    # Discovery, the stale-plan check, one read of each finished stack (or one listing), and
-    # the re-reads before the two batch jobs' tag updates: never a read per stack per poll.
-    assert calls["cloudformation.DescribeStacks"] <= 1 + 2 * len(results) + 2
+    # Discovery, the stale-plan check (a read per planned create), one read of each finished
+    # operation (five creates, the two updates that record the batch jobs) or one listing,
+    # and the re-reads before those two updates: never a read per stack per poll.
+    assert calls["cloudformation.DescribeStacks"] <= 1 + 5 + (5 + 2) + 2
     assert calls["cloudformation.DescribeStackEvents"] <= LIVE_BUDGET * polls
     assert calls["cloudformation.CreateStack"] == 5
 
@@ -209,3 +211,153 @@ def test_a_no_op_plan_prints_counts_and_all_lists_every_pipeline(account, tmp_pa
     assert "Plan: 2 unchanged." in compact and REALTIME not in compact
     assert main(["plan", "--config", str(path), "--all"]) == 0
     assert REALTIME in " ".join(capsys.readouterr().out.split())
+
+
+def test_a_throttled_apply_converges_with_no_duplicate_and_the_cap_recovers(
+    account, tmp_path, capsys, monkeypatch
+):
+    """AWS throttles most of the first creates' attempts: the cap halves, every stack is
+    created once, and the cap grows back as stacks finish."""
+    from botocore.retries.standard import ExponentialBackoff
+
+    from controller.core import report
+
+    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0.005)
+    monkeypatch.setattr(report.ProgressLine, "__init__", _every(0.0))
+    hold_creates(monkeypatch, 0.5)
+    writes = count_stack_writes(monkeypatch)
+    creates = iter(range(1_000_000))
+    moto = _endpoint()
+    with FaultProxy(
+        moto,
+        throttle_rate=1.0,
+        match=lambda call: call.operation == "CreateStack" and next(creates) < 10,
+    ) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        path = _config(tmp_path, 0, 1, 2, 3, 4)
+        code = main(["apply", "--auto-approve", "--config", str(path), "--parallel", "4"])
+        throttled = proxy.stats["throttled"]
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert throttled == 10
+    progress = [" ".join(line.split()) for line in out.splitlines() if "progress" in line]
+    halved = [i for i, line in enumerate(progress) if "(throttled: cap 2)" in line]
+    assert halved, progress
+    assert "throttled" not in progress[-1] and halved[0] < len(progress) - 1, progress
+    created = [name for verb, name in writes if verb == "CreateStack"]
+    assert len(created) == len(set(created)) == 5
+    cfn = boto3.client("cloudformation", region_name="us-east-1", endpoint_url=moto)
+    names = [s["StackName"] for s in cfn.describe_stacks()["Stacks"]]
+    assert sorted(names) == sorted(set(created))
+
+
+def test_a_throttle_now_and_then_does_not_lower_the_cap(account, tmp_path, capsys, monkeypatch):
+    """One throttled create among many answers is for the retries; the cap stays."""
+    from botocore.retries.standard import ExponentialBackoff
+
+    from controller.core import report
+
+    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0.005)
+    monkeypatch.setattr(report.ProgressLine, "__init__", _every(0.0))
+    hold_creates(monkeypatch, 0.5)
+    creates = iter(range(1_000_000))
+    with FaultProxy(
+        _endpoint(),
+        throttle_rate=1.0,
+        match=lambda call: call.operation == "CreateStack" and next(creates) < 1,
+    ) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        path = _config(tmp_path, 0, 1, 2, 3, 4)
+        code = main(["apply", "--auto-approve", "--config", str(path), "--parallel", "4"])
+        throttled = proxy.stats["throttled"]
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert throttled == 1
+    progress = [line for line in out.splitlines() if "progress" in line]
+    assert progress and not any("throttled" in line for line in progress), progress
+
+
+def _endpoint() -> str:
+    import os
+
+    return os.environ["AWS_ENDPOINT_URL"]
+
+
+def test_preflight_asks_about_a_shared_object_once_and_blocks_all_that_need_it(
+    account, tmp_path, capsys, monkeypatch
+):
+    """A realtime and a batch pipeline of one model: one HeadObject for the model, and both
+    blocked when it is missing."""
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.delete_object(Bucket=EXAMPLE_DATA["settings"]["assets_bucket"], Key="churn/model.tar.gz")
+    calls = count_calls(monkeypatch)
+    code = main(["plan", "--config", str(_config(tmp_path, 0, 1, 3, 4)), "--output", "json"])
+    plan = json.loads(capsys.readouterr().out)
+    assert code == 2
+    assert calls["s3.HeadObject"] == 2  # linearlearner/model.tar.gz and churn/model.tar.gz
+    actions = {c["name"]: c for c in plan["changes"]}
+    for name in (CUSTOM, "mlops-pipeline-churnxgb-byompipelinebatchcustom"):
+        assert actions[name]["action"] == "blocked"
+        assert "model_artifact_location s3://" in actions[name]["reason"]
+        assert "churn/model.tar.gz does not exist" in actions[name]["reason"]
+    assert actions[REALTIME]["action"] == "create"
+
+
+def test_an_upload_is_written_once_per_run(account, tmp_path, capsys, monkeypatch):
+    """A bias monitor's analysis configuration goes up before its create, and the update that
+    records its baseline finds it written already."""
+    from moto.stepfunctions.models import Execution
+
+    from bench import emulated
+
+    for owner, name, value in emulated.patches():
+        if owner is Execution:  # the baseline job succeeds at once
+            monkeypatch.setattr(owner, name, value)
+    writes = count_stack_writes(monkeypatch)
+    with FaultProxy(_endpoint()) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        code, results, _ = _apply(capsys, _config(tmp_path, 2, 3, 7))
+    assert code == 0, results
+    bias = next(name for name in results if "biasmonitor" in name)
+    assert [verb for verb, name in writes if name == bias] == ["CreateStack", "UpdateStack"]
+    puts = Counter({op: n for op, n in proxy.operations.items() if op.startswith("s3.PUT ")})
+    uploads = {op: n for op, n in puts.items() if "/mlops-controller/analysis/" in op}
+    assert uploads and set(uploads.values()) == {1}, puts
+
+
+HANDLE = json.dumps({"Resources": {"H": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}})
+
+
+def test_the_watcher_expects_an_operation_once_one_of_its_kind_finished(aws, monkeypatch):
+    """The first create of a kind is looked at every interval; once one finished, the next
+    of that kind (or of a kind of the same verb not seen yet) is due from its start plus the
+    time the first took, and only for a window after that."""
+    import time
+    from datetime import UTC, datetime
+
+    from controller.aws.watcher import Operation, Watcher
+
+    hold_creates(monkeypatch, 1.0)
+    cfn = boto3.client("cloudformation", region_name="us-east-1")
+    watcher = Watcher(cfn, lambda event: None)
+
+    def start(name: str, kind: str) -> tuple[str, float]:
+        stack_id = cfn.create_stack(StackName=name, TemplateBody=HANDLE)["StackId"]
+        watcher.track(Operation(name, stack_id, None, datetime.now(UTC), kind))
+        return stack_id, time.monotonic()
+
+    start("first", "create model")
+    assert watcher.next_due(time.monotonic(), window=1.0) is None  # nothing learned yet
+    while watcher.in_flight:
+        watcher.poll()
+        time.sleep(0.05)
+    second, since = start("second", "create model")
+    due = watcher.next_due(time.monotonic(), window=1.0)
+    assert due is not None and since + 0.5 < due < since + 1.0
+    assert watcher.next_due(due + 1.0, window=1.0) is None  # its window has passed
+    watcher.forget(second)
+    third, _ = start("third", "create monitor")  # not seen finish: expected like any create
+    assert watcher.next_due(time.monotonic(), window=1.0) is not None
+    watcher.forget(third)
+    start("fourth", "delete monitor")
+    assert watcher.next_due(time.monotonic(), window=1.0) is None  # no delete finished yet

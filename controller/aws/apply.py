@@ -11,9 +11,13 @@ for. Every result is a value; nothing here decides what to change.
 from __future__ import annotations
 
 import hashlib
+import heapq
+import itertools
+import math
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Generator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -30,7 +34,7 @@ from controller.aws.session import Aws
 from controller.aws.uploads import put_uploads
 from controller.aws.waiting import POLL_SECONDS, TIMEOUT_SECONDS
 from controller.aws.watcher import IN_PROGRESS, Operation, Settled, Watcher
-from controller.core.events import EventSink
+from controller.core.events import EventSink, StackEvent
 from controller.core.plan import Action, Plan, PlannedAction, replan
 from controller.core.progress import Progress, ProgressSink
 from controller.core.render import RenderedStack
@@ -49,8 +53,8 @@ NO_UPDATES = "No updates are to be performed"
 DEFAULT_IN_FLIGHT = 100
 """Stack operations in flight at once. 100 lets every independent pipeline of a realistic
 config start together, keeps the watcher's listing of in-progress stacks to one page (100
-summaries), and stays far below CloudFormation's account limits; the rate of write calls is
-paced by botocore's adaptive retries, and the cap halves while AWS throttles."""
+summaries), and stays far below CloudFormation's account limits; while AWS throttles, the cap
+halves and each sender's retries back off (session.RETRIES), which slows the writes down."""
 PAGE_SECONDS = 0.2
 """The poll interval is at least this per page of the in-progress listing (1000 stacks in
 flight: 10 pages, one poll every 2 s), so polling stays near 5 calls a second at most."""
@@ -136,33 +140,40 @@ Waits = Generator[Operation, Settled, DeployedStack]
 class _Flow:
     action: PlannedAction
     steps: Steps
+    height: int = 0
+    """Levels of dependants below it: its steps are sent first (`_Run.backlog`)."""
     started: float = field(default_factory=time.monotonic)
     deadline: float = 0.0
 
 
 @dataclass
 class _Cap:
-    """Operations allowed in flight: halved when AWS throttles, then grown back one by one."""
+    """Operations allowed in flight: halved while AWS throttles most calls, then grown back
+    one by one. A throttled call now and then is the retries' business: it says nothing about
+    how many operations may run, and halving for it would only delay work."""
 
     ceiling: int
     limit: int = 0
+    attempts: int = 0
     throttles: int = 0
-    _seen: int = 0
 
     def __post_init__(self) -> None:
         self.ceiling = max(1, self.ceiling)
         self.limit = self.ceiling
 
     def count(self, **kwargs: Any) -> None:
+        """Every answer (botocore asks after each attempt whether to retry it)."""
+        self.attempts += 1
         response = kwargs.get("response")
         if response and response[1].get("Error", {}).get("Code") in THROTTLED:
             self.throttles += 1
 
     def adapt(self) -> None:
-        """Once per poll interval at most: halve while throttled, never below a quarter."""
-        if self.throttles > self._seen:
-            self._seen = self.throttles
+        """Once per poll interval at most: halve when more than half of the answers since the
+        last time were throttled, never below a quarter of the ceiling."""
+        if self.throttles * 2 > self.attempts:
             self.limit = max(1, self.ceiling // 4, self.limit // 2)
+        self.attempts = self.throttles = 0
 
     def grow(self) -> None:
         self.limit = min(self.ceiling, self.limit + 1)
@@ -185,7 +196,9 @@ class Applier:
         self.before_write = before_write
         self._nonce = ""
         self._refused = ""
-        self._refused_lock = threading.Lock()
+        self._lock = threading.Lock()
+        """Guards the refusal and the uploads written, set from the sender threads."""
+        self._uploaded: set[str] = set()
 
     def apply(self, plan: Plan) -> ApplyResult:
         """Run the plan; the caller holds the controller's lease (gitops.reconcile does)."""
@@ -251,7 +264,7 @@ class Applier:
         token = self._token("create", rendered, previous)
         try:
             self._gate(rendered.stack_name)
-            put_uploads(self.aws.client("s3"), self.options.assets_bucket, rendered)
+            self._upload(rendered)
             response = self.cfn.create_stack(
                 StackName=rendered.stack_name,
                 **self._template(rendered),
@@ -268,7 +281,8 @@ class Applier:
                 raise _Busy("created by another run at the same time; next run converges") from exc
         else:
             stack_id = response["StackId"]
-        settled = yield Operation(rendered.stack_name, stack_id, token, since)
+        kind = f"create {rendered.pipeline.type}"
+        settled = yield Operation(rendered.stack_name, stack_id, token, since, kind)
         return _settled(settled, ok=("CREATE_COMPLETE",))
 
     def _our_create(self, rendered: RenderedStack) -> str | None:
@@ -303,7 +317,7 @@ class Applier:
         try:
             self._gate(rendered.stack_name)
             self._still_ours(deployed)
-            put_uploads(self.aws.client("s3"), self.options.assets_bucket, rendered)
+            self._upload(rendered)
             self.cfn.update_stack(
                 StackName=deployed.stack_id,
                 **self._template(rendered),
@@ -319,7 +333,10 @@ class Applier:
             if "_IN_PROGRESS state" in message:
                 raise _Busy(message) from exc
             raise
-        settled = yield Operation(rendered.stack_name, deployed.stack_id, token, since)
+        # An update that only records a run (same spec) is quicker than one that changes it.
+        verb = "record" if deployed.spec_hash == rendered.spec_hash else "update"
+        kind = f"{verb} {rendered.pipeline.type}"
+        settled = yield Operation(rendered.stack_name, deployed.stack_id, token, since, kind)
         return _settled(settled, ok=("UPDATE_COMPLETE",))
 
     def _delete(self, deployed: DeployedStack) -> Generator[Operation, Settled, None]:
@@ -328,11 +345,20 @@ class Applier:
         self._gate(deployed.name)
         self._still_ours(deployed)
         self.cfn.delete_stack(StackName=deployed.stack_id, ClientRequestToken=token)
-        settled = yield Operation(deployed.name, deployed.stack_id, token, since)
+        settled = yield Operation(deployed.name, deployed.stack_id, token, since, "delete")
         if settled.timed_out:
             raise _Busy(settled.failure_reason)
         if settled.stack is not None:
             raise _StackFailed(f"{settled.status}: {settled.failure_reason or 'delete failed'}")
+
+    def _upload(self, rendered: RenderedStack) -> None:
+        """Write the stack's uploads, except those this run wrote already (a create, then the
+        update that records its run): their keys are their content's hash."""
+        with self._lock:
+            fresh = [u for u in rendered.uploads if u.key not in self._uploaded]
+        put_uploads(self.aws.client("s3"), self.options.assets_bucket, fresh)
+        with self._lock:
+            self._uploaded.update(u.key for u in fresh)
 
     def _gate(self, stack_name: str) -> None:
         """The caller's gate (the lease), once refused, refuses every later write too."""
@@ -341,7 +367,7 @@ class Applier:
         try:
             self.before_write(stack_name)
         except WriteRefused as exc:
-            with self._refused_lock:
+            with self._lock:
                 self._refused = self._refused or str(exc) or "a write was refused"
             raise
 
@@ -433,7 +459,12 @@ class Applier:
 
 
 class _Run:
-    """One apply: the schedule, the sender threads, the watcher, and the cap, in one loop."""
+    """One apply: the schedule, the sender threads, the watcher, and the cap, in one loop.
+
+    The loop itself never waits on AWS: senders make the writes and their re-reads, and the
+    watcher's polls run on a thread of their own, so a slow or throttled poll never holds back
+    the next write, and a dependant starts as soon as the poll that saw its dependency finish
+    returns."""
 
     def __init__(self, applier: Applier, plan: Plan) -> None:
         self.applier = applier
@@ -442,60 +473,102 @@ class _Run:
         applier._nonce = plan.revision or uuid.uuid4().hex
         self.schedule = Schedule(plan.actions)
         creates = sum(1 for a in plan.actions if a.deployed is None)
-        self.watcher = Watcher(applier.cfn, applier.on_event, account_stacks=plan.owned + creates)
+        self.events: deque[StackEvent] = deque()
+        """Events the watcher's thread found, shown by the loop's thread."""
+        self.watcher = Watcher(
+            applier.aws.polling_client("cloudformation"),
+            self.events.append,
+            account_stacks=plan.owned + creates,
+        )
         self.cap = _Cap(self.options.parallel)
         self.outcomes: dict[str, ActionResult] = {}
         self.sending: dict[Future[Operation | ActionResult], _Flow] = {}
+        self.backlog: list[tuple[int, int, int, _Flow, Settled | None]] = []
+        """Steps waiting for a sender, as a heap: the longest chains first, and among equals
+        an action's first write (a long wait follows it) before a step that finishes one."""
+        self.queued = itertools.count()
         self.parked: dict[str, _Flow] = {}
+        self.polling: Future[list[tuple[Operation, Settled]]] | None = None
+        self.showing: Future[None] | None = None
         self.began = time.monotonic()
         self.next_poll = self.last_poll = self.began
+        self.first_look = math.inf
+        """A look soon after an operation starts (updates that record a run take seconds)."""
+        self.last_live = -math.inf
         self.stopped = ""
         self._shown: Progress | None = None
 
     def run(self) -> ApplyResult:
         handler = f"mlops-throttles-{id(self)}"
-        events = self.applier.cfn.meta.events
-        events.register("needs-retry.cloudformation", self.cap.count, unique_id=handler)
+        clients = (self.applier.cfn, self.watcher.cfn)
+        for client in clients:
+            client.meta.events.register(
+                "needs-retry.cloudformation", self.cap.count, unique_id=handler
+            )
         try:
-            with ThreadPoolExecutor(max_workers=SENDERS) as senders:
-                self._loop(senders)
+            with (
+                ThreadPoolExecutor(max_workers=SENDERS) as senders,
+                ThreadPoolExecutor(max_workers=1, thread_name_prefix="watcher") as watching,
+            ):
+                self._loop(senders, watching)
         finally:
-            events.unregister("needs-retry.cloudformation", unique_id=handler)
+            for client in clients:
+                client.meta.events.unregister("needs-retry.cloudformation", unique_id=handler)
+        self._show_events()
         self._progress()
         ordered = tuple(self.outcomes[a.stack_name] for a in self.plan.actions)
         return ApplyResult(self.plan.revision, ordered, stopped=self.stopped)
 
-    def _loop(self, senders: ThreadPoolExecutor) -> None:
+    def _loop(self, senders: ThreadPoolExecutor, watching: ThreadPoolExecutor) -> None:
         while not self.schedule.finished:
             self._start(senders)
+            self._dispatch(senders)
             self._progress()
-            timeout = max(0.0, self.next_poll - time.monotonic()) if self.parked else None
-            if self.sending:
-                done, _ = wait(self.sending, timeout=timeout, return_when=FIRST_COMPLETED)
+            idle = bool(self.parked) and self.polling is None
+            if idle and time.monotonic() >= self._poll_at():
+                self._begin_poll(watching)
+                idle = False
+            pending: set[Future[Any]] = set(self.sending)
+            pending.update(f for f in (self.polling, self.showing) if f is not None)
+            timeout = max(0.0, self._poll_at() - time.monotonic()) if idle else None
+            if pending:
+                done, _ = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
                 for future in done:
-                    self._stepped(self.sending.pop(future), future.result())
+                    if future is self.polling:
+                        self._polled(senders, future)
+                    elif future is self.showing:
+                        self.showing = None
+                    else:
+                        self._stepped(self.sending.pop(future), future.result())
             elif timeout is not None:
                 time.sleep(timeout)
-            if self.parked and time.monotonic() >= self.next_poll:
-                self._poll(senders)
+            self._show_events()
             self._check_budget()
 
     def _start(self, senders: ThreadPoolExecutor) -> None:
         if self.stopped:
             return
-        room = self.cap.limit - len(self.sending) - len(self.parked)
+        room = self.cap.limit - len(self.sending) - len(self.backlog) - len(self.parked)
         while room > 0 and self.schedule.has_ready():
             for action in self.schedule.ready(limit=room):
                 immediate = _without_work(action)
                 if immediate is not None:
                     self._record(immediate)
                     continue
-                flow = _Flow(action, self.applier.steps(action))
+                height = self.schedule.height(action.stack_name)
+                flow = _Flow(action, self.applier.steps(action), height)
                 self._send(senders, flow, None)
                 room -= 1
 
     def _send(self, senders: ThreadPoolExecutor, flow: _Flow, value: Settled | None) -> None:
-        self.sending[senders.submit(self._step, flow, value)] = flow
+        entry = (-flow.height, value is not None, next(self.queued), flow, value)
+        heapq.heappush(self.backlog, entry)
+        self._dispatch(senders)
+
+    def _dispatch(self, senders: ThreadPoolExecutor) -> None:
+        while self.backlog and len(self.sending) < SENDERS:
+            *_, flow, value = heapq.heappop(self.backlog)
+            self.sending[senders.submit(self._step, flow, value)] = flow
 
     def _step(self, flow: _Flow, value: Settled | None) -> Operation | ActionResult:
         """Run the action up to its next wait (on a sender thread); its result once done."""
@@ -534,23 +607,42 @@ class _Run:
         flow.deadline = time.monotonic() + self.options.timeout_seconds
         self.parked[result.stack_id] = flow
         self.watcher.track(result)
-        first_look = self.last_poll + max(self._interval() / 4, PAGE_SECONDS * self.watcher.pages)
-        self.next_poll = min(self.next_poll, max(time.monotonic(), first_look))
+        look = max(time.monotonic(), self.last_poll + self._quick())
+        self.first_look = min(self.first_look, look)
 
     def _interval(self) -> float:
         """The poll interval, stretched so that listing many pages stays a few calls a second."""
         return max(self.options.poll_seconds, PAGE_SECONDS * self.watcher.pages)
 
-    def _poll(self, senders: ThreadPoolExecutor) -> None:
+    def _quick(self) -> float:
+        """The shortest gap between two polls: a quarter interval, or the listing's pages."""
+        return max(self._interval() / 4, PAGE_SECONDS * self.watcher.pages)
+
+    def _poll_at(self) -> float:
+        return min(self.next_poll, self.first_look)
+
+    def _begin_poll(self, watching: ThreadPoolExecutor) -> None:
         self.last_poll = time.monotonic()
+        self.first_look = math.inf  # this poll looks at every operation started so far
         self.cap.adapt()
+        self.polling = watching.submit(self.watcher.poll, False)
+
+    def _polled(self, senders: ThreadPoolExecutor, future: Future[Any]) -> None:
+        self.polling = None
         try:
-            finished = self.watcher.poll()
+            finished: list[tuple[Operation, Settled]] = future.result()
         except (ClientError, BotoCoreError, ResponseParserError):
-            finished = []  # a failed poll is retried at the next interval
-        self.next_poll = self.last_poll + self._interval()
+            finished = []  # a failed poll is made again at the next interval
+        self._show_live(senders)
+        interval, quick = self._interval(), self._quick()
+        regular = self.last_poll + interval
+        due = self.watcher.next_due(self.last_poll + quick, window=interval)
+        soonest = time.monotonic() + quick / 2
+        self.next_poll = max(soonest, regular if due is None else min(regular, due))
         for operation, settled in finished:
-            self._send(senders, self.parked.pop(operation.stack_id), settled)
+            flow = self.parked.pop(operation.stack_id, None)
+            if flow is not None:  # else it timed out, or the run stopped, during the poll
+                self._send(senders, flow, settled)
         now = time.monotonic()
         for stack_id, flow in list(self.parked.items()):
             if now > flow.deadline:
@@ -558,6 +650,18 @@ class _Run:
                 del self.parked[stack_id]
                 reason = f"still in progress after {self.options.timeout_seconds:.0f} s"
                 self._send(senders, flow, Settled(flow.action.deployed, reason, True))
+
+    def _show_live(self, senders: ThreadPoolExecutor) -> None:
+        """Live events once an interval, however often operations that are due make it poll,
+        read on a sender once the finished operations have moved on."""
+        now = time.monotonic()
+        if self.showing is None and now >= self.last_live + 0.75 * self._interval():
+            self.last_live = now
+            self.showing = senders.submit(self.watcher.show_live)
+
+    def _show_events(self) -> None:
+        while self.events:
+            self.applier.on_event(self.events.popleft())
 
     def _check_budget(self) -> None:
         budget = self.options.wait_budget_seconds
@@ -595,7 +699,7 @@ class _Run:
         sink = self.options.on_progress
         if sink is None:
             return
-        running = len(self.sending) + len(self.parked)
+        running = len(self.sending) + len(self.backlog) + len(self.parked)
         total = len(self.plan.actions)
         current = Progress(
             total=total,

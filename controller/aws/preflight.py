@@ -37,26 +37,31 @@ def check(plan: Plan, s3: Any, parallel: int = 8) -> dict[str, str]:
     ]
     if not wanted:
         return {}
+    # Pipelines often share an object (one model behind a realtime and a batch pipeline, one
+    # baseline for several monitors): each distinct object is asked about once.
+    objects = sorted({location for _, _, location in wanted})
     with ThreadPoolExecutor(max_workers=parallel) as pool:
-        problems = list(pool.map(lambda item: _missing(s3, *item), wanted))
+        problems = dict(zip(objects, pool.map(lambda o: _missing(s3, o), objects), strict=True))
     failures: dict[str, str] = {}
-    for problem in problems:
+    for stack_name, key, location in wanted:
+        problem = problems[location]
         if problem is not None:
-            stack_name, message = problem
+            message = f"pre-flight: {key} {location.uri}{problem}"
             failures[stack_name] = (
                 f"{failures[stack_name]}; {message}" if (stack_name in failures) else message
             )
     return failures
 
 
-def _missing(s3: Any, stack_name: str, key: str, location: S3Location) -> tuple[str, str] | None:
+def _missing(s3: Any, location: S3Location) -> str | None:
+    """What is wrong with the object, said after its URI; None when it is there."""
     try:
         s3.head_object(Bucket=location.bucket, Key=location.key)
     except s3.exceptions.ClientError as exc:
         code = str(exc.response.get("Error", {}).get("Code", ""))
         if code in ("404", "NoSuchKey", "NotFound"):
-            return stack_name, f"pre-flight: {key} {location.uri} does not exist"
+            return " does not exist"
         if code in ("403", "AccessDenied"):
-            return stack_name, f"pre-flight: {key} {location.uri} is not readable (access denied)"
-        return stack_name, f"pre-flight: {key} {location.uri}: {code}"
+            return " is not readable (access denied)"
+        return f": {code}"
     return None

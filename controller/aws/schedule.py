@@ -116,6 +116,10 @@ class Schedule:
             out.append(action)
         return out
 
+    def height(self, name: str) -> int:
+        """Levels of dependants below the action: the longest chains go first."""
+        return self._nodes[name].height
+
     def has_ready(self) -> bool:
         return bool(self._ready)
 

@@ -7,13 +7,14 @@ changed under a running job.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
-from controller.core.render import RenderedStack
+from controller.core.clarify import Upload
 
 
-def put_uploads(s3: Any, bucket: str, rendered: RenderedStack) -> None:
-    for upload in rendered.uploads:
+def put_uploads(s3: Any, bucket: str, uploads: Iterable[Upload]) -> None:
+    for upload in uploads:
         s3.put_object(
             Bucket=bucket, Key=upload.key, Body=upload.body, ContentType=upload.content_type
         )

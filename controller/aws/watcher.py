@@ -4,18 +4,27 @@ Each poll lists the account's stacks that are in progress (`ListStacks` filtered
 `*_IN_PROGRESS` states, paginated): an operation whose stack left that list has finished, and
 only then is its stack read, one `DescribeStacks` each, or one listing when that is cheaper.
 Events are read for stacks that failed (for the reason) and, for live output, for a few
-operations per poll in turn (`live_budget`), so a thousand stacks in flight cost the listing
-pages plus a constant, where polling each stack would cost a thousand calls.
+operations per poll interval in turn (`live_budget`), so a thousand stacks in flight cost the
+listing pages plus a constant, where polling each stack would cost a thousand calls.
 
 Events belong to an operation by their `ClientRequestToken` (CloudFormation stamps every event
 of an operation with the token the request carried), so the events of the previous operation
 on the same stack are never replayed as if they were new.
+
+The watcher also learns how long operations of a kind (a create of an image builder, say)
+take: the shortest time one was still listed in progress. Others of that kind are then
+"due" from that point on, so the applier may look sooner, and only then, rather than poll
+everything faster.
 """
 
 from __future__ import annotations
 
 import math
+import threading
+import time
+from collections import deque
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -38,9 +47,16 @@ IN_PROGRESS = (
 """Every state an operation passes through; REVIEW_IN_PROGRESS is left out: it never ends by
 itself (a change set nobody executed)."""
 LIVE_BUDGET = 3
-"""DescribeStackEvents calls per poll for live output, whatever the number of stacks."""
+"""DescribeStackEvents calls per poll interval for live output, whatever the number of
+stacks."""
 LISTING_PAGE = 100
 """Stacks in one DescribeStacks page on CloudFormation."""
+UNREAD_POLLS = 3
+"""Polls that try to read a failed stack's events (for its reason) before settling without."""
+READ_EACH = 8
+"""Up to this many finished stacks are read one by one, at once, rather than by a listing: a
+page of the listing carries a hundred stacks' parameters and outputs and takes CloudFormation
+(and the emulator) far longer to build than a few single reads."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +68,9 @@ class Operation:
     token: str | None
     started: datetime
     """Events without a token (an endpoint that does not stamp them) count from here."""
+    kind: str = ""
+    """Operations of one kind take about as long as each other (`create byom_image_builder`);
+    empty when unknown (an operation another run started)."""
 
 
 @dataclass(frozen=True)
@@ -72,10 +91,19 @@ class _Tracked:
     operation: Operation
     seen: set[str] = field(default_factory=set)
     token: str | None = None
+    since: float = field(default_factory=time.monotonic)
+    """When the request that started the operation was answered (monotonic)."""
+    busy_at: float | None = None
+    """When a listing, sent at that moment, last showed it still in progress."""
+    reason: str = ""
+    """The first failure reason among its events (live output may read them first)."""
+    unread: int = 0
+    """Polls that found it failed but could not read its events."""
 
 
 class Watcher:
-    """Not thread-safe: one loop calls `track` and `poll`."""
+    """`track` and `forget` may be called while `poll` runs on another thread; one thread
+    polls at a time."""
 
     def __init__(
         self,
@@ -91,46 +119,110 @@ class Watcher:
         self.account_stacks = account_stacks
         """About how many stacks a full listing returns: it decides listing vs one read each."""
         self._tracked: dict[str, _Tracked] = {}
+        self._lock = threading.Lock()
         self._turn = 0
+        self._finished: deque[_Tracked] = deque(maxlen=live_budget)
+        """The last operations to finish well, whose final events are still to be shown."""
+        self._emitting = threading.Lock()
+        """One operation's events are read and shown by one thread at a time."""
+        self._shortest: dict[str, float] = {}
+        """Per kind (and per verb, for kinds not seen finish yet), the shortest time a finished
+        operation of it is known to have taken: from its start to the last listing that still
+        showed it in progress."""
         self.pages = 1
         """Pages the last in-progress listing took."""
 
     def track(self, operation: Operation) -> None:
-        self._tracked[operation.stack_id] = _Tracked(operation, token=operation.token)
+        with self._lock:
+            self._tracked[operation.stack_id] = _Tracked(operation, token=operation.token)
 
     def forget(self, stack_id: str) -> None:
-        self._tracked.pop(stack_id, None)
+        with self._lock:
+            self._tracked.pop(stack_id, None)
 
     @property
     def in_flight(self) -> int:
         return len(self._tracked)
 
-    def poll(self) -> list[tuple[Operation, Settled]]:
-        """One round: the operations that finished since the last one, with their stacks."""
-        if not self._tracked:
+    def next_due(self, after: float, window: float) -> float | None:
+        """The earliest moment, not before `after`, at which an operation in flight is due.
+
+        An operation is due for `window` seconds from the time the shortest finished
+        operation of its kind took; outside such windows nothing is expected to finish."""
+        with self._lock:
+            tracked = list(self._tracked.values())
+        due = None
+        for t in tracked:
+            kind = t.operation.kind
+            took = self._shortest.get(kind, self._shortest.get(_verb(kind)))
+            if took is None or t.since + took + window <= after:
+                continue
+            moment = max(after, t.since + took)
+            due = moment if due is None else min(due, moment)
+        return due
+
+    def poll(self, live: bool = True) -> list[tuple[Operation, Settled]]:
+        """One round: the operations that finished since the last one, with their stacks.
+
+        `live`: then show new events (`show_live`); the applier shows them apart, after it
+        has the finished operations in hand."""
+        with self._lock:
+            watched = list(self._tracked.values())
+        if not watched:
             return []
+        listed_at = time.monotonic()
         busy = self._busy()
-        candidates = [t for t in self._tracked.values() if t.operation.stack_id not in busy]
+        candidates = []
+        for t in watched:
+            if t.operation.stack_id in busy:
+                t.busy_at = listed_at
+            else:
+                candidates.append(t)
         now = self._read([t.operation for t in candidates])
         finished: list[tuple[Operation, Settled]] = []
-        budget = self.live_budget
         for tracked in candidates:
             stack = now.get(tracked.operation.stack_id)
             if stack is not None and stack.status in IN_PROGRESS:
                 continue  # the listing lagged behind; look again next round
             failed = stack is not None and _failed(stack.status)
-            reason = ""
-            if failed or budget > 0:
-                budget -= 0 if failed else 1
-                reason = self._emit(tracked)
+            reason = self._emit(tracked) if failed else ""
+            if reason is None:
+                tracked.unread += 1
+                if tracked.unread < UNREAD_POLLS:
+                    continue  # read its reason at the next poll
+                reason = tracked.reason
             if stack is not None and stack.status == "DELETE_COMPLETE":
                 stack = None
             if not reason and stack is not None:
                 reason = stack.status_reason
-            del self._tracked[tracked.operation.stack_id]
+            if not failed:
+                self._finished.append(tracked)
+            self._learn(tracked)
+            self.forget(tracked.operation.stack_id)
             finished.append((tracked.operation, Settled(stack, reason)))
-        self._live(budget)
+        if live:
+            self.show_live()
         return finished
+
+    def show_live(self) -> None:
+        """New events of `live_budget` operations: the last to finish (a failed one's were
+        read for its reason already), then those in flight, in turn."""
+        budget = self.live_budget
+        while budget > 0 and self._finished:
+            self._emit(self._finished.popleft())
+            budget -= 1
+        with self._lock:
+            tracked = list(self._tracked.values())
+        for i in range(min(budget, len(tracked))):
+            self._emit(tracked[(self._turn + i) % len(tracked)])
+        self._turn = (self._turn + max(0, budget)) % max(1, len(tracked))
+
+    def _learn(self, tracked: _Tracked) -> None:
+        kind = tracked.operation.kind
+        if kind and tracked.busy_at is not None:
+            took = max(0.0, tracked.busy_at - tracked.since)
+            for key in (kind, _verb(kind)):
+                self._shortest[key] = min(took, self._shortest.get(key, took))
 
     def _busy(self) -> set[str]:
         busy: set[str] = set()
@@ -147,46 +239,36 @@ class Watcher:
         if not operations:
             return {}
         pages = max(1, math.ceil(self.account_stacks / LISTING_PAGE))
-        if len(operations) > pages:
+        if len(operations) > max(pages, READ_EACH):
             return {s.stack_id: s for s in discover(self.cfn)}
-        found: dict[str, DeployedStack] = {}
-        for operation in operations:
-            stack = describe(self.cfn, operation.stack_id)
-            if stack is not None:
-                found[operation.stack_id] = stack
-        return found
+        with ThreadPoolExecutor(max_workers=len(operations)) as readers:
+            stacks = readers.map(lambda o: describe(self.cfn, o.stack_id), operations)
+            return {o.stack_id: s for o, s in zip(operations, stacks, strict=True) if s}
 
-    def _live(self, budget: int) -> None:
-        """A few operations in flight show their new events each round, in turn."""
-        if budget <= 0 or not self._tracked:
-            return
-        tracked = list(self._tracked.values())
-        for i in range(min(budget, len(tracked))):
-            self._emit(tracked[(self._turn + i) % len(tracked)])
-        self._turn = (self._turn + budget) % max(1, len(tracked))
-
-    def _emit(self, tracked: _Tracked) -> str:
-        """Show the operation's new events; return the first failure reason among them."""
-        try:
-            page = self.cfn.describe_stack_events(StackName=tracked.operation.stack_id)
-        except self.cfn.exceptions.ClientError:
-            return ""
-        items = page.get("StackEvents", [])
-        if tracked.token is None:
-            tracked.token = _newest_token(items)
-        fresh = [
-            item
-            for item in of_operation(items, tracked.token, tracked.operation.started)
-            if item.get("EventId", "") not in tracked.seen
-        ]
-        reasons = []
-        for item in reversed(fresh):
-            tracked.seen.add(item.get("EventId", ""))
-            event = _event(item, tracked.operation)
-            self.on_event(event)
-            if event.status.endswith("FAILED") and _is_cause(event.reason):
-                reasons.append(f"{event.logical_id}: {event.reason}")
-        return reasons[0] if reasons else ""
+    def _emit(self, tracked: _Tracked) -> str | None:
+        """Show the operation's new events; the first failure reason seen in its events so
+        far ("" when none); None when the events could not be read."""
+        with self._emitting:
+            try:
+                page = self.cfn.describe_stack_events(StackName=tracked.operation.stack_id)
+            except self.cfn.exceptions.ClientError:
+                return None
+            items = page.get("StackEvents", [])
+            if tracked.token is None:
+                tracked.token = _newest_token(items)
+            fresh = [
+                item
+                for item in of_operation(items, tracked.token, tracked.operation.started)
+                if item.get("EventId", "") not in tracked.seen
+            ]
+            for item in reversed(fresh):
+                tracked.seen.add(item.get("EventId", ""))
+                event = _event(item, tracked.operation)
+                self.on_event(event)
+                cause = event.status.endswith("FAILED") and _is_cause(event.reason)
+                if cause and not tracked.reason:
+                    tracked.reason = f"{event.logical_id}: {event.reason}"
+            return tracked.reason
 
 
 def of_operation(
@@ -224,6 +306,12 @@ def _event(item: Mapping[str, Any], operation: Operation) -> StackEvent:
         status=item.get("ResourceStatus", ""),
         reason=item.get("ResourceStatusReason", "") or "",
     )
+
+
+def _verb(kind: str) -> str:
+    """`create` of `create byom_image_builder`: a kind not seen finish yet is expected to take
+    at least as long as the shortest operation of the same verb."""
+    return kind.split(" ", 1)[0] + " (any)"
 
 
 def _failed(status: str) -> bool:

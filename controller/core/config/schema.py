@@ -3,6 +3,8 @@
 The schema file is the contract editors use through `"$schema"`; this module only turns
 jsonschema's errors into diagnostics. Schema nodes may carry `x-expected` (what a valid value
 looks like) and `x-message` (what is wrong), so messages live next to the rules they explain.
+A valid document is recognised by the compiled check of `fastcheck` first (jsonschema takes
+0.3 s for 1000 pipelines); jsonschema is imported and run only to explain an invalid one.
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ import re
 from collections.abc import Iterator
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator, validators
-from jsonschema.exceptions import ValidationError
-
+from controller.core.config import fastcheck
 from controller.core.config.document import Document, Path, format_path
 from controller.core.diagnostics import Diagnostic, error
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
 
 STAGES = frozenset({"dev", "staging", "prod"})
 
@@ -33,8 +36,18 @@ def schema() -> dict[str, Any]:
 
 @cache
 def _validator() -> Any:
+    from jsonschema import Draft202012Validator, validators
+
     strict = validators.extend(Draft202012Validator, {"pattern": _ecma_pattern})  # type: ignore[no-untyped-call]
     return strict(schema())
+
+
+@cache
+def _valid() -> fastcheck.Check | None:
+    try:
+        return fastcheck.compile_schema(schema(), _compiled)
+    except fastcheck.Unsupported:
+        return None  # jsonschema decides alone
 
 
 def _ecma_pattern(
@@ -42,6 +55,8 @@ def _ecma_pattern(
 ) -> Iterator[ValidationError]:
     """Patterns are ECMA-262, where `$` ends the text; in Python it also matches before a
     final newline, which would let "ml.m5.large\\n" or "bucket\\n" through to AWS."""
+    from jsonschema.exceptions import ValidationError
+
     if validator.is_type(instance, "string") and not _compiled(pattern).search(instance):
         yield ValidationError(f"{instance!r} does not match {pattern!r}")
 
@@ -73,6 +88,9 @@ def _collect_properties(node: Any, defs: dict[str, Any]) -> Iterator[str]:
 
 
 def validate(document: Document) -> list[Diagnostic]:
+    valid = _valid()
+    if valid is not None and valid(document.data):
+        return []
     found: list[Diagnostic] = []
     seen: set[tuple[str, str]] = set()
     for err in _validator().iter_errors(document.data):

@@ -218,11 +218,10 @@ def test_a_throttled_apply_converges_with_no_duplicate_and_the_cap_recovers(
 ):
     """AWS throttles most of the first creates' attempts: the cap halves, every stack is
     created once, and the cap grows back as stacks finish."""
-    from botocore.retries.standard import ExponentialBackoff
-
+    from controller.aws.session import QuickFirstBackoff
     from controller.core import report
 
-    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0.005)
+    monkeypatch.setattr(QuickFirstBackoff, "delay_amount", lambda self, context: 0.005)
     monkeypatch.setattr(report.ProgressLine, "__init__", _every(0.0))
     hold_creates(monkeypatch, 0.5)
     writes = count_stack_writes(monkeypatch)
@@ -253,11 +252,10 @@ def test_a_throttled_apply_converges_with_no_duplicate_and_the_cap_recovers(
 
 def test_a_throttle_now_and_then_does_not_lower_the_cap(account, tmp_path, capsys, monkeypatch):
     """One throttled create among many answers is for the retries; the cap stays."""
-    from botocore.retries.standard import ExponentialBackoff
-
+    from controller.aws.session import QuickFirstBackoff
     from controller.core import report
 
-    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0.005)
+    monkeypatch.setattr(QuickFirstBackoff, "delay_amount", lambda self, context: 0.005)
     monkeypatch.setattr(report.ProgressLine, "__init__", _every(0.0))
     hold_creates(monkeypatch, 0.5)
     creates = iter(range(1_000_000))
@@ -293,7 +291,7 @@ def test_preflight_asks_about_a_shared_object_once_and_blocks_all_that_need_it(
     calls = count_calls(monkeypatch)
     code = main(["plan", "--config", str(_config(tmp_path, 0, 1, 3, 4)), "--output", "json"])
     plan = json.loads(capsys.readouterr().out)
-    assert code == 2
+    assert code == 1  # blocked pipelines: the plan cannot be applied as a whole
     assert calls["s3.HeadObject"] == 2  # linearlearner/model.tar.gz and churn/model.tar.gz
     actions = {c["name"]: c for c in plan["changes"]}
     for name in (CUSTOM, "mlops-pipeline-churnxgb-byompipelinebatchcustom"):

@@ -20,7 +20,6 @@ from typing import Any
 
 import boto3
 import pytest
-from botocore.retries.standard import ExponentialBackoff
 from moto.cloudformation.models import cloudformation_backends
 
 from bench.proxy import Call, FaultProxy
@@ -306,7 +305,7 @@ def short_lease(monkeypatch: pytest.MonkeyPatch) -> None:
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     """botocore's standard retries, three attempts, back-off cut to milliseconds."""
     monkeypatch.setattr(aws_module, "RETRIES", {"mode": "standard", "max_attempts": 3})
-    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0.005)
+    monkeypatch.setattr(aws_module.QuickFirstBackoff, "delay_amount", lambda self, context: 0.005)
 
 
 def _lock_puts(*chosen: int) -> Any:

@@ -94,8 +94,10 @@ def test_raw_query_throttling_body_is_the_cloudformation_error_document(proxy):
 
 @pytest.fixture
 def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    """botocore's standard retries, with its back-off cut to a few milliseconds."""
+    """botocore's standard retries and the controller's own back-off, both cut to a few
+    milliseconds (plain clients use the first, the controller's clients the second)."""
     monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0.005)
+    monkeypatch.setattr(aws_module.QuickFirstBackoff, "delay_amount", lambda self, context: 0.005)
 
 
 def test_botocore_retries_through_throttling_and_errors(proxy, fast_backoff):

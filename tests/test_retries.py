@@ -27,6 +27,7 @@ after 50 such calls."""
 def throttles_thrice(aws: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
     """Every call's first three attempts are throttled; back-off cut to milliseconds."""
     monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0.001)
+    monkeypatch.setattr(aws_module.QuickFirstBackoff, "delay_amount", lambda self, context: 0.001)
     with FaultProxy(aws, throttle_rate=1.0, match=lambda call: call.attempt <= 3) as proxy:
         yield proxy
 
@@ -63,7 +64,7 @@ def test_the_controllers_clients_keep_retrying_on_a_throttled_account(
 
 def test_polls_give_up_after_a_few_attempts(aws, monkeypatch):
     """A poll that keeps being throttled fails fast; the watcher makes it again later."""
-    monkeypatch.setattr(ExponentialBackoff, "delay_amount", lambda self, context: 0.001)
+    monkeypatch.setattr(aws_module.QuickFirstBackoff, "delay_amount", lambda self, context: 0.001)
     with FaultProxy(aws, throttle_rate=1.0) as proxy:
         monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
         polls = aws_module.Aws(region="us-east-1").polling_client("cloudformation")
@@ -76,6 +77,8 @@ def test_the_first_backoff_is_a_quarter_second_at_most_and_doubles():
     backoff = aws_module.QuickFirstBackoff()
 
     class Attempt:
+        http_response = None  # no Retry-After header (newer botocore reads it)
+
         def __init__(self, number: int) -> None:
             self.attempt_number = number
 

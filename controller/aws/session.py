@@ -9,8 +9,10 @@ flight to throttling.
 
 from __future__ import annotations
 
+import random
 import threading
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -18,6 +20,7 @@ import botocore.session
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ProfileNotFound
 from botocore.retries import standard
+from botocore.retries.base import BaseRetryBackoff
 
 from controller.core.config.settings import AwsDefaults
 
@@ -43,15 +46,19 @@ LONGEST_BACKOFF = 20.0
 """Seconds, botocore's own cap on one wait."""
 
 
-class QuickFirstBackoff(standard.ExponentialBackoff):  # type: ignore[misc]
-    """botocore's standard backoff (full jitter, doubling, 20 s at most) scaled to start at
-    `FIRST_BACKOFF`: rand(0, 1) x min(FIRST_BACKOFF x 2^(n-1), 20) s before retry n."""
+class QuickFirstBackoff(BaseRetryBackoff):  # type: ignore[misc]
+    """botocore's standard backoff shape (full jitter, doubling, 20 s at most) starting at
+    `FIRST_BACKOFF`: rand(0, 1) x min(FIRST_BACKOFF x 2^(n-1), 20) s before retry n.
 
-    def __init__(self) -> None:
-        super().__init__(max_backoff=LONGEST_BACKOFF / FIRST_BACKOFF)
+    Written out rather than scaled from botocore's `ExponentialBackoff`, whose base and
+    inputs differ between botocore releases (newer ones scale it per service)."""
+
+    def __init__(self, draw: Callable[[], float] = random.random) -> None:
+        self._draw = draw
 
     def delay_amount(self, context: Any) -> float:
-        return FIRST_BACKOFF * float(super().delay_amount(context))
+        ceiling = FIRST_BACKOFF * 2 ** (int(context.attempt_number) - 1)
+        return float(self._draw() * min(ceiling, LONGEST_BACKOFF))
 
 
 class NoRetryQuota:

@@ -114,6 +114,9 @@ def _keyword(
     if key == "pattern":
         compiled = pattern(rule)
         return lambda v: not isinstance(v, str) or compiled.search(v) is not None
+    if key in ("minItems", "maxItems"):
+        fewest = key == "minItems"
+        return lambda v: not isinstance(v, list) or (len(v) >= rule if fewest else len(v) <= rule)
     if key in ("minLength", "maxLength"):
         low = key == "minLength"
         return lambda v: not isinstance(v, str) or (len(v) >= rule if low else len(v) <= rule)

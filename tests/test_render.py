@@ -170,7 +170,9 @@ def _configs() -> tuple[Config, ...]:
 
 def settings_of(stack: render.RenderedStack) -> Settings:
     """The settings a stack of STACKS was rendered with."""
-    return next(c.settings for c in CONFIGS if stack.stack_name in c.by_stack_name())
+    return next(
+        c.settings for c in CONFIGS if any(p.stack_name == stack.stack_name for p in c.pipelines)
+    )
 
 
 def template(stack: render.RenderedStack) -> dict[str, Any]:

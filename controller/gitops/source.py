@@ -118,11 +118,6 @@ def _stat_size(fd: int) -> int:
     return status.st_size if stat.S_ISREG(status.st_mode) else 0
 
 
-def commit_id(repo_dir: str | PathLike[str], ref: str = "HEAD") -> str:
-    """The full commit id a ref names (a detached HEAD is just another ref)."""
-    return str(resolve(open_repo(repo_dir), ref).hexsha)
-
-
 def is_superseded(repo: git.Repo, commit: str, last_applied: str | None) -> bool:
     """Strictly older than the last applied commit: applying it would roll a newer one back.
 

@@ -97,6 +97,3 @@ class Config:
     stages: tuple[Config, ...] = ()
     """With `settings.stages`: one config per stage, in promotion order. This config then
     holds only what lives in the orchestrator account (the image builders)."""
-
-    def by_stack_name(self) -> dict[str, Pipeline]:
-        return {p.stack_name: p for p in self.pipelines}

@@ -69,15 +69,20 @@ def commit_config(repo: git.Repo, config: dict[str, Any], message: str) -> str:
     return str(repo.index.commit(message).hexsha)
 
 
-@pytest.fixture
-def config_repo(tmp_path: Path, example_config: dict[str, Any]) -> git.Repo:
-    """A real git repository whose first commit holds the example config."""
-    repo = git.Repo.init(tmp_path / "config-repo", initial_branch="main")
+def repo_with(path: Path, config: dict[str, Any], message: str) -> git.Repo:
+    """A real git repository on `main` whose first commit holds `config`."""
+    repo = git.Repo.init(path, initial_branch="main")
     with repo.config_writer() as writer:
         writer.set_value("user", "name", "Test User")
         writer.set_value("user", "email", "test@example.invalid")
-    commit_config(repo, example_config, "Add example pipelines")
+    commit_config(repo, config, message)
     return repo
+
+
+@pytest.fixture
+def config_repo(tmp_path: Path, example_config: dict[str, Any]) -> git.Repo:
+    """A real git repository whose first commit holds the example config."""
+    return repo_with(tmp_path / "config-repo", example_config, "Add example pipelines")
 
 
 @pytest.fixture

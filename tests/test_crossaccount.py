@@ -15,7 +15,7 @@ import pytest
 from controller.cli.main import main
 from controller.core import grants
 from tests.aws_calls import count_calls
-from tests.conftest import commit_config
+from tests.conftest import repo_with
 from tests.multi_account import (
     BUCKET,
     CUSTOM,
@@ -30,9 +30,7 @@ from tests.multi_account import (
 
 @pytest.fixture
 def repo(aws: str, tmp_path: Path) -> git.Repo:
-    repo = git.Repo.init(tmp_path / "staged-repo", initial_branch="main")
-    commit_config(repo, staged_example(), "Three stages")
-    return repo
+    return repo_with(tmp_path / "staged-repo", staged_example(), "Three stages")
 
 
 def plan(repo: git.Repo, capsys: pytest.CaptureFixture[str]) -> dict[str, dict[str, Any]]:

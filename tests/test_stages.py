@@ -19,7 +19,7 @@ from rich.console import Console
 from controller.cli.main import main
 from controller.core import grants
 from tests.aws_calls import count_calls
-from tests.conftest import commit_config
+from tests.conftest import commit_config, repo_with
 from tests.gitops import seed_account
 from tests.multi_account import (
     ACCOUNTS,
@@ -49,12 +49,7 @@ def example() -> dict[str, Any]:
 def repo(aws: str, tmp_path: Path, example: dict[str, Any]) -> git.Repo:
     """A config repository whose commit holds the staged example, in a seeded orchestrator."""
     seed_orchestrator(example)
-    repo = git.Repo.init(tmp_path / "staged-repo", initial_branch="main")
-    with repo.config_writer() as writer:
-        writer.set_value("user", "name", "Test User")
-        writer.set_value("user", "email", "test@example.invalid")
-    commit_config(repo, example, "Three stages")
-    return repo
+    return repo_with(tmp_path / "staged-repo", example, "Three stages")
 
 
 def run(capsys: pytest.CaptureFixture[str], repo: git.Repo, *argv: str) -> tuple[int, str]:

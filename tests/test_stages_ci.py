@@ -20,7 +20,7 @@ from rich.console import Console
 from controller.aws.session import Aws
 from controller.cli.main import main
 from controller.gitops import ci
-from tests.conftest import commit_config
+from tests.conftest import commit_config, repo_with
 from tests.multi_account import (
     DEV,
     PROD,
@@ -41,12 +41,7 @@ def example() -> dict[str, Any]:
 @pytest.fixture
 def repo(aws: str, tmp_path: Path, example: dict[str, Any]) -> git.Repo:
     seed_orchestrator(example)
-    repo = git.Repo.init(tmp_path / "staged-repo", initial_branch="main")
-    with repo.config_writer() as writer:
-        writer.set_value("user", "name", "Test User")
-        writer.set_value("user", "email", "test@example.invalid")
-    commit_config(repo, example, "Three stages")
-    return repo
+    return repo_with(tmp_path / "staged-repo", example, "Three stages")
 
 
 def build(repo: git.Repo, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:

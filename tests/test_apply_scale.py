@@ -323,6 +323,98 @@ def test_an_upload_is_written_once_per_run(account, tmp_path, capsys, monkeypatc
     assert uploads and set(uploads.values()) == {1}, puts
 
 
+def _twin_bias_monitors(tmp_path: Path) -> Path:
+    """The image builder, a custom endpoint with its bias monitor, and the same endpoint and
+    monitor for a second model: two monitors with one analysis configuration."""
+    path = _config(tmp_path, 2, 3, 7)
+    data = json.loads(path.read_text())
+    for index in (1, 2):
+        twin = copy.deepcopy(data["pipelines"][index])
+        twin["model_name"], twin["endpoint_name"] = "churnxgb2", "churn-endpoint-2"
+        data["pipelines"].append(twin)
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_monitors_sharing_an_analysis_configuration_upload_it_once_at_the_same_time(
+    account, tmp_path, capsys, monkeypatch
+):
+    """Bias monitors of two endpoints share one analysis configuration (its key is its
+    content's hash) and are created at the same moment: one sender writes it, the other waits
+    for that write instead of writing it again."""
+    import time
+
+    from controller.aws import apply as apply_module
+    from controller.aws import uploads as uploads_module
+
+    path = _twin_bias_monitors(tmp_path)
+    writing: list[tuple[str, float]] = []
+    put = uploads_module.put_uploads
+
+    def slow_put(s3: Any, bucket: str, uploads: Any) -> None:
+        uploads = list(uploads)
+        writing.extend((u.key, time.monotonic()) for u in uploads)
+        time.sleep(0.4)  # both monitors' creates reach their uploads inside this write
+        put(s3, bucket, uploads)
+
+    monkeypatch.setattr(apply_module, "put_uploads", slow_put)
+    creating: list[float] = []
+    create = apply_module.Applier._create
+
+    def noted(self: Any, rendered: Any, previous: Any) -> Any:
+        if "biasmonitor" in rendered.stack_name:
+            creating.append(time.monotonic())
+        return (yield from create(self, rendered, previous))
+
+    monkeypatch.setattr(apply_module.Applier, "_create", noted)
+    with FaultProxy(_endpoint()) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
+        code, results, _ = _apply(capsys, path)
+    assert code == 0, results
+    assert len(creating) == 2 and abs(creating[0] - creating[1]) < 0.4, creating
+    keys = [key for key, _ in writing]
+    assert keys and len(keys) == len(set(keys)), keys
+    puts = {op: n for op, n in proxy.operations.items() if "/mlops-controller/analysis/" in op}
+    assert len(puts) == 1 and set(puts.values()) == {1}, puts
+    monitors = [r for name, r in results.items() if "biasmonitor" in name]
+    # Both created, their baselines running (moto's executions do not finish on their own).
+    assert len(monitors) == 2 and all(r["outcome"] == "waiting" for r in monitors), monitors
+
+
+def test_a_shared_upload_that_failed_fails_both_monitors_and_the_next_run_writes_it(
+    account, tmp_path, capsys, monkeypatch
+):
+    """The monitor waiting for another sender's upload learns that it failed (it is not
+    created without its configuration), and the next run writes it afresh."""
+    import time
+
+    from botocore.exceptions import EndpointConnectionError
+
+    from controller.aws import apply as apply_module
+    from controller.aws import uploads as uploads_module
+
+    path = _twin_bias_monitors(tmp_path)
+    put = uploads_module.put_uploads
+
+    def failing_put(s3: Any, bucket: str, uploads: Any) -> None:
+        time.sleep(0.4)
+        raise EndpointConnectionError(endpoint_url="https://s3.amazonaws.com")
+
+    monkeypatch.setattr(apply_module, "put_uploads", failing_put)
+    code, results, _ = _apply(capsys, path)
+    monitors = {n: r for n, r in results.items() if "biasmonitor" in n}
+    assert code == 1 and len(monitors) == 2
+    for result in monitors.values():
+        assert result["outcome"] == "failed" and "Could not connect" in result["message"], result
+    cfn = boto3.client("cloudformation", region_name="us-east-1")
+    names = {s["StackName"] for s in cfn.describe_stacks()["Stacks"]}
+    assert not names & set(monitors)
+
+    monkeypatch.setattr(apply_module, "put_uploads", put)
+    code, results, _ = _apply(capsys, path)
+    assert code == 0 and all(results[n]["outcome"] == "waiting" for n in monitors), results
+
+
 HANDLE = json.dumps({"Resources": {"H": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}})
 
 

@@ -34,6 +34,7 @@ from controller.aws.session import Aws
 from controller.aws.uploads import put_uploads
 from controller.aws.waiting import POLL_SECONDS, TIMEOUT_SECONDS
 from controller.aws.watcher import IN_PROGRESS, Operation, Settled, Watcher
+from controller.core.clarify import Upload
 from controller.core.events import EventSink, StackEvent
 from controller.core.plan import Action, Plan, PlannedAction, replan
 from controller.core.progress import Progress, ProgressSink
@@ -198,7 +199,8 @@ class Applier:
         self._refused = ""
         self._lock = threading.Lock()
         """Guards the refusal and the uploads written, set from the sender threads."""
-        self._uploaded: set[str] = set()
+        self._uploads: dict[str, Future[None]] = {}
+        """Each upload key this run wrote or is writing, by the write's outcome."""
 
     def apply(self, plan: Plan) -> ApplyResult:
         """Run the plan; the caller holds the controller's lease (gitops.reconcile does)."""
@@ -352,13 +354,34 @@ class Applier:
             raise _StackFailed(f"{settled.status}: {settled.failure_reason or 'delete failed'}")
 
     def _upload(self, rendered: RenderedStack) -> None:
-        """Write the stack's uploads, except those this run wrote already (a create, then the
-        update that records its run): their keys are their content's hash."""
+        """Write the stack's uploads once per run: their keys are their content's hash, so an
+        upload this run wrote, or another sender is writing (monitors of many endpoints share
+        an analysis configuration), is waited for rather than written again. A write that
+        failed is forgotten, so a later stack tries it afresh."""
+        mine: list[tuple[Upload, Future[None]]] = []
+        theirs: list[Future[None]] = []
         with self._lock:
-            fresh = [u for u in rendered.uploads if u.key not in self._uploaded]
-        put_uploads(self.aws.client("s3"), self.options.assets_bucket, fresh)
-        with self._lock:
-            self._uploaded.update(u.key for u in fresh)
+            for upload in rendered.uploads:
+                known = self._uploads.get(upload.key)
+                if known is None:
+                    self._uploads[upload.key] = known = Future()
+                    mine.append((upload, known))
+                else:
+                    theirs.append(known)
+        s3 = self.aws.client("s3")
+        for i, (upload, written) in enumerate(mine):
+            try:
+                put_uploads(s3, self.options.assets_bucket, [upload])
+            except BaseException as exc:
+                with self._lock:
+                    for failed, _ in mine[i:]:
+                        del self._uploads[failed.key]
+                for _, unwritten in mine[i:]:
+                    unwritten.set_exception(exc)
+                raise
+            written.set_result(None)
+        for written in theirs:
+            written.result()
 
     def _gate(self, stack_name: str) -> None:
         """The caller's gate (the lease), once refused, refuses every later write too."""

@@ -90,3 +90,27 @@ def test_call_count_targets_at_small_n(
     assert change["actions"] == {"update": 1, "unchanged": n - 1}
     assert change["calls"].get("cloudformation.UpdateStack") == 1
     assert _writes(change["calls"]) == 1
+
+
+def test_the_emulators_quicker_parse_reads_every_template_as_moto_does() -> None:
+    """The benchmark's emulator parses templates with libyaml; each rendered blueprint (and a
+    template with short-form tags) must come out exactly as moto's own parse makes it."""
+    from moto.cloudformation.models import Stack
+
+    from controller.core import render
+
+    loaded = _load(generate.make_config(9))
+    assert loaded.config is not None
+    bodies = {s.template_body for s in render.render_all(loaded.config)}
+    bodies.add(
+        "Resources:\n  B:\n    Type: AWS::S3::Bucket\n    Properties:\n"
+        "      BucketName: !Sub '${AWS::StackName}-x'\n      Tags: [{Key: k, Value: !Ref P}]\n"
+    )
+    bodies.add(
+        json.dumps({"Resources": {"H": {"Type": "AWS::CloudFormation::WaitConditionHandle"}}})
+    )
+    ((owner, name, quicker),) = emulated.parse_patches()
+    assert owner is Stack and name == "parse_template"
+    assert Stack.parse_template is not quicker.__func__  # moto's own, unpatched here
+    for body in bodies:
+        assert quicker.__func__(body) == Stack.parse_template(body)

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from controller.core import config
 from controller.core.config import fastcheck, schema
+from tests.conftest import ROOT
 from tests.test_config_invalid import EXAMPLE_DATA
 
 PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -105,6 +106,14 @@ def test_the_compiled_check_agrees_with_jsonschema_on_edited_configs(edits):
     assert fast == full
 
 
+STAGED = json.loads((ROOT / "examples" / "mlops-config.stages.json").read_text())
+DEV = {
+    "name": "dev",
+    "account_id": "111111111111",
+    "role_arn": "arn:aws:iam::111111111111:role/mlops-controller-stage",
+}
+
+
 @pytest.mark.parametrize(
     ("edit", "valid"),
     [
@@ -118,6 +127,9 @@ def test_the_compiled_check_agrees_with_jsonschema_on_edited_configs(edits):
         (lambda d: d["settings"].update(max_deletes=-1), False),
         (lambda d: d.update(pipelines={}), False),
         (lambda d: d.update(extra=[]), False),
+        (lambda d: d["settings"].update(stages=[]), False),
+        (lambda d: d["settings"].update(stages=[DEV]), True),
+        (lambda d: d["settings"].update(stages=STAGED["settings"]["stages"]), True),
     ],
     ids=[
         "example",
@@ -130,6 +142,9 @@ def test_the_compiled_check_agrees_with_jsonschema_on_edited_configs(edits):
         "below-minimum",
         "pipelines-not-a-list",
         "unknown-top-key",
+        "no-stages",
+        "one-stage",
+        "three-stages",
     ],
 )
 def test_the_compiled_check_on_chosen_cases(edit, valid):

@@ -7,6 +7,7 @@ final states real CloudFormation produces. The controller still talks to it over
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -31,10 +32,17 @@ def _event(stack: Any, logical_id: str, resource_type: str, status: str, reason:
 
 def fail_creates(monkeypatch: pytest.MonkeyPatch, name_part: str, reason: str) -> None:
     """Stacks whose name contains `name_part` fail to create and roll back."""
+    fail_creates_where(monkeypatch, lambda stack: name_part in stack.name, reason)
+
+
+def fail_creates_where(
+    monkeypatch: pytest.MonkeyPatch, failing: Callable[[Any], bool], reason: str
+) -> None:
+    """Stacks `failing` accepts fail to create (their endpoint, with `reason`) and roll back."""
     original = FakeStack.create_resources
 
     def create(self: Any) -> None:
-        if name_part not in self.name:
+        if not failing(self):
             original(self)
             return
         self.status = "CREATE_IN_PROGRESS"

@@ -14,7 +14,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.cloudformation.models import Stack as FakeStack
 from moto.sts.exceptions import STSClientError
 from moto.sts.models import STSBackend
 
@@ -22,7 +21,7 @@ from controller.aws.session import Aws
 from controller.cli.demo import seed
 from controller.core import grants
 from tests.conftest import ROOT
-from tests.emulated_faults import _event
+from tests.emulated_faults import fail_creates_where
 
 STAGED = ROOT / "examples" / "mlops-config.stages.json"
 REGION = "us-east-1"
@@ -117,18 +116,4 @@ def refuse_role(monkeypatch: pytest.MonkeyPatch, account: str) -> None:
 
 def fail_creates_in(monkeypatch: pytest.MonkeyPatch, account: str, reason: str) -> None:
     """Every stack created in `account` fails and rolls back; other accounts are unaffected."""
-    original = FakeStack.create_resources
-
-    def create(self: Any) -> None:
-        if self.account_id != account:
-            original(self)
-            return
-        self.status = "CREATE_IN_PROGRESS"
-        self.events.append(
-            _event(self, "Endpoint", "AWS::SageMaker::Endpoint", "CREATE_FAILED", reason)
-        )
-        self._add_stack_event("ROLLBACK_IN_PROGRESS", reason)
-        self._add_stack_event("ROLLBACK_COMPLETE")
-        self.status = "ROLLBACK_COMPLETE"
-
-    monkeypatch.setattr(FakeStack, "create_resources", create)
+    fail_creates_where(monkeypatch, lambda stack: stack.account_id == account, reason)

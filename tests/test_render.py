@@ -14,10 +14,9 @@ from types import MappingProxyType
 from typing import Any
 
 import pytest
-import yaml
 
 from controller.cli.main import main
-from controller.core import grants, render
+from controller.core import grants, intrinsics, render
 from controller.core.config import Config, load
 from controller.core.config.model import Pipeline, Settings
 from tests.conftest import EXAMPLE
@@ -176,23 +175,8 @@ def settings_of(stack: render.RenderedStack) -> Settings:
 
 
 def template(stack: render.RenderedStack) -> dict[str, Any]:
-    """The template as data; CloudFormation's short-form tags become plain mappings."""
-
-    class Loader(yaml.SafeLoader):
-        pass
-
-    def tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-        if isinstance(node, yaml.ScalarNode):
-            value: Any = loader.construct_scalar(node)
-        elif isinstance(node, yaml.SequenceNode):
-            value = loader.construct_sequence(node, deep=True)
-        else:
-            value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-        return {suffix: value}
-
-    Loader.add_multi_constructor("!", tag)
-    loaded: dict[str, Any] = yaml.load(stack.template_body, Loader=Loader)
-    return loaded
+    """The template as data, short-form tags in their long form (`!Ref X` as {"Ref": "X"})."""
+    return intrinsics.load(stack.template_body)
 
 
 CONFIGS = _configs()

@@ -213,30 +213,38 @@ def test_a_no_op_plan_prints_counts_and_all_lists_every_pipeline(account, tmp_pa
     assert REALTIME in " ".join(capsys.readouterr().out.split())
 
 
-def test_a_throttled_apply_converges_with_no_duplicate_and_the_cap_recovers(
-    account, tmp_path, capsys, monkeypatch
-):
-    """AWS throttles most of the first creates' attempts: the cap halves, every stack is
-    created once, and the cap grows back as stacks finish."""
+def _apply_with_throttled_creates(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str], first: int
+) -> tuple[int, str, int]:
+    """Five pipelines applied at `--parallel 4`, creates held 0.5 s, the first `first`
+    CreateStack attempts throttled, retries quick: (exit code, output, throttled answers)."""
     from controller.aws.session import QuickFirstBackoff
     from controller.core import report
 
     monkeypatch.setattr(QuickFirstBackoff, "delay_amount", lambda self, context: 0.005)
     monkeypatch.setattr(report.ProgressLine, "__init__", _every(0.0))
     hold_creates(monkeypatch, 0.5)
-    writes = count_stack_writes(monkeypatch)
     creates = iter(range(1_000_000))
-    moto = _endpoint()
     with FaultProxy(
-        moto,
+        _endpoint(),
         throttle_rate=1.0,
-        match=lambda call: call.operation == "CreateStack" and next(creates) < 10,
+        match=lambda call: call.operation == "CreateStack" and next(creates) < first,
     ) as proxy:
         monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
         path = _config(tmp_path, 0, 1, 2, 3, 4)
         code = main(["apply", "--auto-approve", "--config", str(path), "--parallel", "4"])
         throttled = proxy.stats["throttled"]
-    out = capsys.readouterr().out
+    return code, capsys.readouterr().out, throttled
+
+
+def test_a_throttled_apply_converges_with_no_duplicate_and_the_cap_recovers(
+    account, tmp_path, capsys, monkeypatch
+):
+    """AWS throttles most of the first creates' attempts: the cap halves, every stack is
+    created once, and the cap grows back as stacks finish."""
+    writes = count_stack_writes(monkeypatch)
+    moto = _endpoint()
+    code, out, throttled = _apply_with_throttled_creates(monkeypatch, tmp_path, capsys, 10)
     assert code == 0, out
     assert throttled == 10
     progress = [" ".join(line.split()) for line in out.splitlines() if "progress" in line]
@@ -252,23 +260,7 @@ def test_a_throttled_apply_converges_with_no_duplicate_and_the_cap_recovers(
 
 def test_a_throttle_now_and_then_does_not_lower_the_cap(account, tmp_path, capsys, monkeypatch):
     """One throttled create among many answers is for the retries; the cap stays."""
-    from controller.aws.session import QuickFirstBackoff
-    from controller.core import report
-
-    monkeypatch.setattr(QuickFirstBackoff, "delay_amount", lambda self, context: 0.005)
-    monkeypatch.setattr(report.ProgressLine, "__init__", _every(0.0))
-    hold_creates(monkeypatch, 0.5)
-    creates = iter(range(1_000_000))
-    with FaultProxy(
-        _endpoint(),
-        throttle_rate=1.0,
-        match=lambda call: call.operation == "CreateStack" and next(creates) < 1,
-    ) as proxy:
-        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.url)
-        path = _config(tmp_path, 0, 1, 2, 3, 4)
-        code = main(["apply", "--auto-approve", "--config", str(path), "--parallel", "4"])
-        throttled = proxy.stats["throttled"]
-    out = capsys.readouterr().out
+    code, out, throttled = _apply_with_throttled_creates(monkeypatch, tmp_path, capsys, 1)
     assert code == 0, out
     assert throttled == 1
     progress = [line for line in out.splitlines() if "progress" in line]

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -277,3 +280,22 @@ def test_warnings_for_other_types_keys_come_with_the_errors_of_the_same_file() -
         ("W202", f"$.pipelines[{realtime}].ecr_repo_name"),
         ("S103", f"$.pipelines[{realtime}].inference_instance"),
     }
+
+
+def test_validate_prints_the_ignored_keys_of_a_pasted_body_and_accepts_it(tmp_path: Path) -> None:
+    path = tmp_path / "bias.json"
+    path.write_text(json.dumps(with_real_values("byom_model_bias_monitor"), indent=2))
+    executable = Path(sys.executable).with_name("mlops-controller")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLOPS_")} | ENVIRON
+
+    done = subprocess.run(
+        [str(executable), "validate", str(path)], capture_output=True, text=True, env=env
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    warned = [line for line in done.stdout.splitlines() if " warning W202 " in line]
+    assert [line.split(" W202 ")[1].split(":")[0] for line in warned] == [
+        "$.baseline_ground_truth_attribute",
+        "$.baseline_inference_attribute",
+    ]
+    assert done.stdout.splitlines()[-1].startswith(f"{path}: valid")

@@ -299,3 +299,16 @@ def test_validate_prints_the_ignored_keys_of_a_pasted_body_and_accepts_it(tmp_pa
         "$.baseline_inference_attribute",
     ]
     assert done.stdout.splitlines()[-1].startswith(f"{path}: valid")
+
+
+def test_a_key_of_another_type_in_a_staged_config_is_one_warning() -> None:
+    """Every rule runs once per stage; the warning is about the file, so it is said once."""
+    data = json.loads((EXAMPLE.parent / "mlops-config.stages.json").read_text())
+    data["pipelines"][0]["baseline_ground_truth_attribute"] = "label"
+
+    config, diagnostics, _ = load_example(data)
+
+    assert config is not None
+    assert [(d.code, d.path) for d in diagnostics] == [
+        ("W202", "$.pipelines[0].baseline_ground_truth_attribute")
+    ]

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -103,17 +102,12 @@ def _unknown(framework: str, version: str, scope: str) -> UnknownImage:
             f"one of {', '.join(frameworks)}{CUSTOM}",
             "framework",
         )
-    versions = sorted((v for name, v in known if name == framework), key=version_order)
+    versions = [v for name, v in known if name == framework]  # the table's numeric order
     return UnknownImage(
         f"unknown version {version!r} of {framework}",
         f"one of {', '.join(versions)}{CUSTOM}",
         "version",
     )
-
-
-def version_order(version: str) -> tuple[int, ...]:
-    """Numeric order of algorithm versions: 0.90-1 < 1 < 1.0-1 < 1.2-2 < 1.10-1."""
-    return tuple(int(part) for part in re.findall(r"[0-9]+", version))
 
 
 def monitor_image_uri(monitor: str, region: str) -> str:

@@ -3,13 +3,13 @@
 tests/data/original_bodies/ holds the bodies the original's own tests send
 (source/lambdas/pipeline_orchestration/tests/fixtures/orchestrator_fixtures.py of
 aws-solutions/mlops-workload-orchestrator at debb689: `api_byom_event` in single-account mode,
-`api_*_event`, `api_training_event`), one file each, key for key and value for value what
-those fixtures build. Their image (xgboost 1.2-2) resolves and the keys they carry for
-neighbouring pipeline types are ignored with a warning, as the original ignored them. What the controller still refuses
-is a handful of test placeholders that AWS itself would refuse (a wildcard ARN, an image URI
-that names no registry, an endpoint name with an underscore, JSON text where an object goes,
-a key the original required too): each is listed below with its reason, and with it replaced
-the body loads and renders.
+`api_*_event`, `api_training_event`), one file each, key for key and value for value what those
+fixtures build. Their image (xgboost 1.2-2) resolves and the keys they carry for neighbouring
+pipeline types are ignored with a warning, as the original ignored them. What the controller
+still refuses is a handful of test placeholders that AWS itself would refuse (a wildcard ARN,
+an image URI that names no registry, an endpoint name with an underscore, JSON text where an
+object goes, a key the original required too): each is listed below with its reason, and with
+it replaced the body loads and renders.
 """
 
 from __future__ import annotations

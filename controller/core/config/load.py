@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
-from controller.core.config import checks, document, schema, settings, stages
+from controller.core.config import checks, document, original, schema, settings, stages
 from controller.core.config.model import Config, Pipeline, S3Location, Settings
 from controller.core.diagnostics import Diagnostic, error, warning
 from controller.core.pipelines import ASSET_KEYS, INTEGER_KEYS, KINDS, LOCATION_KEYS, stack_name
@@ -90,6 +90,8 @@ def _validated(
     name: str,
     aws: settings.AwsDefaults | None,
 ) -> tuple[Config | None, list[Diagnostic]]:
+    doc, ignored = original.without_other_types_keys(doc)
+    ignored = [doc.locate(d, _path_tuple(d.path)) for d in ignored]
     found = [_with_origin(d, origin) for d in schema.validate(doc)]
     if not any(d.path in ("$", "$.settings") for d in found):
         found += [doc.locate(d, ("settings",)) for d in _required_settings(merged, name)]
@@ -100,9 +102,9 @@ def _validated(
         ]
     if found:
         found += _checks_of_valid_pipelines(doc, merged, found)
-        return None, found
+        return None, ignored + found
     config = _build(doc, merged, revision)
-    found = [doc.locate(d, _path_tuple(d.path)) for d in checks.run(config)]
+    found = ignored + [doc.locate(d, _path_tuple(d.path)) for d in checks.run(config)]
     warnings = tuple(d for d in found if not d.is_error)
     if any(d.is_error for d in found):
         return None, found

@@ -511,3 +511,25 @@ def test_a_git_host_without_its_connection_or_repository_is_refused_at_deploy_ti
     asserted = json.dumps(rules["ConnectionNeedsItsRepository"]["Assertions"])
     assert "ConnectionArn" in asserted and "GitRepository" in asserted
     assert "GitServerUrl" in json.dumps(rules["EnterpriseNeedsItsServer"])
+
+
+def test_bootstrap_deploys_a_git_host_setup_on_the_emulator(
+    aws: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["bootstrap", "--stack-name", "mlops-controller", "--notification-email", "a@b.io"]
+    for pair in (
+        "GitProvider=GitHub",
+        f"ConnectionArn={CONNECTION}",
+        "GitRepository=acme/mlops-config",
+    ):
+        argv += ["--parameter", pair]
+
+    code = main(argv)
+
+    out = capsys.readouterr().out
+    assert code == 0, out
+    cfn = boto3.client("cloudformation", region_name="us-east-1")
+    stack = cfn.describe_stacks(StackName="mlops-controller")["Stacks"][0]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    assert outputs["ConfigRepositoryName"] == "acme/mlops-config"
+    assert "PushRuleArn" not in outputs and "ConfigRepositoryCloneUrlHttp" not in outputs

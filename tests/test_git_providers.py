@@ -275,7 +275,7 @@ def test_rate_limited_calls_are_retried(
     assert len(fake.statuses) == 1
 
 
-def test_a_github_403_rate_limit_is_retried_but_a_plain_403_is_not(
+def test_a_github_403_rate_limit_is_retried(
     repo, fake, tmp_path, monkeypatch, capsys, example_config
 ) -> None:
     commit = feature(repo, example_config, "ml.m5.xlarge")

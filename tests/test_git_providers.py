@@ -364,3 +364,38 @@ def test_a_pull_request_opens_on_the_same_host(host: Host, fake, aws, monkeypatc
     assert REPOSITORY in opened.url
     (request,) = fake.opened
     assert "bump/churn" in str(request) and "Retrain churn" in str(request)
+
+
+def test_on_codecommit_a_pull_request_opens_through_its_api(aws) -> None:
+    """moto has no CodeCommit pull requests: botocore's Stubber checks the request's shape."""
+    from botocore.stub import Stubber
+
+    from controller.aws.session import Aws
+
+    session = Aws(region="us-east-1")
+    target = hosts.Target(hosts.provider_of({}), "mlops-config")
+    opener = hosts.opener_for(target, {}, session)
+    stub = Stubber(session.client("codecommit"))
+    stub.add_response(
+        "create_pull_request",
+        {"pullRequest": {"pullRequestId": "3", "title": "Retrain churn"}},
+        {
+            "title": "Retrain churn",
+            "description": "New model",
+            "targets": [
+                {
+                    "repositoryName": "mlops-config",
+                    "sourceReference": "bump/churn",
+                    "destinationReference": "main",
+                }
+            ],
+        },
+    )
+
+    with stub:
+        opened = opener.open_pull_request(
+            NewPullRequest("bump/churn", "main", "Retrain churn", "New model")
+        )
+
+    assert opened.number == "3"
+    assert opened.url.endswith("/repositories/mlops-config/pull-requests/3")

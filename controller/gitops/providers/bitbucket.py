@@ -2,8 +2,9 @@
 
 A small `requests` client rather than atlassian-python-api: the controller needs five
 endpoints; that library's Bitbucket Cloud module is a thin layer over the same calls, does not
-retry rate limits, and brings a dozen packages (oauthlib, beautifulsoup4, jmespath, ...) into
-the wheel every build installs. `requests` is already there for PyGithub and python-gitlab.
+retry rate limits, and would add five packages (deprecated, oauthlib, requests-oauthlib,
+beautifulsoup4, soupsieve) to what every build installs. `requests` is already there for
+PyGithub and python-gitlab.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import pytest
 from controller.core import webhook
 from controller.core.redact import redact
 from controller.gitops import ci
-from controller.gitops.providers import ratelimit
+from controller.gitops.providers import hosts, ratelimit
 from tests import fake_git_hosts
 
 HEAD = "c" * 40
@@ -188,3 +188,39 @@ def test_git_hosts_tokens_are_hidden(token: str) -> None:
 def test_authorization_headers_are_hidden() -> None:
     text = redact("sent Authorization: Bearer opaque-value and PRIVATE-TOKEN: other-value")
     assert "opaque-value" not in text and "other-value" not in text
+
+
+# Which API ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("provider", "clone_url", "environ", "expected"),
+    [
+        ("github", "https://github.com/a/b.git", {}, "https://api.github.com"),
+        (
+            "github-enterprise",
+            "https://git.acme.example/a/b.git",
+            {},
+            "https://git.acme.example/api/v3",
+        ),
+        ("gitlab", "https://gitlab.com/a/b.git", {}, "https://gitlab.com/api/v4"),
+        (
+            "gitlab",
+            "https://gitlab.acme.example/g/s/b.git",
+            {},
+            "https://gitlab.acme.example/api/v4",
+        ),
+        ("bitbucket", "https://bitbucket.org/a/b.git", {}, "https://api.bitbucket.org/2.0"),
+        (
+            "github-enterprise",
+            "https://git.acme.example/a/b.git",
+            {"GITHUB_API_URL": "https://api.acme.example"},
+            "https://api.acme.example",
+        ),
+    ],
+)
+def test_the_api_is_the_variable_or_the_hosts_own(
+    provider: str, clone_url: str, environ: dict[str, str], expected: str
+) -> None:
+    target = hosts.Target(hosts.provider_of({"MLOPS_GIT_PROVIDER": provider}), "a/b", clone_url)
+    assert hosts.api_url(target, environ) == expected

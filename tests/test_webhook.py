@@ -82,7 +82,7 @@ def test_gitlab_subgroups_and_credentials_in_the_clone_url() -> None:
 def test_a_pull_request_build_that_contradicts_itself_or_the_bootstrap_is_refused(
     change: dict[str, str], expected: str
 ) -> None:
-    with pytest.raises(ci.CiContextError, match="") as raised:
+    with pytest.raises(ci.CiContextError) as raised:
         ci.context_from({**PULL, **change})
     assert expected in str(raised.value)
 

@@ -26,7 +26,6 @@ class Provider(StrEnum):
 
 
 class State(StrEnum):
-    PENDING = "pending"
     SUCCESS = "success"
     FAILURE = "failure"
 

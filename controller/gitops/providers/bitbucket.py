@@ -23,7 +23,7 @@ from controller.gitops.providers import (
 from controller.gitops.providers.ratelimit import RateLimited, RetryingSession
 
 API_URL = "https://api.bitbucket.org/2.0"
-STATES = {State.PENDING: "INPROGRESS", State.SUCCESS: "SUCCESSFUL", State.FAILURE: "FAILED"}
+STATES = {State.SUCCESS: "SUCCESSFUL", State.FAILURE: "FAILED"}
 NOT_ALLOWED = (403, 404)
 MAX_KEY = 40
 """Bitbucket's limit on a build status key."""

@@ -21,7 +21,7 @@ from controller.gitops.providers import (
 from controller.gitops.providers.ratelimit import TIMEOUT_SECONDS, RetryingSession
 
 API_URL = "https://gitlab.com/api/v4"
-STATES = {State.PENDING: "pending", State.SUCCESS: "success", State.FAILURE: "failed"}
+STATES = {State.SUCCESS: "success", State.FAILURE: "failed"}
 
 
 class GitLabHost:

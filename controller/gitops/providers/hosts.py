@@ -96,6 +96,8 @@ def token(provider: Provider, environ: Mapping[str, str], aws: Aws) -> str:
 
 
 def host_for(target: Target, environ: Mapping[str, str], aws: Aws) -> GitHost:
+    # Imported here, as in `api_url`: `ci` imports this module for every build, and a
+    # CodeCommit build need not load PyGithub and python-gitlab.
     from controller.gitops.providers import bitbucket, github, gitlab
 
     if target.provider is Provider.CODECOMMIT:

@@ -698,7 +698,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_ci(args: argparse.Namespace) -> int:
     from controller.core import report
+    from controller.core.redact import redact
     from controller.gitops import ci, source
+    from controller.gitops.providers import HostError
 
     try:
         context = ci.context_from(os.environ)
@@ -719,8 +721,8 @@ def cmd_ci(args: argparse.Namespace) -> int:
     with aws_errors():
         try:
             return ci.run(context, options, report.console())
-        except source.SourceError as exc:
-            print(str(exc), file=sys.stderr)
+        except (source.SourceError, HostError) as exc:
+            print(redact(str(exc)), file=sys.stderr)
     return EXIT_ERROR
 
 

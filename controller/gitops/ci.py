@@ -9,6 +9,7 @@ a commit older than the last applied one is never applied: a late build cannot r
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Callable, Mapping
@@ -22,7 +23,7 @@ from rich.console import Console
 
 from controller.aws.session import Aws
 from controller.core import config as config_module
-from controller.core import report
+from controller.core import report, webhook
 from controller.core.config.model import Config
 from controller.core.config.settings import AwsDefaults
 from controller.core.diagnostics import Diagnostic
@@ -30,6 +31,7 @@ from controller.core.plan import Plan
 from controller.core.redact import redact
 from controller.gitops import artifacts, reconcile, source
 from controller.gitops.ledger import actor as ledger_actor
+from controller.gitops.providers import CommitStatus, hosts
 
 MARKER = "<!-- mlops-controller plan -->"
 """Hidden in every plan comment, so a later build edits it instead of adding another."""
@@ -56,6 +58,9 @@ class CiContext:
     repository: str | None = None
     pull_request_id: str | None = None
     destination_commit: str | None = None
+    target: hosts.Target | None = None
+    """The git host of a connection's repository (`gitops.webhook_ci`); None for CodeCommit."""
+    base_branch: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,10 @@ class CiOptions:
 
 def context_from(environ: Mapping[str, str]) -> CiContext:
     """Parse the run context, reporting every missing or inconsistent variable at once."""
+    if webhook.is_webhook(environ):
+        from controller.gitops import webhook_ci  # it builds on this module
+
+        return webhook_ci.context(environ)
     problems: list[str] = []
     event_name = environ.get("MLOPS_EVENT", "")
     choices = ", ".join(e.value for e in Event)
@@ -139,6 +148,10 @@ def run(context: CiContext, options: CiOptions, console: Console, aws: Aws | Non
     profile = options.local_aws.profile if options.local_aws else None
     region = loaded.config.settings.region if loaded.config else None
     aws = aws or Aws(region=region, profile=profile)
+    if context.target is not None and context.event is Event.PULL_REQUEST:
+        from controller.gitops import webhook_ci
+
+        context = webhook_ci.with_base(context, options.repo_dir)
     if loaded.config is None:
         return _invalid(context, options, console, aws, loaded.diagnostics)
     config = loaded.config
@@ -211,14 +224,20 @@ def _pull_request(
 ) -> int:
     plan = _planned(options, console, aws, config)
     artifacts.write_junit(options.artifacts, artifacts.junit(plan))
-    assert context.destination_commit is not None
-    diff = source.config_diff(
+    body = redact(plan_comment(plan, config.source, pull_request_diff(context, options)))
+    artifacts.write_comment(options.artifacts, body)
+    status = CommitStatus.of(not _plan_status(plan), plan.refusal or report.summary(plan))
+    post_comment(aws, context, body, console, environ=options.environ, statuses=(status,))
+    return _plan_status(plan)
+
+
+def pull_request_diff(context: CiContext, options: CiOptions) -> str | None:
+    """The config diff of a pull request; None when its base is not known."""
+    if context.destination_commit is None:
+        return None
+    return source.config_diff(
         options.repo_dir, context.destination_commit, context.commit, options.config_path
     )
-    body = redact(plan_comment(plan, config.source, diff))
-    artifacts.write_comment(options.artifacts, body)
-    post_comment(aws, context, body, console)
-    return _plan_status(plan)
 
 
 def _invalid(
@@ -233,7 +252,8 @@ def _invalid(
     artifacts.write_junit(options.artifacts, artifacts.junit_invalid(diagnostics))
     if context.event is Event.PULL_REQUEST:
         body = redact(invalid_comment(context.commit, diagnostics))
-        post_comment(aws, context, body, console)
+        status = CommitStatus.of(False, f"The config is invalid ({len(diagnostics)} problems)")
+        post_comment(aws, context, body, console, environ=options.environ, statuses=(status,))
     _say(console, f"The config at {context.commit[:12]} is invalid: nothing was planned.")
     return 1
 
@@ -300,7 +320,23 @@ def request_token(pull_request_id: str, commit: str) -> str:
     return f"mlops-plan-{digest}"
 
 
-def post_comment(aws: Aws, context: CiContext, body: str, console: Console) -> None:
+def post_comment(
+    aws: Aws,
+    context: CiContext,
+    body: str,
+    console: Console,
+    *,
+    environ: Mapping[str, str] | None = None,
+    statuses: tuple[CommitStatus, ...] = (),
+) -> None:
+    """The plan comment, and on a git host the commit statuses (CodeCommit has none)."""
+    if context.target is not None:
+        host = hosts.host_for(context.target, environ or {}, aws)
+        say = functools.partial(_say, console)
+        hosts.publish(
+            host, str(context.pull_request_id), context.commit, body, statuses, MARKER, say
+        )
+        return
     codecommit = aws.client("codecommit")
     existing = find_plan_comment(codecommit, context, caller_arn(aws.client("sts")))
     if existing is not None:

@@ -22,6 +22,7 @@ from controller.core.gates import StagePlan, StageRun, steps
 from controller.core.redact import redact
 from controller.gitops import artifacts, ci, reconcile, source, staged
 from controller.gitops.ledger import actor as ledger_actor
+from controller.gitops.providers import CommitStatus, stage_context
 
 
 def run(
@@ -85,16 +86,30 @@ def _pull_request(
     config: Config,
 ) -> int:
     plans = _planned(options, console, sessions, config)
-    assert context.destination_commit is not None
-    diff = source.config_diff(
-        options.repo_dir, context.destination_commit, context.commit, options.config_path
-    )
+    diff = ci.pull_request_diff(context, options)
     body = redact(
         ci.comment_body(lambda room: stage_report.plans_markdown(plans, limit=room), diff)
     )
     artifacts.write_comment(options.artifacts, body)
-    ci.post_comment(sessions.home, context, body, console)
+    statuses = (CommitStatus.of(not _plan_status(plans), "Every stage"), *_statuses(plans))
+    ci.post_comment(
+        sessions.home, context, body, console, environ=options.environ, statuses=statuses
+    )
     return _plan_status(plans)
+
+
+def _statuses(plans: Sequence[StagePlan]) -> tuple[CommitStatus, ...]:
+    """One status per stage (`mlops-controller/plan/<stage>`), for a rule that requires one."""
+    return tuple(
+        CommitStatus.of(
+            not _plan_status((planned,)),
+            planned.problem
+            if planned.plan is None
+            else planned.plan.refusal or report.summary(planned.plan),
+            stage_context(planned.step.name),
+        )
+        for planned in plans
+    )
 
 
 def _planned(

@@ -4,8 +4,8 @@ moto neither runs a SageMaker `.sync` task nor evaluates intrinsic functions the
 Functions does, so this evaluates a definition (JSONPath query language) state by state:
 `InputPath`, `Parameters` / `ResultSelector` with `.$` fields (JsonPath, including slices,
 and the intrinsic functions the blueprints use), `Result`, `ResultPath`, `OutputPath`, `Next`
-and `End`, for `Pass` and `Task` states, and `Choice` states on `IsPresent`. Each task is answered by a callback and recorded
-with its parameters exactly as the service would receive them; `api_shape` names the botocore
+and `End`, for `Pass` and `Task` states, and `Choice` states on `IsPresent`. Each task is
+answered by a callback and recorded with its parameters exactly as the service would receive them; `api_shape` names the botocore
 operation a task's resource calls, to validate those parameters against.
 
 Semantics from the Amazon States Language specification and the Step Functions developer

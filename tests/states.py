@@ -5,8 +5,9 @@ Functions does, so this evaluates a definition (JSONPath query language) state b
 `InputPath`, `Parameters` / `ResultSelector` with `.$` fields (JsonPath, including slices,
 and the intrinsic functions the blueprints use), `Result`, `ResultPath`, `OutputPath`, `Next`
 and `End`, for `Pass` and `Task` states, and `Choice` states on `IsPresent`. Each task is
-answered by a callback and recorded with its parameters exactly as the service would receive them; `api_shape` names the botocore
-operation a task's resource calls, to validate those parameters against.
+answered by a callback and recorded with its parameters exactly as the service would receive
+them; `api_shape` names the botocore operation a task's resource calls, to validate those
+parameters against.
 
 Semantics from the Amazon States Language specification and the Step Functions developer
 guide ("Intrinsic functions", "Using JSONPath paths"): `States.StringSplit` splits on every

@@ -57,21 +57,19 @@ class Bump:
 def pins(data: Any) -> Iterator[Pin]:
     """Every pipeline pinned to a versioned package; a per-stage value is left alone (a pin
     promotes through the stages with its commit, so stages share it)."""
-    pipelines = data.get("pipelines") if isinstance(data, dict) else None
-    if isinstance(data, dict) and "pipeline_type" in data and pipelines is None:
-        pipelines, prefix = [data], ()
-    else:
-        prefix = ("pipelines",)
-    if not isinstance(pipelines, list):
+    if isinstance(data, dict) and "pipeline_type" in data and "pipelines" not in data:
+        yield from _pinned(data, ("model_package_name",))  # the original's single body
         return
-    for index, pipeline in enumerate(pipelines):
-        if not isinstance(pipeline, dict):
-            continue
-        arn = pipeline.get("model_package_name")
-        package = PackageVersion.parse(arn) if isinstance(arn, str) else None
-        if package is not None:
-            where = (*prefix, index, "model_package_name") if prefix else ("model_package_name",)
-            yield Pin(where, str(pipeline.get("model_name", "")), package)
+    pipelines = data.get("pipelines") if isinstance(data, dict) else None
+    for index, pipeline in enumerate(pipelines if isinstance(pipelines, list) else []):
+        yield from _pinned(pipeline, ("pipelines", index, "model_package_name"))
+
+
+def _pinned(pipeline: Any, path: Path) -> Iterator[Pin]:
+    arn = pipeline.get("model_package_name") if isinstance(pipeline, dict) else None
+    package = PackageVersion.parse(arn) if isinstance(arn, str) else None
+    if package is not None:
+        yield Pin(path, str(pipeline.get("model_name", "")), package)
 
 
 def newest_approved(pin: Pin, approved: Iterable[str]) -> PackageVersion | None:

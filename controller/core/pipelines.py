@@ -110,12 +110,13 @@ ASSET_KEYS = frozenset(
         "model_artifact_location",
         "custom_algorithm_docker",
         "baseline_data",
-        "training_data",
-        "validation_data",
-        "job_output_location",
     }
 )
 """Locations that, written without a bucket, are keys inside the assets bucket."""
+
+ASSET_PREFIXES = frozenset({"training_data", "validation_data", "job_output_location"})
+"""Training locations, in the assets bucket unless written with one (as the original had
+them): prefixes a job reads under or writes to, not single objects pre-flight could check."""
 
 LOCATION_KEYS = frozenset(
     {

@@ -21,6 +21,7 @@ from controller.core.config.model import Config, Pipeline, S3Location, Settings
 from controller.core.diagnostics import Diagnostic, error, warning
 from controller.core.pipelines import (
     ASSET_KEYS,
+    ASSET_PREFIXES,
     BOOLEAN_KEYS,
     INTEGER_KEYS,
     KINDS,
@@ -293,7 +294,7 @@ def _pipeline(index: int, raw: Mapping[str, Any], resolved: Settings) -> Pipelin
 
 
 def _normalize(key: str, value: Any, resolved: Settings) -> Any:
-    if key in ASSET_KEYS:
+    if key in ASSET_KEYS or key in ASSET_PREFIXES:
         return S3Location.parse(value, default_bucket=resolved.assets_bucket)
     if key in LOCATION_KEYS:
         return S3Location.parse(value)

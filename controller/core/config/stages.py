@@ -26,7 +26,16 @@ from controller.core.pipelines import KINDS, Family
 ORCHESTRATOR = "orchestrator"
 """The orchestrator account's own step (its image builders) goes by this name: no stage may."""
 
-OBJECT_VALUED = frozenset({"bias_config", "shap_config", "model_predicted_label_config"})
+OBJECT_VALUED = frozenset(
+    {
+        "bias_config",
+        "shap_config",
+        "model_predicted_label_config",
+        "algo_hyperparamaters",
+        "tuner_configs",
+        "hyperparamaters_ranges",
+    }
+)
 """Keys whose value is itself an object. Such a value is per stage only when every one of its
 keys is a stage name; one that mixes stage names with other keys is ambiguous, an error."""
 
@@ -230,7 +239,7 @@ def _value_problems(
             "pipeline_type cannot differ per stage",
             "one pipeline_type for every stage",
         )
-    elif pipeline.get("pipeline_type") in TRAINING:
+    elif str(pipeline.get("pipeline_type")) in TRAINING:
         yield _problem(
             path,
             "C204",

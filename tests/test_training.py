@@ -202,3 +202,52 @@ def test_apply_starts_each_job_once_and_a_second_apply_changes_nothing(
     assert main(["plan", *where, "--output", "json"]) == 0
     plan = json.loads(capsys.readouterr().out)
     assert {c["action"] for c in plan["changes"]} <= {"unchanged"}
+
+
+def test_status_and_history_show_the_model_each_pipeline_runs_and_its_origin(
+    aws: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The deployed version, and the job that trained it, as the registry records it."""
+    document: dict[str, Any] = json.loads(EXAMPLE.read_text())
+    document["pipelines"] = [
+        p
+        for p in document["pipelines"]
+        if p["pipeline_type"] in ("byom_realtime_builtin", "model_training_builtin")
+    ]
+    seed(aws_module.Aws(region="us-east-1"), SETTINGS["assets_bucket"], document)
+    sagemaker = boto3.client("sagemaker", region_name="us-east-1")
+    sagemaker.create_model_package_group(ModelPackageGroupName="churn")
+    package = sagemaker.create_model_package(
+        ModelPackageGroupName="churn",
+        ModelApprovalStatus="Approved",
+        InferenceSpecification={
+            "Containers": [
+                {
+                    "Image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1",
+                    "ModelDataUrl": "s3://mlops-assets-example/training-output/m/model.tar.gz",
+                }
+            ],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["text/csv"],
+        },
+        CustomerMetadataProperties={"TrainingJobName": "test-job-58057a024c"},
+    )["ModelPackageArn"]
+    deployed = next(p for p in document["pipelines"] if "model_package_name" in p)
+    assert deployed["model_package_name"] == package
+    repo = repo_with(tmp_path / "repo", document, "serve churn v1")
+    where = ["--repo", str(repo.working_dir)]
+    assert main(["apply", "--auto-approve", *where]) == 0
+    capsys.readouterr()
+
+    assert main(["status", *where, "-o", "json"]) == 0
+    models = {r["name"]: r["model"] for r in json.loads(capsys.readouterr().out)}
+    assert models["mlops-pipeline-churn-byompipelinerealtimebuiltin"] == (
+        "registry churn v1 (trained by test-job-58057a024c)"
+    )
+    trains = models["mlops-pipeline-churn-xgb-modeltraining"]
+    assert trains.startswith("trains test-job-") and trains.endswith("registers in churn")
+
+    assert main(["history", *where, "-o", "json"]) == 0
+    (record,) = json.loads(capsys.readouterr().out)
+    recorded = {s["stack_name"]: s["model"] for s in record["stacks"]}
+    assert recorded["mlops-pipeline-churn-byompipelinerealtimebuiltin"] == "registry churn v1"

@@ -24,6 +24,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from controller.core import provenance
 from controller.core.plan import Plan
 from controller.core.redact import redact
 from controller.core.results import ActionResult, ApplyResult
@@ -46,6 +47,8 @@ class StackRecord:
     reason: str
     outcome: str
     message: str
+    model: str = ""
+    """The model the stack runs as applied (`provenance`); empty in older records."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,7 @@ class Deployment:
                 a.reason,
                 outcomes[a.stack_name].outcome.value if a.stack_name in outcomes else "not run",
                 outcomes[a.stack_name].message if a.stack_name in outcomes else "",
+                provenance.from_parameters(dict(a.desired.parameters)) if a.desired else "",
             )
             for a in plan.actions
         )

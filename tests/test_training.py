@@ -251,3 +251,4 @@ def test_status_and_history_show_the_model_each_pipeline_runs_and_its_origin(
     (record,) = json.loads(capsys.readouterr().out)
     recorded = {s["stack_name"]: s["model"] for s in record["stacks"]}
     assert recorded["mlops-pipeline-churn-byompipelinerealtimebuiltin"] == "registry churn v1"
+    assert "arn:" not in json.dumps(record)  # names and versions; never a parameter value

@@ -17,7 +17,7 @@ from controller.cli.demo import seed
 from controller.cli.main import main
 from controller.core import render
 from controller.core.config.load import LoadResult, load
-from tests.conftest import repo_with
+from tests.conftest import commit_config, repo_with
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "training-config.json"
 SETTINGS = {"assets_bucket": "mlops-assets-example", "region": "us-east-1"}
@@ -202,6 +202,12 @@ def test_apply_starts_each_job_once_and_a_second_apply_changes_nothing(
     assert main(["plan", *where, "--output", "json"]) == 0
     plan = json.loads(capsys.readouterr().out)
     assert {c["action"] for c in plan["changes"]} <= {"unchanged"}
+
+    document["pipelines"] = document["pipelines"][:2]
+    commit_config(repo, document, "retire the Autopilot pipeline")
+    assert main(["apply", "--auto-approve", *where]) == 0
+    remaining = {s["StackName"] for s in cfn.describe_stacks()["Stacks"]}
+    assert remaining == set(started) - {"mlops-pipeline-churn-auto-autopilottraining"}
 
 
 def test_status_and_history_show_the_model_each_pipeline_runs_and_its_origin(

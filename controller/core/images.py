@@ -72,7 +72,10 @@ def image_uri(family: ImageFamily, region: str, alternative: str) -> str:
 ESCAPE_HATCH = ", or the image's URI in custom_image_uri"
 
 
-def builtin_image_uri(framework: str, version: str, region: str) -> str:
+def builtin_image_uri(framework: str, version: str, region: str, scope: str = "inference") -> str:
+    """`scope` is "inference" (deploying) or "training"; this table's images serve both (a
+    table generated per scope answers each from its own entries)."""
+    del scope
     family = BUILTIN.get((framework, version))
     if family is None:
         frameworks = sorted({f for f, _ in BUILTIN})

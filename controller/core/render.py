@@ -501,6 +501,7 @@ def _training(pipeline: Pipeline, settings: Settings) -> Built:
             str(pipeline.get("model_framework")),
             str(pipeline.get("model_framework_version")),
             settings.region,
+            scope="training",
         )
     found = training.request(pipeline, image)
     output: S3Location = pipeline.get("job_output_location")

@@ -93,6 +93,7 @@ def _images(config: Config) -> Iterator[Diagnostic]:
                     pipeline.values["model_framework"],
                     pipeline.values["model_framework_version"],
                     region,
+                    scope="training" if pipeline.kind.family is Family.TRAINING else "inference",
                 )
             if pipeline.kind.family is Family.MONITOR and "custom_image_uri" not in pipeline.values:
                 images.monitor_image_uri(pipeline.kind.monitor, region)

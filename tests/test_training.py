@@ -258,3 +258,26 @@ def test_status_and_history_show_the_model_each_pipeline_runs_and_its_origin(
     recorded = {s["stack_name"]: s["model"] for s in record["stacks"]}
     assert recorded["mlops-pipeline-churn-byompipelinerealtimebuiltin"] == "registry churn v1"
     assert "arn:" not in json.dumps(record)  # names and versions; never a parameter value
+
+
+def test_with_the_assets_key_the_roles_that_write_there_may_encrypt() -> None:
+    """Artifacts, checkpoints and metrics go to the assets bucket, which its KMS key encrypts:
+    S3 asks KMS for a data key as the writer."""
+    from tests import iam
+    from tests.stack_model import DeployedModel
+    from tests.test_state_machines import role_policy
+
+    key = "arn:aws:kms:us-east-1:123456789012:key/0b3d3a80-1e8e-11ef-8d2e-0affd4e0a1b3"
+    through_s3 = {"kms:ViaService": "s3.us-east-1.amazonaws.com"}
+    keyed = validated(
+        original_body("model_training_builtin") | {"model_package_group_name": "g"},
+        assets_kms_key_arn=key,
+    )
+    plain = validated(original_body("model_training_builtin") | {"model_package_group_name": "g"})
+    assert keyed.config is not None and plain.config is not None
+    for config, allowed in ((keyed.config, True), (plain.config, False)):
+        (stack,) = render.render_all(config)
+        model = DeployedModel(stack)
+        for role in ("SageMakerRole", "StateMachineRole"):
+            policy: iam.Policy = role_policy(model, role)
+            assert policy.allows("kms:GenerateDataKey", key, through_s3) is allowed, role

@@ -143,3 +143,22 @@ CALLS: tuple[ApiCall, ...] = (
         "token secret",
     ),
 )
+
+BUMP_CALLS: tuple[ApiCall, ...] = (
+    ApiCall("sagemaker.ListModelPackages", "sagemaker:ListModelPackages", "*", "Approved versions"),
+    ApiCall("codebuild.clone", "codecommit:GitPull", PULL_REQUESTS, "the build's git clone"),
+    ApiCall("git.push", "codecommit:GitPush", PULL_REQUESTS, "the bump branch"),
+    ApiCall(
+        "codecommit.CreatePullRequest",
+        "codecommit:CreatePullRequest",
+        PULL_REQUESTS,
+        "the pull request that pins the approved version",
+    ),
+    ApiCall(
+        "s3.GetObject",
+        "s3:GetObject",
+        "arn:{partition}:s3:::{assets_bucket}/mlops-controller/wheels/0123abcd/c-1-py3-none-any.whl",
+        "the build installs the controller's wheel",
+    ),
+)
+"""What `mlops-controller bump` calls, in its own build (`BumpProject`, `BumpBuildRole`)."""

@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.rule import Rule
 
 from controller.aws.emulator import Emulator, MissingEmulator
-from controller.cli import demo_stages
+from controller.cli import demo_stages, demo_training
 from controller.core import config as config_module
 from controller.core import report
 from controller.gitops import source
@@ -92,6 +92,7 @@ def _story(console: Console, workdir: Path) -> bool:
 
     settings_id = settings.get("controller_id", "mlops-controller")
     status.print_table(status.collect(aws, settings_id), console, settings_id)
+    ok &= demo_training.story(console, workdir)
     console.print("[green]Demo complete.[/]" if ok else "[red]Demo finished with failures.[/]")
     return bool(ok)
 

@@ -20,7 +20,7 @@ from types import FrameType
 from typing import Any, NoReturn
 
 from controller import __version__
-from controller.cli import stages
+from controller.cli import bump, stages
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -1012,6 +1012,7 @@ def build_parser() -> argparse.ArgumentParser:
     watch_cmd.set_defaults(handler=cmd_watch)
 
     stages.add_commands(commands, add_source_options)
+    bump.add_command(commands, add_aws_options)
 
     demo = commands.add_parser("demo", help="the GitOps story on an embedded AWS emulator")
     demo.add_argument(

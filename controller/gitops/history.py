@@ -18,7 +18,7 @@ from rich.text import Text
 from controller.aws.session import Aws
 from controller.core.config import LoadResult
 from controller.core.config.settings import DEFAULTS, merge
-from controller.gitops.ledger import Deployment, Ledger
+from controller.gitops.ledger import Deployment, Ledger, StackRecord
 
 
 @dataclass(frozen=True)
@@ -89,10 +89,15 @@ def print_table(records: tuple[Deployment, ...], console: Console, where: Ledger
             (record.commit or "-")[:12],
             Text(record.actor),  # Text, not str: recorded text is never read as markup
             verdict,
-            Text(", ".join(f"{s.action} {s.stack_name}" for s in record.changed) or "-"),
+            Text(", ".join(_changed(s) for s in record.changed) or "-"),
             Text(
                 ", ".join(f"{s.stack_name}: {s.message}" for s in record.failed)
                 or (record.refusal or "-")
             ),
         )
     console.print(table)
+
+
+def _changed(stack: StackRecord) -> str:
+    model = f" ({stack.model})" if stack.model else ""
+    return f"{stack.action} {stack.stack_name}{model}"

@@ -2,8 +2,9 @@
 
 Flux records its inventory on the cluster; we record ours in the assets bucket, one JSON object
 per apply, so `history` works from any machine and CI can tell a stale commit from a new one.
-Only stack names, actions, outcomes, messages, commit ids and the actor are written: no
-parameter values, so nothing a config might hold (an account id in an image URI, say) leaks.
+Only stack names, actions, outcomes, messages, commit ids, the actor and the model each stack
+runs by name and version are written: no parameter values, so nothing a config might hold (an
+account id in an image URI or a package ARN, say) leaks.
 
 Three kinds of object live under the prefix, all written while the apply lease is held:
 - one record per apply, `<UTC stamp>-<commit12>.json`;
@@ -24,8 +25,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from controller.core import provenance
 from controller.core.plan import Plan
 from controller.core.redact import redact
+from controller.core.render import RenderedStack
 from controller.core.results import ActionResult, ApplyResult
 
 LAST_APPLIED = "last-applied.json"
@@ -46,6 +49,14 @@ class StackRecord:
     reason: str
     outcome: str
     message: str
+    model: str = ""
+    """The model the stack runs as applied (`provenance`); empty in older records."""
+
+
+def _model(desired: RenderedStack | None) -> str:
+    if desired is None:
+        return ""
+    return provenance.from_parameters(dict(desired.parameters), locations=False)
 
 
 @dataclass(frozen=True)
@@ -75,6 +86,7 @@ class Deployment:
                 a.reason,
                 outcomes[a.stack_name].outcome.value if a.stack_name in outcomes else "not run",
                 outcomes[a.stack_name].message if a.stack_name in outcomes else "",
+                _model(a.desired),
             )
             for a in plan.actions
         )

@@ -8,6 +8,7 @@ only on input the earlier ones accepted, so it never meets a value of the wrong 
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -18,7 +19,15 @@ from typing import Any
 from controller.core.config import checks, document, original, schema, settings, stages
 from controller.core.config.model import Config, Pipeline, S3Location, Settings
 from controller.core.diagnostics import Diagnostic, error, warning
-from controller.core.pipelines import ASSET_KEYS, INTEGER_KEYS, KINDS, LOCATION_KEYS, stack_name
+from controller.core.pipelines import (
+    ASSET_KEYS,
+    ASSET_PREFIXES,
+    BOOLEAN_KEYS,
+    INTEGER_KEYS,
+    KINDS,
+    LOCATION_KEYS,
+    stack_name,
+)
 
 _PIPELINE = re.compile(r"\$\.pipelines\[(\d+)\]")
 
@@ -287,12 +296,16 @@ def _pipeline(index: int, raw: Mapping[str, Any], resolved: Settings) -> Pipelin
 
 
 def _normalize(key: str, value: Any, resolved: Settings) -> Any:
-    if key in ASSET_KEYS:
+    if key in ASSET_KEYS or key in ASSET_PREFIXES:
         return S3Location.parse(value, default_bucket=resolved.assets_bucket)
     if key in LOCATION_KEYS:
         return S3Location.parse(value)
     if key in INTEGER_KEYS:
         return int(value)
+    if key in BOOLEAN_KEYS:
+        return value in (True, "True")
+    if key == "attribute_names" and isinstance(value, str):
+        return _attribute_names(value)
     if key == "endpoint_name":
         return str(value).lower()
     if key == "probability_threshold_attribute":
@@ -301,3 +314,14 @@ def _normalize(key: str, value: Any, resolved: Settings) -> Any:
         baseline = S3Location.parse(value["baseline"], default_bucket=resolved.assets_bucket)
         return {**value, "baseline": baseline.uri}
     return value
+
+
+def _attribute_names(text: str) -> list[str]:
+    """The original took a JSON list as text; a bare name is a list of one."""
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return [text]
+    if isinstance(parsed, list) and parsed and all(isinstance(v, str) for v in parsed):
+        return parsed
+    return [text]

@@ -395,14 +395,14 @@ class Applier:
     def _gate(self, stack_name: str) -> None:
         """The caller's gate (the lease), once refused, refuses every later write too; each
         stack is told why in its own words, never with the name of the stack refused first."""
+        if self._refused:
+            raise WriteRefused(f"{self._refused}; {stack_name} was not written", self._refused)
         try:
             self.before_write(stack_name)
         except WriteRefused as exc:
             with self._lock:
                 self._refused = self._refused or exc.reason or "a write was refused"
             raise
-        if self._refused:
-            raise WriteRefused(f"{self._refused}; {stack_name} was not written", self._refused)
 
     def _still_ours(self, planned: DeployedStack) -> None:
         """Re-read the stack just before writing it: the plan's view may be minutes old.

@@ -13,6 +13,7 @@ stacks whose template is not known and may differ. A no-op plan reads none.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -81,8 +82,10 @@ class ResourceChanges:
         }
 
 
-def resources_of(body: str) -> dict[str, str]:
-    """Logical id -> resource type of a template in YAML (short-form intrinsics) or JSON."""
+@functools.lru_cache(maxsize=64)
+def resources_of(body: str) -> Mapping[str, str]:
+    """Logical id -> resource type of a template in YAML (short-form intrinsics) or JSON.
+    Bodies are shared per shape, so a plan of many updates parses each once."""
     loaded = intrinsics.load(body)
     found = loaded.get("Resources") if isinstance(loaded, Mapping) else None
     if not isinstance(found, Mapping):
@@ -96,6 +99,8 @@ def resources_of(body: str) -> dict[str, str]:
 def compare(deployed_body: str, new_body: str) -> ResourceChanges:
     """The resource changes from `deployed_body` to `new_body`; a template that cannot be
     parsed is a `problem`, never an exception."""
+    if deployed_body == new_body:
+        return ResourceChanges()
     try:
         old, new = resources_of(deployed_body), resources_of(new_body)
     except (ValueError, yaml.YAMLError) as exc:

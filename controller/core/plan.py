@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from controller.core import replacement, template_diff
 from controller.core.drift import DELETED, ResourceDrift, StackDrift
 from controller.core.pipelines import KINDS, Family
+from controller.core.redact import redact
 from controller.core.replacement import Replacement
 from controller.core.stacks import BOOKKEEPING_PARAMETERS, PIPELINE_TAG, DeployedStack
 
@@ -201,7 +202,7 @@ def with_resource_changes(plan: Plan, read: Mapping[str, str | Exception]) -> Pl
             continue
         if isinstance(body, Exception):
             changes = template_diff.ResourceChanges(
-                problem=f"the deployed template could not be read ({body})"
+                problem=f"the deployed template could not be read ({redact(str(body))})"
             )
         else:
             changes = template_diff.compare(body, action.desired.template_body)

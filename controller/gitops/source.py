@@ -119,9 +119,10 @@ def refuse_link_out_of(root: Path, path: str) -> None:
     target = on_disk.resolve()
     if target == top or top in target.parents:
         return
+    how = "is a symbolic link" if on_disk.is_symlink() else "leads"
     raise _fail(
         str(on_disk),
-        f"{path} is a symbolic link out of the repository (to {target})",
+        f"{path} {how} out of the repository (to {target})",
         "the config as a file inside the repository",
     )
 

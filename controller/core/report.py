@@ -159,18 +159,23 @@ def print_plan(plan: Plan, console: Console, source: str = "", *, show_all: bool
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:
-    return {
+    """The plan as JSON; `drift_not_checked` is there whenever drift detection could not tell
+    some stack's drift (an unchanged stack included), and only then."""
+    payload: dict[str, Any] = {
         "revision": plan.revision,
         "refusal": plan.refusal or None,
         "summary": {a.value: n for a, n in Counter(x.action for x in plan.actions).items()},
         "changes": [_action_json(a) for a in plan.actions if a.action is not Action.UNCHANGED],
         "unchanged": [a.stack_name for a in plan.actions if a.action is Action.UNCHANGED],
-        "drift_not_checked": [
-            {"name": a.stack_name, "reason": a.drift_unchecked}
-            for a in plan.actions
-            if a.drift_unchecked
-        ],
     }
+    unchecked = [
+        {"name": a.stack_name, "reason": a.drift_unchecked}
+        for a in plan.actions
+        if a.drift_unchecked
+    ]
+    if unchecked:
+        payload["drift_not_checked"] = unchecked
+    return payload
 
 
 def _action_json(action: PlannedAction) -> dict[str, Any]:

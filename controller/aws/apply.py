@@ -91,7 +91,14 @@ cannot be proved."""
 
 
 class WriteRefused(Exception):
-    """A write gate refused a write: the applier issues no further writes in this run."""
+    """A write gate refused a write: the applier issues no further writes in this run.
+
+    The message names the stack whose write was refused; `reason` says why without naming
+    it, which is what every other stack the refusal stops is told (never another's name)."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 def moved_since_plan(cfn: Any, plan: Plan) -> str:
@@ -145,6 +152,8 @@ class _Flow:
     """Levels of dependants below it: its steps are sent first (`_Run.backlog`)."""
     started: float = field(default_factory=time.monotonic)
     deadline: float = 0.0
+    wrote: bool = False
+    """An operation of this action was started: a refusal after it stops the action midway."""
 
 
 @dataclass
@@ -384,14 +393,15 @@ class Applier:
             written.result()
 
     def _gate(self, stack_name: str) -> None:
-        """The caller's gate (the lease), once refused, refuses every later write too."""
+        """The caller's gate (the lease), once refused, refuses every later write too; each
+        stack is told why in its own words, never with the name of the stack refused first."""
         if self._refused:
-            raise WriteRefused(self._refused)
+            raise WriteRefused(f"{self._refused}; {stack_name} was not written", self._refused)
         try:
             self.before_write(stack_name)
         except WriteRefused as exc:
             with self._lock:
-                self._refused = self._refused or str(exc) or "a write was refused"
+                self._refused = self._refused or exc.reason or "a write was refused"
             raise
 
     def _still_ours(self, planned: DeployedStack) -> None:
@@ -609,7 +619,7 @@ class _Run:
         except _Moved as exc:
             outcome, message = Outcome.SKIPPED, f"skipped: {exc}"
         except WriteRefused as exc:
-            outcome, message = Outcome.SKIPPED, f"skipped: write refused: {exc}"
+            outcome, message = _refused_midway(flow, exc)
         action = flow.action
         return ActionResult(
             action.stack_name,
@@ -624,6 +634,7 @@ class _Run:
         if isinstance(result, ActionResult):
             self._record(result)
             return
+        flow.wrote = True
         if self.stopped:
             self._record(_left_running(flow, self.stopped))
             return
@@ -736,6 +747,18 @@ class _Run:
         if not current.same_counts(self._shown):
             self._shown = current
             sink(current)
+
+
+def _refused_midway(flow: _Flow, exc: WriteRefused) -> tuple[Outcome, str]:
+    """A refused write of an action that already wrote (a created batch stack whose transform
+    was to start next) is not "skipped": its stack changed, and the next run continues it."""
+    if not flow.wrote:
+        return Outcome.SKIPPED, f"skipped: write refused: {exc}"
+    done = flow.action.action.value
+    return (
+        Outcome.WAITING,
+        f"{done} done, then stopped before its next write: {exc.reason}; the next run continues",
+    )
 
 
 def _left_running(flow: _Flow, why: str) -> ActionResult:

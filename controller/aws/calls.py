@@ -44,7 +44,12 @@ CALLS: tuple[ApiCall, ...] = (
     ApiCall(
         "cloudformation.DescribeStackEvents", "cloudformation:DescribeStackEvents", STACK, "events"
     ),
-    ApiCall("cloudformation.GetTemplate", "cloudformation:GetTemplate", STACK, "show templates"),
+    ApiCall(
+        "cloudformation.GetTemplate",
+        "cloudformation:GetTemplate",
+        STACK,
+        "plans and adopt: the resources a template change deletes",
+    ),
     ApiCall("cloudformation.CreateStack", "cloudformation:CreateStack", STACK, "apply"),
     ApiCall("cloudformation.CreateStack", "cloudformation:TagResource", STACK, "ownership tags"),
     ApiCall("cloudformation.UpdateStack", "cloudformation:UpdateStack", STACK, "apply"),

@@ -400,10 +400,11 @@ def _apply_saved(args: argparse.Namespace) -> int:
         raise CliError(f"cannot read {args.plan_file}: {exc.strerror}") from None
     except (planfile.PlanFileError, UnicodeDecodeError) as exc:
         raise CliError(str(exc)) from None
+    revision = _saved_revision(args, saved)
     result = config_module.load(
         saved.config_text.encode(),
         saved.config_name,
-        revision=saved.revision,
+        revision=revision,
         flags=saved.settings,
         environ={},
     )
@@ -416,7 +417,7 @@ def _apply_saved(args: argparse.Namespace) -> int:
         guards = Guards(saved.allow_delete_all, config.settings.max_deletes)
         full = reconcile.plan_for(config, aws, guards)
         plan = targeted(full, saved.targets, guards)
-        reason = planfile.stale(saved, full, plan, account_of(aws) if saved.account else None)
+        reason = planfile.stale(saved, full, plan, account_of(aws))
         if reason:
             raise CliError(
                 f"the saved plan {args.plan_file} no longer holds: {reason}. Nothing was "
@@ -426,6 +427,30 @@ def _apply_saved(args: argparse.Namespace) -> int:
         report.print_plan(plan, console, f"{saved.source} (saved plan {args.plan_file})")
         return _apply(args, config, plan, aws, console, partial=bool(saved.targets))
     return EXIT_ERROR
+
+
+def _saved_revision(args: argparse.Namespace, saved: Any) -> str | None:
+    """The saved plan's commit, recorded only when its config is that commit's file."""
+    from controller.gitops import source
+
+    if not saved.revision:
+        return None
+    holds = source.committed_as(".", saved.revision, saved.config_name, saved.config_text)
+    if holds is False:
+        raise CliError(
+            f"the saved plan {args.plan_file} no longer holds: its config is not "
+            f"{saved.config_name} at commit {saved.revision[:12]}. Nothing was changed: make "
+            "a new plan"
+        )
+    if holds is None:
+        print(
+            f"Note: commit {saved.revision[:12]} is not in this directory's repository, so the "
+            "plan's config cannot be checked against it: it is applied as a config without a "
+            "commit, and the ledger records none.",
+            file=sys.stderr,
+        )
+        return None
+    return str(saved.revision)
 
 
 def _source_flags(args: argparse.Namespace) -> dict[str, Any]:
@@ -524,7 +549,9 @@ class StopOnInterrupt:
         from controller.aws.apply import WriteRefused
 
         if self.requested.is_set():
-            raise WriteRefused(f"interrupted (Ctrl-C) before writing {stack_name}")
+            raise WriteRefused(
+                f"interrupted (Ctrl-C) before writing {stack_name}", "interrupted (Ctrl-C)"
+            )
 
     def __enter__(self) -> StopOnInterrupt:
         if threading.current_thread() is threading.main_thread():

@@ -21,7 +21,7 @@ from datetime import datetime
 import git
 from rich.console import Console
 
-from controller.aws import drift, preflight
+from controller.aws import drift, preflight, templates
 from controller.aws.apply import Applier, ApplyOptions, WriteGate, WriteRefused, moved_since_plan
 from controller.aws.discover import discover
 from controller.aws.lock import Lease, LeaseLost, LockError, LockHeld, this_process
@@ -29,7 +29,16 @@ from controller.aws.session import Aws
 from controller.core import report
 from controller.core.config.model import Config
 from controller.core.events import EventSink, StackEvent
-from controller.core.plan import Action, Guards, Plan, PlanInput, make_plan, with_preflight
+from controller.core.plan import (
+    Action,
+    Guards,
+    Plan,
+    PlanInput,
+    make_plan,
+    templates_to_read,
+    with_preflight,
+    with_resource_changes,
+)
 from controller.core.progress import ProgressSink
 from controller.core.redact import redact
 from controller.core.render import render_all
@@ -55,6 +64,7 @@ def plan_for(config: Config, aws: Aws, guards: Guards, *, detect_drift: bool = F
     checked = [s for s in deployed if s.owned_by(controller_id) and s.name in wanted]
     found = drift.detect(cfn, checked) if detect_drift else {}
     plan = make_plan(PlanInput(desired, deployed, controller_id, config.revision, guards, found))
+    plan = with_resource_changes(plan, templates.read(cfn, templates_to_read(plan)))
     plan = with_preflight(plan, preflight.check(plan, aws.client("s3")))
     # Reasons quote what AWS said about a stack, which may hold a URL with credentials.
     return replace(plan, actions=tuple(replace(a, reason=redact(a.reason)) for a in plan.actions))
@@ -146,6 +156,8 @@ def apply_plan(
         ledger_now(),
         whole=not partial,
         asked_first=before_write,
+        moves_pointer=not partial
+        or source.published(repo, plan.revision, config.settings.deployment_branch),
     )
     result = _redacted(
         run.apply(
@@ -187,6 +199,8 @@ class _Run:
     """False for a targeted apply: it does not apply the commit as a whole."""
     asked_first: WriteGate | None = None
     """The caller's own write gate (Ctrl-C), asked before the lease's."""
+    moves_pointer: bool = True
+    """False for a targeted apply of a commit the deployment branch does not hold."""
     recorded: Deployment | None = None
 
     def record(self, result: ApplyResult, *, key: str = "", wrote: bool = False) -> None:
@@ -197,7 +211,9 @@ class _Run:
             source=self.config.source,
             now=self.started,
         )
-        self.ledger.record(deployment, key=key, wrote=wrote, whole=self.whole)
+        self.ledger.record(
+            deployment, key=key, wrote=wrote, whole=self.whole, moves_pointer=self.moves_pointer
+        )
         self.recorded = deployment
 
     def _refused(self, result: ApplyResult) -> ApplyResult:
@@ -243,7 +259,7 @@ class _Run:
         allow_older: bool,
     ) -> ApplyResult:
         plan = self.plan
-        notes = _interrupted_note(self.ledger.settle_interrupted())
+        notes = (*lease.notes, *_interrupted_note(self.ledger.settle_interrupted()))
         found = None if allow_older else stale(self.ledger, plan.revision, repo)
         if found is not None and found.superseded:
             return ApplyResult(plan.revision, (), found.message, notes=notes, superseded=True)
@@ -259,6 +275,7 @@ class _Run:
             now=self.started,
             prefix=self.ledger.prefix,
         )
+        intent = replace(intent, moves_pointer=self.moves_pointer)
         gate = _WriteGate(lease, self.ledger, intent, self.asked_first)
         applier = Applier(
             self.aws, options, on_event=on_event, on_result=on_result, before_write=gate
@@ -310,7 +327,9 @@ class _WriteGate:
                 try:
                     self.ledger.begin(self.intent)
                 except LedgerError as exc:
-                    raise IntentNotRecorded(f"{exc}; {stack_name} was not written") from exc
+                    raise IntentNotRecorded(
+                        f"{exc}; {stack_name} was not written", str(exc)
+                    ) from exc
             self.lease.before_write(stack_name)
             self.opened = True
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import jinja2
 
-from controller.core import clarify, images
+from controller.core import clarify, images, rollout
 from controller.core.clarify import Upload
 from controller.core.config.model import Config, Pipeline, S3Location, Settings
 from controller.core.pipelines import KINDS, Family
@@ -122,6 +122,15 @@ class Shape:
     assets_key: bool = False
     """`settings.assets_kms_key_arn` is given and the stack reads from the assets bucket: the
     roles that read it may decrypt with that key."""
+    instance_count: bool = False
+    autoscaling: bool = False
+    deployment: str = ""
+    """The deployment strategy (`rollout.STRATEGIES`), empty for SageMaker's default."""
+    rollback_alarms: int = 0
+    """How many alarms roll an update back: one parameter each."""
+    serverless: bool = False
+    async_inference: bool = False
+    vpc: bool = False
 
 
 def render(pipeline: Pipeline, settings: Settings) -> RenderedStack:
@@ -188,7 +197,24 @@ def shape_of(pipeline: Pipeline, settings: Settings) -> Shape:
         and clarify.probability_threshold(pipeline) is not None,
         shap_baseline=isinstance(shap, dict) and isinstance(shap.get("baseline"), str),
         assets_key=settings.assets_kms_key_arn is not None and reads_assets(pipeline, settings),
+        **_rollout_shape(pipeline),
     )
+
+
+def _rollout_shape(pipeline: Pipeline) -> dict[str, Any]:
+    """The rollout switches of a realtime pipeline, all off when it sets none of the keys."""
+    if pipeline.kind.family is not Family.REALTIME:
+        return {}
+    plan = rollout.of(pipeline.values)
+    return {
+        "instance_count": plan.instance_count is not None,
+        "autoscaling": plan.autoscaling is not None,
+        "deployment": plan.deployment.strategy if plan.deployment else "",
+        "rollback_alarms": len(plan.deployment.rollback_alarms) if plan.deployment else 0,
+        "serverless": plan.serverless is not None,
+        "async_inference": plan.async_inference is not None,
+        "vpc": plan.vpc is not None,
+    }
 
 
 def reads_assets(pipeline: Pipeline, settings: Settings) -> bool:
@@ -229,7 +255,21 @@ def shape_for_parameters(pipeline_type: str, parameters: Mapping[str, str]) -> S
         has_threshold="ProbabilityThreshold" in parameters,
         shap_baseline="ShapBaselineKey" in parameters,
         assets_key="AssetsKmsKeyArn" in parameters,
+        instance_count="InstanceCount" in parameters,
+        autoscaling="MinInstances" in parameters,
+        deployment=_strategy_of(parameters),
+        rollback_alarms=sum(1 for key in parameters if key.startswith("RollbackAlarm")),
+        serverless="ServerlessMemorySize" in parameters,
+        async_inference="AsyncOutputBucket" in parameters,
+        vpc="VpcSubnetIds" in parameters,
     )
+
+
+def _strategy_of(parameters: Mapping[str, str]) -> str:
+    routing = parameters.get("TrafficRoutingType")
+    if routing is not None:
+        return routing.lower()
+    return "rolling" if "DeploymentStepPercent" in parameters else ""
 
 
 @functools.cache
@@ -318,7 +358,8 @@ def _image(pipeline: Pipeline, provided: Callable[[], str]) -> Parameters:
 
 def _model(pipeline: Pipeline, settings: Settings) -> Parameters:
     """The model's identity: a registry package, or an image plus an artifact."""
-    values: Parameters = {"InferenceInstance": str(pipeline.get("inference_instance"))}
+    instance = pipeline.get("inference_instance")
+    values: Parameters = {} if instance is None else {"InferenceInstance": str(instance)}
     package = pipeline.get("model_package_name")
     if package is not None:
         return {**values, "ModelPackageName": str(package), "AssetsBucket": settings.assets_bucket}
@@ -342,7 +383,62 @@ def _realtime(pipeline: Pipeline, settings: Settings) -> Built:
     }
     if pipeline.endpoint_name is not None:
         values["EndpointName"] = pipeline.endpoint_name
+    values |= _rollout_values(rollout.of(pipeline.values))
     return values, None, ()
+
+
+def _rollout_values(plan: rollout.Rollout) -> Parameters:
+    """The parameters of the rollout switches `_rollout_shape` turned on; "" for an optional
+    value that is not given (the template then leaves its property out)."""
+    values: Parameters = {}
+    if plan.instance_count is not None:
+        values["InstanceCount"] = str(plan.instance_count)
+    if plan.autoscaling is not None:
+        values["MinInstances"] = str(plan.autoscaling.min_instances)
+        values["MaxInstances"] = str(plan.autoscaling.max_instances)
+        values["TargetInvocationsPerInstance"] = _number(plan.autoscaling.target_invocations_per_instance)
+    deployment = plan.deployment
+    if deployment is not None:
+        if deployment.blue_green:
+            values["TrafficRoutingType"] = rollout.TRAFFIC_ROUTING[deployment.strategy]
+            values["TerminationWaitSeconds"] = _optional(deployment.termination_wait_seconds)
+        if deployment.step_percent is not None:
+            values["DeploymentStepPercent"] = str(deployment.step_percent)
+        values["DeploymentWaitSeconds"] = _optional(deployment.wait_seconds)
+        values["MaxExecutionSeconds"] = _optional(deployment.max_execution_seconds)
+        for index, alarm in enumerate(deployment.rollback_alarms, 1):
+            values[f"RollbackAlarm{index}"] = alarm
+    if plan.serverless is not None:
+        values["ServerlessMemorySize"] = str(plan.serverless.memory_size_mb)
+        values["ServerlessMaxConcurrency"] = str(plan.serverless.max_concurrency)
+        values["ProvisionedConcurrency"] = _optional(plan.serverless.provisioned_concurrency)
+    if plan.async_inference is not None:
+        config = plan.async_inference
+        values |= _folder("AsyncOutput", S3Location.parse(config["output_location"]))
+        failure = config.get("failure_location")
+        values |= (
+            _folder("AsyncFailure", S3Location.parse(failure))
+            if failure
+            else {"AsyncFailureBucket": "", "AsyncFailurePrefix": ""}
+        )
+        values["MaxConcurrentInvocations"] = _optional(
+            config.get("max_concurrent_invocations_per_instance")
+        )
+        values["SuccessTopicArn"] = str(config.get("success_topic_arn", ""))
+        values["ErrorTopicArn"] = str(config.get("error_topic_arn", ""))
+    if plan.vpc is not None:
+        values["VpcSubnetIds"] = ",".join(plan.vpc["subnet_ids"])
+        values["VpcSecurityGroupIds"] = ",".join(plan.vpc["security_group_ids"])
+    return values
+
+
+def _optional(value: int | None) -> str:
+    return "" if value is None else str(value)
+
+
+def _number(value: float) -> str:
+    """1000.0 as "1000": the parameter reads as the user wrote it."""
+    return str(int(value)) if value == int(value) else repr(value)
 
 
 def _batch(pipeline: Pipeline, settings: Settings) -> Built:

@@ -26,7 +26,18 @@ from controller.core.pipelines import Family
 ORCHESTRATOR = "orchestrator"
 """The orchestrator account's own step (its image builders) goes by this name: no stage may."""
 
-OBJECT_VALUED = frozenset({"bias_config", "shap_config", "model_predicted_label_config"})
+OBJECT_VALUED = frozenset(
+    {
+        "bias_config",
+        "shap_config",
+        "model_predicted_label_config",
+        "autoscaling",
+        "deployment",
+        "serverless",
+        "async_inference",
+        "vpc",
+    }
+)
 """Keys whose value is itself an object. Such a value is per stage only when every one of its
 keys is a stage name; one that mixes stage names with other keys is ambiguous, an error."""
 

@@ -166,6 +166,8 @@ def targets(
             if value is None:
                 return []
             return [str(value)] if pattern == "kms:*" else [model.arn(logical)]
+    if rtype.startswith("AWS::ApplicationAutoScaling::"):
+        return autoscaling_targets(model, action, properties)
     service = action.split(":")[0]
     if service == "iam" and rtype != "AWS::IAM::Role":
         # PassRole, GetRole, PutRolePolicy on behalf of another resource: the stack's roles.
@@ -175,6 +177,33 @@ def targets(
     if rtype == "AWS::ApiGateway::RestApi" and action == "apigateway:POST":
         return [f"arn:aws:apigateway:{REGION}::/restapis"]
     return [model.arn(logical)]
+
+
+SCALING_ROLE = (
+    f"arn:aws:iam::{ACCOUNT}:role/aws-service-role/sagemaker.application-autoscaling.amazonaws.com/"
+    "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
+)
+
+
+def autoscaling_targets(model: DeployedModel, action: str, properties: dict[str, Any]) -> list[str]:
+    """A SageMaker variant's scalable target and policy. Their handlers serve every
+    namespace: Lambda's provisioned concurrency only for Lambda targets, PassRole only with a
+    RoleARN (without one, the service-linked role for SageMaker endpoints, created on first
+    use). Target tracking creates and deletes its own alarms, `TargetTracking-<resource id>-*`.
+    Application Auto Scaling's own actions and GetMetricData take no resource ARN known
+    before registering: `*`."""
+    endpoint = model.attribute("Endpoint", "EndpointName")
+    service = action.split(":")[0]
+    if service == "lambda" or (action == "iam:PassRole" and "RoleARN" not in properties):
+        return []
+    if action == "iam:CreateServiceLinkedRole":
+        return [SCALING_ROLE]
+    if action == "cloudwatch:GetMetricData" or service == "application-autoscaling":
+        return ["*"]
+    if service == "cloudwatch":
+        alarm = f"TargetTracking-endpoint/{endpoint}/variant/AllTraffic-AlarmHigh-1a2b"
+        return [f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{alarm}"]
+    return [model.arn("Endpoint")]
 
 
 HANDLERS = ("create", "update", "delete", "read")

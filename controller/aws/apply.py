@@ -27,7 +27,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
-from controller.aws import runs
+from controller.aws import runs, verification
 from controller.aws.discover import describe, discover
 from controller.aws.schedule import Schedule
 from controller.aws.session import Aws
@@ -339,7 +339,27 @@ class Applier:
         verb = "record" if deployed.spec_hash == rendered.spec_hash else "update"
         kind = f"{verb} {rendered.pipeline.type}"
         settled = yield Operation(rendered.stack_name, deployed.stack_id, token, since, kind)
+        if settled.status != "UPDATE_COMPLETE" and not settled.timed_out:
+            alarms = self._rolled_back_by(rendered, since)
+            if alarms:
+                reason = settled.failure_reason or "no reason given"
+                raise _StackFailed(
+                    f"endpoint update rolled back by alarm {alarms} ({settled.status}: {reason})"
+                )
         return _settled(settled, ok=("UPDATE_COMPLETE",))
+
+    def _rolled_back_by(self, rendered: RenderedStack, since: datetime) -> str:
+        """The rollback alarms that stopped a failed update of an endpoint with deployment
+        guardrails: SageMaker rolls it back when one fires, and CloudFormation's reason does
+        not reliably name it. Empty when the stack has none or none fired."""
+        names = [v for k, v in rendered.parameters if k.startswith(ROLLBACK_ALARM)]
+        if not names:
+            return ""
+        try:
+            fired = verification.fired_since(self.aws.client("cloudwatch"), names, since)
+        except ClientError:
+            return ""  # The stack's own failure is reported either way.
+        return ", ".join(fired)
 
     def _delete(self, deployed: DeployedStack) -> Generator[Operation, Settled, None]:
         since = _now()
@@ -748,6 +768,10 @@ def _left_running(flow: _Flow, why: str) -> ActionResult:
         f"left running ({why}); the next run picks it up",
         time.monotonic() - flow.started,
     )
+
+
+ROLLBACK_ALARM = "RollbackAlarm"
+"""Parameters `RollbackAlarm<n>` of a realtime stack name its rollback alarms."""
 
 
 def _settled(settled: Settled, ok: tuple[str, ...]) -> DeployedStack:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from controller.core import replacement
+from controller.core import replacement, rollout
 from controller.core.drift import DELETED, ResourceDrift, StackDrift
 from controller.core.pipelines import KINDS, Family
 from controller.core.replacement import Replacement
@@ -70,6 +70,8 @@ class PlannedAction:
     replacements: tuple[Replacement, ...] = ()
     """Resources the update replaces (create-only properties), known offline."""
     drift: tuple[ResourceDrift, ...] = ()
+    endpoint_rollout: str = ""
+    """How the update reaches a realtime endpoint ("in place, canary 10 % ...", "replaced")."""
 
     @property
     def is_change(self) -> bool:
@@ -256,6 +258,7 @@ def _desired_action(
                 f"changed: {names}",
                 changes=_blamed(changes, replaced),
                 replacements=replaced,
+                endpoint_rollout=_endpoint_rollout(rendered, replaced, changes),
             )
         if status == "UPDATE_ROLLBACK_COMPLETE":
             return act(Action.UPDATE, f"the last update failed and rolled back{_because(stack)}")
@@ -266,6 +269,18 @@ def _desired_action(
         found = "; ".join(f"{c.key} is {c.old}, git says {c.new}" for c in drifted)
         return act(Action.UPDATE, f"drifted: {found}", changes=drifted)
     return _run_state(rendered, stack, act, drift.problem)
+
+
+def _endpoint_rollout(
+    rendered: RenderedStack, replaced: Sequence[Replacement], changes: Sequence[ParameterChange]
+) -> str:
+    if rendered.pipeline.kind.family is not Family.REALTIME:
+        return ""
+    return rollout.describe_change(
+        rollout.of(rendered.pipeline.values),
+        frozenset(r.logical_id for r in replaced),
+        frozenset(c.key for c in changes),
+    )
 
 
 def _resource_drift(drifted: tuple[ResourceDrift, ...], act: _Act) -> PlannedAction:

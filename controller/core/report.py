@@ -144,6 +144,8 @@ def print_plan(plan: Plan, console: Console, source: str = "", *, show_all: bool
                 console.print(f"    {line}", markup=False, highlight=False)
             for note in _replacement_notes(action):
                 console.print(Text(f"    ! {note}", style="bold red"))
+            if action.endpoint_rollout:
+                console.print(Text(f"    > endpoint: {action.endpoint_rollout}", style="cyan"))
     if plan.refusal:
         console.print(Text.assemble(("Refused:", "bold red"), f" {plan.refusal}"))
     console.print(summary(plan))
@@ -183,6 +185,7 @@ def _action_json(action: PlannedAction) -> dict[str, Any]:
             for r in action.replacements
         ],
         "drift": [d.to_json() for d in action.drift],
+        "endpoint_rollout": action.endpoint_rollout or None,
     }
 
 
@@ -231,6 +234,9 @@ def plan_markdown(plan: Plan, source: str = "", limit: int | None = None) -> str
             f"> **⚠ {_cell(action.stack_name)}** {md_code(note)}"
             for note in _replacement_notes(action)
         ]
+        if action.endpoint_rollout:
+            rollout = md_code(f"endpoint: {action.endpoint_rollout}")
+            diffs += [f"> {_cell(action.stack_name)} {rollout}", ""]
     if rows:
         lines += ["| action | stack | type | reason |", "|---|---|---|---|"]
     unchanged = sum(1 for a in plan.actions if a.action is Action.UNCHANGED)

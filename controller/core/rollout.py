@@ -216,6 +216,7 @@ def problems(rollout: Rollout, values: Mapping[str, Any], path: str) -> Iterator
         and deployment.strategy == "rolling"
         and (rollout.instance_count or 1) < 2
         and scaling is None
+        and serverless is None
     ):
         yield warning(
             "W105",
@@ -224,3 +225,31 @@ def problems(rollout: Rollout, values: Mapping[str, Any], path: str) -> Iterator
             "left while it does",
             "instance_count of 2 or more, or a blue/green strategy",
         )
+
+
+DEPLOYMENT_PARAMETERS = frozenset(
+    {
+        "TrafficRoutingType",
+        "DeploymentStepPercent",
+        "DeploymentWaitSeconds",
+        "TerminationWaitSeconds",
+        "MaxExecutionSeconds",
+    }
+)
+"""Parameters of the endpoint's DeploymentConfig (and the RollbackAlarm<n>)."""
+
+
+def describe_change(
+    rollout: Rollout, replaced: frozenset[str], changed: frozenset[str]
+) -> str:
+    """How an update of a realtime stack reaches its endpoint, for the plan: "replaced", "in
+    place, canary 10 % then the rest after 10 min, rolls back on 2 alarms", or "" when the
+    endpoint is not touched. `replaced` holds the logical ids the update replaces, `changed`
+    the parameters it changes."""
+    if "Endpoint" in replaced:
+        return "replaced: a new endpoint, callers of the old one lose it"
+    if "EndpointConfig" in replaced:
+        return rollout.describe_update()
+    if any(k in DEPLOYMENT_PARAMETERS or k.startswith("RollbackAlarm") for k in changed):
+        return "in place, deployment settings only (no new fleet)"
+    return ""

@@ -46,6 +46,17 @@ class Settings:
 
 
 @dataclass(frozen=True)
+class PromoteAfter:
+    """A stage's `promote_after`: what must hold in it before the next stage gets a commit."""
+
+    soak_minutes: int = 0
+    alarms: tuple[str, ...] = ()
+    """CloudWatch alarms of the stage's account that must stay OK for the whole soak."""
+    monitors_clean: bool = False
+    """No monitoring execution of the stage's schedules found violations during the soak."""
+
+
+@dataclass(frozen=True)
 class Stage:
     """One account of a multi-account config (`settings.stages`), in promotion order."""
 
@@ -59,6 +70,9 @@ class Stage:
     manual: bool = False
     """`"approval": "manual"`: a commit waits here until someone approves it for this stage."""
     external_id: str | None = None
+    promote_after: PromoteAfter | None = None
+    """The verification gate between this stage and the next (None: the next one follows as
+    soon as this one applied a commit completely)."""
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ every stage of `settings.stages`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -196,7 +197,7 @@ def verify(
                 why = f" (restarted: monitoring schedule {violation.schedule} found violations)"
     due = start + timedelta(minutes=rule.soak_minutes)
     if now < due:
-        left = int((due - now).total_seconds() // 60) + 1
+        left = math.ceil((due - now).total_seconds() / 60)
         return Gate(
             GateState.WAITING,
             f"{short} soaks in {stage} until {_when(due)}, {left} min left{why}",

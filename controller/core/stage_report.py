@@ -27,6 +27,7 @@ from controller.core.gates import (
 
 OUTCOME_STYLE = {
     Outcome.APPLIED: "green",
+    Outcome.VERIFIED: "green",
     Outcome.INCOMPLETE: "blue",
     Outcome.FAILED: "bold red",
     Outcome.REFUSED: "bold red",

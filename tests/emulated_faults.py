@@ -135,7 +135,7 @@ def roll_back_updates(
             original(self, *args, **kwargs)
             return
         reason = (
-            "Resource handler returned message: \"Endpoint update was rolled back: an alarm "
+            'Resource handler returned message: "Endpoint update was rolled back: an alarm '
             "of the deployment's AutoRollbackConfiguration went into ALARM\""
         )
         backend = cloudwatch_backends[DEFAULT_ACCOUNT_ID][region]

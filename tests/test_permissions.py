@@ -241,7 +241,11 @@ def test_the_build_role_allows_every_action_the_stacks_handlers_call(
     stack: render.RenderedStack,
 ) -> None:
     missing = sorted(
-        {str(n) for n in needs(stack) if not ROLE.allows(n.action, n.resource, CONTEXT.get(n.action))}
+        {
+            str(n)
+            for n in needs(stack)
+            if not ROLE.allows(n.action, n.resource, CONTEXT.get(n.action))
+        }
     )
     assert not missing, "\n".join(missing)
 

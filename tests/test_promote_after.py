@@ -41,7 +41,9 @@ def test_the_gate_waits_for_the_soak_and_opens_once_it_is_over() -> None:
     seen = Evidence((_ok(),))
     waiting = verify(RULE, "dev", COMMIT, ARRIVED, _at(30), seen)
     assert waiting.state is GateState.WAITING
-    assert waiting.reason == f"{COMMIT[:12]} soaks in dev until 2026-12-01 11:00:00 UTC, 30 min left"
+    assert (
+        waiting.reason == f"{COMMIT[:12]} soaks in dev until 2026-12-01 11:00:00 UTC, 30 min left"
+    )
     opened = verify(RULE, "dev", COMMIT, ARRIVED, _at(60), seen)
     assert opened.open
     assert opened.reason == "soaked 60 min in dev, alarms dev-5xx OK, monitors clean"

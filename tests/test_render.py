@@ -203,7 +203,11 @@ def rollout_document() -> dict[str, Any]:
             "ro-serverless",
             drop=("inference_instance",),
             endpoint_name="ro-serverless",
-            serverless={"memory_size_mb": 2048, "max_concurrency": 20, "provisioned_concurrency": 2},
+            serverless={
+                "memory_size_mb": 2048,
+                "max_concurrency": 20,
+                "provisioned_concurrency": 2,
+            },
             deployment={"strategy": "canary", "canary_percent": 20, "rollback_alarms": ALARMS},
         ),
         _variant(

@@ -44,7 +44,10 @@ def test_every_rollout_key_validates_and_reaches_the_template_as_parameters() ->
     canary = intrinsics.load(stacks["ro-canary"].template_body)["Resources"]
     policy = canary["Endpoint"]["Properties"]["DeploymentConfig"]
     routing = policy["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
-    assert routing["CanarySize"] == {"Type": "CAPACITY_PERCENT", "Value": {"Ref": "DeploymentStepPercent"}}
+    assert routing["CanarySize"] == {
+        "Type": "CAPACITY_PERCENT",
+        "Value": {"Ref": "DeploymentStepPercent"},
+    }
     assert policy["AutoRollbackConfiguration"]["Alarms"] == [
         {"AlarmName": {"Ref": "RollbackAlarm1"}},
         {"AlarmName": {"Ref": "RollbackAlarm2"}},
@@ -83,7 +86,13 @@ def test_a_deployed_stack_reads_its_rollout_shape_back() -> None:
     ("changes", "path", "code"),
     [
         (
-            {"autoscaling": {"min_instances": 5, "max_instances": 2, "target_invocations_per_instance": 9}},
+            {
+                "autoscaling": {
+                    "min_instances": 5,
+                    "max_instances": 2,
+                    "target_invocations_per_instance": 9,
+                }
+            },
             "$.pipelines[0].autoscaling.min_instances",
             "R101",
         ),
@@ -146,7 +155,9 @@ def test_no_monitor_may_watch_a_serverless_endpoint() -> None:
 
 
 def test_rollout_values_may_differ_per_stage() -> None:
-    data = _document(deployment={"dev": {"strategy": "all_at_once"}, "prod": {"strategy": "canary"}})
+    data = _document(
+        deployment={"dev": {"strategy": "all_at_once"}, "prod": {"strategy": "canary"}}
+    )
     data["settings"]["stages"] = [
         {"name": name, "account_id": account, "role_arn": f"arn:aws:iam::{account}:role/deploy"}
         for name, account in (("dev", "111111111111"), ("prod", "222222222222"))
@@ -197,7 +208,11 @@ def test_enabling_autoscaling_or_an_instance_count_keeps_the_endpoint() -> None:
     linear = data["pipelines"][1]
     before = next(s for s in desired(data) if "ro-linear" in s.stack_name)
     linear["instance_count"] = 2
-    linear["autoscaling"] = {"min_instances": 2, "max_instances": 4, "target_invocations_per_instance": 50}
+    linear["autoscaling"] = {
+        "min_instances": 2,
+        "max_instances": 4,
+        "target_invocations_per_instance": 50,
+    }
     after = next(s for s in desired(data) if "ro-linear" in s.stack_name)
     (action,) = plan_of([after], [deployed_from(before)]).actions
     assert action.action is Action.UPDATE

@@ -14,13 +14,16 @@ import git
 import pytest
 
 from controller.cli.main import main
+from tests import test_notify
 from tests.conftest import commit_config
 from tests.emulated_faults import roll_back_updates
 from tests.gitops import seed_account
-from tests.test_notify import inbox, received  # noqa: F401  (the inbox fixture)
 from tests.test_render import ALARMS, rollout_document
 
 CANARY = "mlops-pipeline-ro-canary-byompipelinerealtimebuiltin"
+
+inbox = test_notify.inbox
+"""An SQS queue subscribed to the notification topic (the fixture of test_notify)."""
 
 
 def _config(**canary: Any) -> dict[str, Any]:
@@ -93,11 +96,15 @@ def test_every_rollout_option_applies_and_a_deployment_change_goes_out_in_place(
     assert after["EndpointName"] == before["EndpointName"]
     assert after["EndpointConfigName"] == before["EndpointConfigName"]
 
+
 def test_an_update_rolled_back_by_an_alarm_fails_and_names_the_alarm(
-    repo, inbox, capsys, monkeypatch  # noqa: F811
+    repo,
+    inbox,
+    capsys,
+    monkeypatch,
 ) -> None:
     assert _apply(capsys, repo)[0] == 0
-    received(inbox)
+    test_notify.received(inbox)
     commit_config(
         repo,
         _config(model_artifact_location="linearlearner/model.tar.gz", instance_count=3),
@@ -119,12 +126,14 @@ def test_an_update_rolled_back_by_an_alarm_fails_and_names_the_alarm(
     newest = json.loads(capsys.readouterr().out)[0]
     (record,) = [s for s in newest["stacks"] if s["stack_name"] == CANARY]
     assert record["outcome"] == "failed" and "alarm churn-5xx" in record["message"]
-    (message,) = received(inbox)
+    (message,) = test_notify.received(inbox)
     assert "apply failed" in message["Subject"]
     assert "rolled back by alarm churn-5xx" in message["Message"]
 
 
-def test_an_update_whose_alarms_stayed_quiet_is_not_blamed_on_them(repo, capsys, monkeypatch) -> None:
+def test_an_update_whose_alarms_stayed_quiet_is_not_blamed_on_them(
+    repo, capsys, monkeypatch
+) -> None:
     """A failed update with rollback alarms that never fired keeps CloudFormation's reason."""
     assert _apply(capsys, repo)[0] == 0
     commit_config(repo, _config(instance_count=3), "More instances")
@@ -135,4 +144,3 @@ def test_an_update_whose_alarms_stayed_quiet_is_not_blamed_on_them(repo, capsys,
     assert code == 1
     assert "rolled back by alarm" not in results[CANARY]["message"]
     assert "Endpoint update failed: capacity" in results[CANARY]["message"]
-

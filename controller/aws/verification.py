@@ -50,7 +50,9 @@ def fired_since(cloudwatch: Any, names: Iterable[str], since: datetime) -> tuple
     )
 
 
-def violations(sagemaker: Any, since: datetime, schedules: Collection[str]) -> tuple[Violation, ...]:
+def violations(
+    sagemaker: Any, since: datetime, schedules: Collection[str]
+) -> tuple[Violation, ...]:
     """Monitoring executions of `schedules` that completed with violations since `since`."""
     if not schedules:
         return ()

@@ -396,7 +396,9 @@ def _rollout_values(plan: rollout.Rollout) -> Parameters:
     if plan.autoscaling is not None:
         values["MinInstances"] = str(plan.autoscaling.min_instances)
         values["MaxInstances"] = str(plan.autoscaling.max_instances)
-        values["TargetInvocationsPerInstance"] = _number(plan.autoscaling.target_invocations_per_instance)
+        values["TargetInvocationsPerInstance"] = _number(
+            plan.autoscaling.target_invocations_per_instance
+        )
     deployment = plan.deployment
     if deployment is not None:
         if deployment.blue_green:

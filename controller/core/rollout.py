@@ -239,9 +239,7 @@ DEPLOYMENT_PARAMETERS = frozenset(
 """Parameters of the endpoint's DeploymentConfig (and the RollbackAlarm<n>)."""
 
 
-def describe_change(
-    rollout: Rollout, replaced: frozenset[str], changed: frozenset[str]
-) -> str:
+def describe_change(rollout: Rollout, replaced: frozenset[str], changed: frozenset[str]) -> str:
     """How an update of a realtime stack reaches its endpoint, for the plan: "replaced", "in
     place, canary 10 % then the rest after 10 min, rolls back on 2 alarms", or "" when the
     endpoint is not touched. `replaced` holds the logical ids the update replaces, `changed`

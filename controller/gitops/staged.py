@@ -191,7 +191,9 @@ def promote(
         decisions = store.decisions(step.name, run.commit) if manual else ()
         opened = gate(step.stage, run.commit, step.previous, previous_applied, decisions)
         if opened.open:
-            opened = verify.gate_after(config, step, run.commit, store, sessions.of, run.actor) or opened
+            opened = (
+                verify.gate_after(config, step, run.commit, store, sessions.of, run.actor) or opened
+            )
         if not opened.open:
             runs.append(StageRun(step, opened, message=opened.reason))
             break

@@ -340,7 +340,7 @@ class Applier:
         kind = f"{verb} {rendered.pipeline.type}"
         settled = yield Operation(rendered.stack_name, deployed.stack_id, token, since, kind)
         if settled.status != "UPDATE_COMPLETE" and not settled.timed_out:
-            alarms = self._rolled_back_by(rendered, since)
+            alarms = self._rolled_back_by(rendered, since + CLOCK_SKEW)
             if alarms:
                 reason = settled.failure_reason or "no reason given"
                 raise _StackFailed(
@@ -348,15 +348,16 @@ class Applier:
                 )
         return _settled(settled, ok=("UPDATE_COMPLETE",))
 
-    def _rolled_back_by(self, rendered: RenderedStack, since: datetime) -> str:
+    def _rolled_back_by(self, rendered: RenderedStack, sent: datetime) -> str:
         """The rollback alarms that stopped a failed update of an endpoint with deployment
         guardrails: SageMaker rolls it back when one fires, and CloudFormation's reason does
-        not reliably name it. Empty when the stack has none or none fired."""
+        not reliably name it. An alarm counts when it is in ALARM, or changed state after the
+        update was `sent` (it fired and recovered); empty when none did."""
         names = [v for k, v in rendered.parameters if k.startswith(ROLLBACK_ALARM)]
         if not names:
             return ""
         try:
-            fired = verification.fired_since(self.aws.client("cloudwatch"), names, since)
+            fired = verification.fired_since(self.aws.client("cloudwatch"), names, sent)
         except ClientError:
             return ""  # The stack's own failure is reported either way.
         return ", ".join(fired)
@@ -824,9 +825,12 @@ def _is_pending_run(action: PlannedAction) -> bool:
     )
 
 
+CLOCK_SKEW = timedelta(seconds=5)
+
+
 def _now() -> datetime:
     """A little in the past: the server's clock may be behind ours."""
-    return datetime.now(UTC) - timedelta(seconds=5)
+    return datetime.now(UTC) - CLOCK_SKEW
 
 
 def _code(exc: ClientError) -> str:

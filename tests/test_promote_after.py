@@ -181,3 +181,24 @@ def test_a_promotion_waits_for_the_soak_and_alarms_then_goes_on(
     verified = [p for p in json.loads(out)["promotions"] if p["outcome"] == "verified"]
     assert [(p["stage"], p["commit"]) for p in verified] == [("dev", commit)]
     assert verified[0]["message"] == "soaked 60 min in dev, alarms dev-5xx OK"
+
+
+def test_the_pull_request_comment_and_status_show_the_gate_without_alarm_names() -> None:
+    from controller.core import stage_report
+    from controller.core.gates import steps
+
+    data = staged_example()
+    data["settings"]["stages"][0]["promote_after"] = {
+        "soak_minutes": 60,
+        "alarms": ["dev-5xx", "[click](https://evil.example)"],
+        "monitors": "clean",
+    }
+    result = load(json.dumps(data).encode(), "mlops-config.json", environ={})
+    assert result.config is not None
+    chain = steps(result.config)
+    assert stage_report.order(chain).startswith(
+        "orchestrator -> dev (soak 60 min, 2 alarms OK, monitors clean) -> staging (approval)"
+    )
+    assert stage_report.describe(chain[1]).endswith(
+        "promotes after soak 60 min, 2 alarms OK, monitors clean"
+    )

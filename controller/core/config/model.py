@@ -55,6 +55,16 @@ class PromoteAfter:
     monitors_clean: bool = False
     """No monitoring execution of the stage's schedules found violations during the soak."""
 
+    def describe(self) -> str:
+        """"soak 60 min, 2 alarms OK, monitors clean": counts, never names, so that it may go
+        into a pull-request comment as it is."""
+        parts = [f"soak {self.soak_minutes} min"]
+        if self.alarms:
+            parts.append(f"{len(self.alarms)} alarm{'s' if len(self.alarms) > 1 else ''} OK")
+        if self.monitors_clean:
+            parts.append("monitors clean")
+        return ", ".join(parts)
+
 
 @dataclass(frozen=True)
 class Stage:

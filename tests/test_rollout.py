@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -218,3 +219,15 @@ def test_enabling_autoscaling_or_an_instance_count_keeps_the_endpoint() -> None:
     assert action.action is Action.UPDATE
     assert "Endpoint" not in {r.logical_id for r in action.replacements}
     assert action.endpoint_rollout.startswith("in place, linear 20 % every 10 min")
+
+
+def test_the_production_config_of_the_documentation_is_valid() -> None:
+    text = (Path(__file__).parent.parent / "docs" / "rollout.md").read_text()
+    block = text.split("```json\n", 1)[1].split("```", 1)[0]
+    result = load(block.encode(), "mlops-config.json", environ={})
+    assert result.config is not None, [d.format() for d in result.diagnostics]
+    prod = result.config.stages[-1]
+    (stack,) = render.render_all(prod)
+    assert stack.shape.deployment == "canary" and stack.shape.rollback_alarms == 2
+    staging = result.config.stages[1].stage
+    assert staging is not None and staging.promote_after is not None

@@ -144,3 +144,39 @@ def test_an_update_whose_alarms_stayed_quiet_is_not_blamed_on_them(
     assert code == 1
     assert "rolled back by alarm" not in results[CANARY]["message"]
     assert "Endpoint update failed: capacity" in results[CANARY]["message"]
+
+
+def test_a_new_instance_type_on_an_autoscaled_variant_pauses_its_autoscaling_first(
+    repo, capsys, monkeypatch
+) -> None:
+    """SageMaker refuses a new instance type while the variant is registered: the applier
+    updates the stack without the scalable target first, then to the new config."""
+    from tests.aws_calls import count_calls
+
+    assert _apply(capsys, repo)[0] == 0
+    commit_config(repo, _config(inference_instance="ml.c5.xlarge"), "Compute-optimised")
+    planned = _plan(capsys, repo)[CANARY]
+    assert planned["endpoint_rollout"].startswith(
+        "autoscaling paused for the new instance type, then in place, canary 10 %"
+    )
+    templates: list[str] = []
+    cfn = boto3.client("cloudformation", region_name="us-east-1")
+    made = count_calls(monkeypatch)
+    from moto.cloudformation.models import Stack as FakeStack
+
+    original = FakeStack.update
+
+    def update(self: Any, template: str, *args: Any, **kwargs: Any) -> None:
+        if self.name == CANARY:
+            templates.append(template)
+        original(self, template, *args, **kwargs)
+
+    monkeypatch.setattr(FakeStack, "update", update)
+    code, results = _apply(capsys, repo)
+    assert code == 0 and results[CANARY]["outcome"] == "succeeded"
+    assert made["cloudformation.UpdateStack"] == 2
+    assert ["ScalableTarget:" in t for t in templates] == [False, True]
+    (stack,) = cfn.describe_stacks(StackName=CANARY)["Stacks"]
+    values = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+    assert values["InferenceInstance"] == "ml.c5.xlarge"
+    assert _plan(capsys, repo) == {}

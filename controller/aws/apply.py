@@ -34,6 +34,7 @@ from controller.aws.session import Aws
 from controller.aws.uploads import put_uploads
 from controller.aws.waiting import POLL_SECONDS, TIMEOUT_SECONDS
 from controller.aws.watcher import IN_PROGRESS, Operation, Settled, Watcher
+from controller.core import render
 from controller.core.clarify import Upload
 from controller.core.events import EventSink, StackEvent
 from controller.core.plan import Action, Plan, PlannedAction, replan
@@ -45,7 +46,7 @@ from controller.core.results import (
     Outcome,
     ResultSink,
 )
-from controller.core.stacks import DeployedStack, stack_tags
+from controller.core.stacks import SPEC_HASH_PARAMETER, DeployedStack, stack_tags
 
 MAX_TEMPLATE_BODY = 51_200
 RECHECK_ONE_BY_ONE = 10
@@ -311,6 +312,9 @@ class Applier:
         The run's execution name changes exactly when the job's inputs change, so an update
         that only touches, say, a monitor's schedule keeps its baseline and its schedule.
         """
+        pause = render.scaling_pause(rendered, deployed.parameters)
+        if pause is not None:
+            deployed = yield from self._pause_scaling(rendered, deployed, pause)
         run = rendered.run
         run_done = run_done or (run is not None and deployed.run_done(run.execution_name))
         gate = {run.gate_parameter: "true"} if run and run.gate_parameter and run_done else {}
@@ -346,6 +350,33 @@ class Applier:
                 raise _StackFailed(
                     f"endpoint update rolled back by alarm {alarms} ({settled.status}: {reason})"
                 )
+        return _settled(settled, ok=("UPDATE_COMPLETE",))
+
+    def _pause_scaling(
+        self, rendered: RenderedStack, deployed: DeployedStack, template: str
+    ) -> Waits:
+        """Deregister the variant's autoscaling before its instance type changes: the same
+        parameters, the template without the scalable target and its policy."""
+        since = _now()
+        token = self._token("pause-scaling", rendered, deployed)
+        values = {**deployed.parameters, SPEC_HASH_PARAMETER: render.SCALING_PAUSED}
+        self._gate(rendered.stack_name)
+        self._still_ours(deployed)
+        try:
+            self.cfn.update_stack(
+                StackName=deployed.stack_id,
+                TemplateBody=template,
+                Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()],
+                Capabilities=list(rendered.capabilities),
+                Tags=stack_tags(self.options.controller_id, rendered),
+                ClientRequestToken=token,
+            )
+        except ClientError as exc:
+            if NO_UPDATES in _client_error(exc):
+                return deployed  # Paused by an earlier run whose second update failed.
+            raise
+        kind = f"pause autoscaling of {rendered.pipeline.type}"
+        settled = yield Operation(rendered.stack_name, deployed.stack_id, token, since, kind)
         return _settled(settled, ok=("UPDATE_COMPLETE",))
 
     def _rolled_back_by(self, rendered: RenderedStack, sent: datetime) -> str:

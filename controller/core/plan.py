@@ -258,7 +258,7 @@ def _desired_action(
                 f"changed: {names}",
                 changes=_blamed(changes, replaced),
                 replacements=replaced,
-                endpoint_rollout=_endpoint_rollout(rendered, replaced, changes),
+                endpoint_rollout=_endpoint_rollout(rendered, stack, replaced, changes),
             )
         if status == "UPDATE_ROLLBACK_COMPLETE":
             return act(Action.UPDATE, f"the last update failed and rolled back{_because(stack)}")
@@ -272,15 +272,23 @@ def _desired_action(
 
 
 def _endpoint_rollout(
-    rendered: RenderedStack, replaced: Sequence[Replacement], changes: Sequence[ParameterChange]
+    rendered: RenderedStack,
+    stack: DeployedStack,
+    replaced: Sequence[Replacement],
+    changes: Sequence[ParameterChange],
 ) -> str:
+    from controller.core import render
+
     if rendered.pipeline.kind.family is not Family.REALTIME:
         return ""
-    return rollout.describe_change(
+    described = rollout.describe_change(
         rollout.of(rendered.pipeline.values),
         frozenset(r.logical_id for r in replaced),
         frozenset(c.key for c in changes),
     )
+    if described and render.scaling_pause(rendered, stack.parameters) is not None:
+        return f"autoscaling paused for the new instance type, then {described}"
+    return described
 
 
 def _resource_drift(drifted: tuple[ResourceDrift, ...], act: _Act) -> PlannedAction:

@@ -22,7 +22,7 @@ import functools
 import hashlib
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import jinja2
@@ -131,6 +131,9 @@ class Shape:
     serverless: bool = False
     async_inference: bool = False
     vpc: bool = False
+    scaling_paused: bool = False
+    """The autoscaling resources left out while the applier changes an autoscaled variant's
+    instance type (`scaling_pause`); never rendered from a config."""
 
 
 def render(pipeline: Pipeline, settings: Settings) -> RenderedStack:
@@ -270,6 +273,25 @@ def _strategy_of(parameters: Mapping[str, str]) -> str:
     if routing is not None:
         return routing.lower()
     return "rolling" if "DeploymentStepPercent" in parameters else ""
+
+
+SCALING_PAUSED = "scaling-paused"
+"""The spec hash a stack holds while its autoscaling is paused: no render has it, so a stack
+left paused (the second update failed) is planned for an update, never taken as done."""
+
+
+def scaling_pause(rendered: RenderedStack, deployed: Mapping[str, str]) -> str | None:
+    """The template that deregisters a deployed variant's autoscaling, when the update to
+    `rendered` changes the variant's instance type: SageMaker refuses to change it while the
+    variant is registered. The applier updates the stack to this first (same parameters),
+    then to `rendered`, which registers the variant again. None when no pause is needed."""
+    old = shape_for_parameters(rendered.pipeline.type, deployed)
+    if old is None or not old.autoscaling:
+        return None
+    instance = dict(rendered.parameters).get("InferenceInstance")
+    if deployed.get("InferenceInstance") == instance:
+        return None
+    return template_text(replace(old, scaling_paused=True))
 
 
 @functools.cache

@@ -56,7 +56,7 @@ class PromoteAfter:
     """No monitoring execution of the stage's schedules found violations during the soak."""
 
     def describe(self) -> str:
-        """"soak 60 min, 2 alarms OK, monitors clean": counts, never names, so that it may go
+        """ "soak 60 min, 2 alarms OK, monitors clean": counts, never names, so that it may go
         into a pull-request comment as it is."""
         parts = [f"soak {self.soak_minutes} min"]
         if self.alarms:

@@ -27,13 +27,14 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
-from controller.aws import runs
+from controller.aws import runs, verification
 from controller.aws.discover import describe, discover
 from controller.aws.schedule import Schedule
 from controller.aws.session import Aws
 from controller.aws.uploads import put_uploads
 from controller.aws.waiting import POLL_SECONDS, TIMEOUT_SECONDS
 from controller.aws.watcher import IN_PROGRESS, Operation, Settled, Watcher
+from controller.core import render
 from controller.core.clarify import Upload
 from controller.core.events import EventSink, StackEvent
 from controller.core.plan import Action, Plan, PlannedAction, replan
@@ -45,7 +46,7 @@ from controller.core.results import (
     Outcome,
     ResultSink,
 )
-from controller.core.stacks import DeployedStack, stack_tags
+from controller.core.stacks import SPEC_HASH_PARAMETER, DeployedStack, stack_tags
 
 MAX_TEMPLATE_BODY = 51_200
 RECHECK_ONE_BY_ONE = 10
@@ -320,6 +321,9 @@ class Applier:
         The run's execution name changes exactly when the job's inputs change, so an update
         that only touches, say, a monitor's schedule keeps its baseline and its schedule.
         """
+        pause = render.scaling_pause(rendered, deployed.parameters)
+        if pause is not None:
+            deployed = yield from self._pause_scaling(rendered, deployed, pause)
         run = rendered.run
         run_done = run_done or (run is not None and deployed.run_done(run.execution_name))
         gate = {run.gate_parameter: "true"} if run and run.gate_parameter and run_done else {}
@@ -348,7 +352,55 @@ class Applier:
         verb = "record" if deployed.spec_hash == rendered.spec_hash else "update"
         kind = f"{verb} {rendered.pipeline.type}"
         settled = yield Operation(rendered.stack_name, deployed.stack_id, token, since, kind)
+        if settled.status != "UPDATE_COMPLETE" and not settled.timed_out:
+            alarms = self._rolled_back_by(rendered, since + CLOCK_SKEW)
+            if alarms:
+                reason = settled.failure_reason or "no reason given"
+                raise _StackFailed(
+                    f"endpoint update rolled back by alarm {alarms} ({settled.status}: {reason})"
+                )
         return _settled(settled, ok=("UPDATE_COMPLETE",))
+
+    def _pause_scaling(
+        self, rendered: RenderedStack, deployed: DeployedStack, template: str
+    ) -> Waits:
+        """Deregister the variant's autoscaling before its instance type changes: the same
+        parameters, the template without the scalable target and its policy."""
+        since = _now()
+        token = self._token("pause-scaling", rendered, deployed)
+        values = {**deployed.parameters, SPEC_HASH_PARAMETER: render.SCALING_PAUSED}
+        self._gate(rendered.stack_name)
+        self._still_ours(deployed)
+        try:
+            self.cfn.update_stack(
+                StackName=deployed.stack_id,
+                TemplateBody=template,
+                Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()],
+                Capabilities=list(rendered.capabilities),
+                Tags=stack_tags(self.options.controller_id, rendered),
+                ClientRequestToken=token,
+            )
+        except ClientError as exc:
+            if NO_UPDATES in _client_error(exc):
+                return deployed  # Paused by an earlier run whose second update failed.
+            raise
+        kind = f"pause autoscaling of {rendered.pipeline.type}"
+        settled = yield Operation(rendered.stack_name, deployed.stack_id, token, since, kind)
+        return _settled(settled, ok=("UPDATE_COMPLETE",))
+
+    def _rolled_back_by(self, rendered: RenderedStack, sent: datetime) -> str:
+        """The rollback alarms that stopped a failed update of an endpoint with deployment
+        guardrails: SageMaker rolls it back when one fires, and CloudFormation's reason does
+        not reliably name it. An alarm counts when it is in ALARM, or changed state after the
+        update was `sent` (it fired and recovered); empty when none did."""
+        names = [v for k, v in rendered.parameters if k.startswith(ROLLBACK_ALARM)]
+        if not names:
+            return ""
+        try:
+            fired = verification.fired_since(self.aws.client("cloudwatch"), names, sent)
+        except ClientError:
+            return ""  # The stack's own failure is reported either way.
+        return ", ".join(fired)
 
     def _delete(self, deployed: DeployedStack) -> Generator[Operation, Settled, None]:
         since = _now()
@@ -773,6 +825,10 @@ def _left_running(flow: _Flow, why: str) -> ActionResult:
     )
 
 
+ROLLBACK_ALARM = "RollbackAlarm"
+"""Parameters `RollbackAlarm<n>` of a realtime stack name its rollback alarms."""
+
+
 def _settled(settled: Settled, ok: tuple[str, ...]) -> DeployedStack:
     if settled.timed_out:
         raise _Busy(settled.failure_reason)
@@ -823,9 +879,12 @@ def _is_pending_run(action: PlannedAction) -> bool:
     )
 
 
+CLOCK_SKEW = timedelta(seconds=5)
+
+
 def _now() -> datetime:
     """A little in the past: the server's clock may be behind ours."""
-    return datetime.now(UTC) - timedelta(seconds=5)
+    return datetime.now(UTC) - CLOCK_SKEW
 
 
 def _code(exc: ClientError) -> str:

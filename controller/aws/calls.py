@@ -107,6 +107,18 @@ CALLS: tuple[ApiCall, ...] = (
         "status",
     ),
     ApiCall("sns.Publish", "sns:Publish", "{topic}", "notifications"),
+    ApiCall(
+        "cloudwatch.DescribeAlarms",
+        "cloudwatch:DescribeAlarms",
+        "arn:{partition}:cloudwatch:{region}:{account}:alarm:churn-5xx",
+        "the rollback alarm that stopped an endpoint update; promote_after alarms",
+    ),
+    ApiCall(
+        "sagemaker.ListMonitoringExecutions",
+        "sagemaker:ListMonitoringExecutions",
+        "*",
+        "promote_after monitors: clean",
+    ),
     ApiCall("codebuild.clone", "codecommit:GitPull", PULL_REQUESTS, "the build's git clone"),
     ApiCall(
         "codecommit.GetCommentsForPullRequest",

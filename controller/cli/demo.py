@@ -23,7 +23,7 @@ from rich.console import Console
 from rich.rule import Rule
 
 from controller.aws.emulator import Emulator, MissingEmulator
-from controller.cli import demo_stages, demo_training
+from controller.cli import demo_rollout, demo_stages, demo_training
 from controller.core import config as config_module
 from controller.core import report
 from controller.gitops import source
@@ -71,6 +71,9 @@ def _story(console: Console, workdir: Path) -> bool:
     realtime["inference_instance"] = "ml.m5.xlarge"
     commit(repo, example, f"Scale {realtime['model_name']} endpoint to ml.m5.xlarge")
     ok &= _reconcile(console, repo, aws)
+
+    _rule(console, "2b. Guard the endpoint, then a new fleet goes out as a canary")
+    ok &= demo_rollout.canary_update(console, repo, example, aws, _reconcile, commit)
 
     _rule(console, "3. Remove a pipeline: only it is deleted")
     removed = example["pipelines"].pop(4)

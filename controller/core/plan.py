@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from controller.core import replacement, template_diff
+from controller.core import replacement, rollout, template_diff
 from controller.core.drift import DELETED, ResourceDrift, StackDrift
 from controller.core.pipelines import KINDS, Family
 from controller.core.redact import redact
@@ -77,6 +77,8 @@ class PlannedAction:
     drift_unchecked: str = ""
     """Why drift detection, asked for, could not tell this stack's drift (empty when it could
     or was not asked): every output format shows it, since "no drift found" would be a lie."""
+    endpoint_rollout: str = ""
+    """How the update reaches a realtime endpoint ("in place, canary 10 % ...", "replaced")."""
 
     @property
     def is_change(self) -> bool:
@@ -320,6 +322,7 @@ def _desired_action(
                 f"changed: {names}",
                 changes=_blamed(changes, replaced),
                 replacements=replaced,
+                endpoint_rollout=_endpoint_rollout(rendered, stack, replaced, changes),
             )
         if status == "UPDATE_ROLLBACK_COMPLETE":
             return act(Action.UPDATE, f"the last update failed and rolled back{_because(stack)}")
@@ -330,6 +333,26 @@ def _desired_action(
         found = "; ".join(f"{c.key} is {c.old}, git says {c.new}" for c in drifted)
         return act(Action.UPDATE, f"drifted: {found}", changes=drifted)
     return _run_state(rendered, stack, act, drift.problem)
+
+
+def _endpoint_rollout(
+    rendered: RenderedStack,
+    stack: DeployedStack,
+    replaced: Sequence[Replacement],
+    changes: Sequence[ParameterChange],
+) -> str:
+    from controller.core import render
+
+    if rendered.pipeline.kind.family is not Family.REALTIME:
+        return ""
+    described = rollout.describe_change(
+        rollout.of(rendered.pipeline.values),
+        frozenset(r.logical_id for r in replaced),
+        frozenset(c.key for c in changes),
+    )
+    if described and render.scaling_pause(rendered, stack.parameters) is not None:
+        return f"autoscaling paused for the new instance type, then {described}"
+    return described
 
 
 def _resource_drift(drifted: tuple[ResourceDrift, ...], act: _Act) -> PlannedAction:

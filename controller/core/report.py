@@ -147,6 +147,8 @@ def print_plan(plan: Plan, console: Console, source: str = "", *, show_all: bool
                 console.print(Text(f"    {line}", style="bold red" if line[0] in "-?" else ""))
             for note in _replacement_notes(action):
                 console.print(Text(f"    ! {note}", style="bold red"))
+            if action.endpoint_rollout:
+                console.print(Text(f"    > endpoint: {action.endpoint_rollout}", style="cyan"))
     for action in plan.actions:
         if action.drift_unchecked:
             console.print(
@@ -204,6 +206,7 @@ def _action_json(action: PlannedAction) -> dict[str, Any]:
         "drift": [d.to_json() for d in action.drift],
         "resources": action.resources.to_json() if action.resources else None,
         "drift_not_checked": action.drift_unchecked or None,
+        "endpoint_rollout": action.endpoint_rollout or None,
     }
 
 
@@ -257,6 +260,9 @@ def plan_markdown(plan: Plan, source: str = "", limit: int | None = None) -> str
                 f"> **⚠ {_cell(action.stack_name)}** {md_code(line)}"
                 for line in action.resources.lines()
             ]
+        if action.endpoint_rollout:
+            rollout = md_code(f"endpoint: {action.endpoint_rollout}")
+            diffs += [f"> {_cell(action.stack_name)} {rollout}", ""]
     if rows:
         lines += ["| action | stack | type | reason |", "|---|---|---|---|"]
     unchanged = sum(1 for a in plan.actions if a.action is Action.UNCHANGED)

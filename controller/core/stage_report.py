@@ -27,6 +27,7 @@ from controller.core.gates import (
 
 OUTCOME_STYLE = {
     Outcome.APPLIED: "green",
+    Outcome.VERIFIED: "green",
     Outcome.INCOMPLETE: "blue",
     Outcome.FAILED: "bold red",
     Outcome.REFUSED: "bold red",
@@ -40,12 +41,16 @@ def describe(step: Step) -> str:
     if stage is None:
         return f"{step.name}: this account, {step.config.settings.region}, image builders"
     approval = ", manual approval" if stage.manual else ""
-    return f"{step.name}: account {stage.account_id}, {stage.region}{approval}"
+    verified = f", promotes after {stage.promote_after.describe()}" if stage.promote_after else ""
+    return f"{step.name}: account {stage.account_id}, {stage.region}{approval}{verified}"
 
 
 def order(chain: Sequence[Step]) -> str:
     return " -> ".join(
-        s.name + (" (approval)" if s.stage and s.stage.manual else "") for s in chain
+        s.name
+        + (" (approval)" if s.stage and s.stage.manual else "")
+        + (f" ({s.stage.promote_after.describe()})" if s.stage and s.stage.promote_after else "")
+        for s in chain
     )
 
 

@@ -71,6 +71,11 @@ class Promotions:
         prefix = f"{self.prefix}{PROMOTIONS}{stage}/{commit}/"
         return tuple(p.outcome for _, p in sorted(self._promotion_keys(prefix), key=_time))
 
+    def attempts(self, stage: str, commit: str) -> tuple[Promotion, ...]:
+        """Every record of `commit` at `stage` (keys only: outcome and time), oldest first."""
+        prefix = f"{self.prefix}{PROMOTIONS}{stage}/{commit}/"
+        return tuple(p for _, p in sorted(self._promotion_keys(prefix), key=_time))
+
     def reached(self, stage: str, commit: str) -> bool:
         return Outcome.APPLIED in self.outcomes(stage, commit)
 

@@ -44,7 +44,7 @@ from controller.core.gates import (
 )
 from controller.core.plan import Plan, with_preflight
 from controller.core.results import BAD_OUTCOMES, ApplyResult, ResultSink
-from controller.gitops import reconcile
+from controller.gitops import reconcile, verify
 from controller.gitops.ledger import Ledger
 from controller.gitops.promotion import Promotions, stage_ledger
 
@@ -190,6 +190,10 @@ def promote(
         manual = step.stage is not None and step.stage.manual
         decisions = store.decisions(step.name, run.commit) if manual else ()
         opened = gate(step.stage, run.commit, step.previous, previous_applied, decisions)
+        if opened.open:
+            opened = (
+                verify.gate_after(config, step, run.commit, store, sessions.of, run.actor) or opened
+            )
         if not opened.open:
             runs.append(StageRun(step, opened, message=opened.reason))
             break

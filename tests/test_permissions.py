@@ -341,6 +341,38 @@ def test_every_role_of_every_blueprint_carries_the_boundary() -> None:
                 )
 
 
+def boundary_statements(text: str) -> list[Mapping[str, Any]]:
+    template = cfn.load(text)
+    parameters = {"StackPrefix": SETTINGS.stack_prefix, "ExistingS3Bucket": ""}
+    context = cfn.Context(parameters, CONTROLLER_STACK, bootstrap_attribute, template)
+    document = template["Resources"]["PipelineBoundary"]["Properties"]["PolicyDocument"]
+    statements: list[Mapping[str, Any]] = context.resolve(document)["Statement"]
+    return statements
+
+
+def test_the_boundary_holds_what_the_blueprints_roles_do_and_never_an_approval() -> None:
+    """Every action of every role the blueprints create is inside the boundary (else the
+    role could not do its job), the boundary is the same in the orchestrator and in every
+    stage account, and no role under it may write an approval, whatever its own policies."""
+    here = boundary_statements(bootstrap.template_text())
+    assert here == boundary_statements(STAGE_ROLE_TEMPLATE.read_text())
+    boundary = iam.Policy.of(here)
+    for stack in SHAPES.values():
+        for _, rtype, properties in DeployedModel(stack).existing():
+            documents = [p["PolicyDocument"] for p in properties.get("Policies", [])]
+            if rtype == "AWS::IAM::Policy":
+                documents.append(properties["PolicyDocument"])
+            for document in documents:
+                for statement in document["Statement"]:
+                    for action in iam._listed(statement["Action"]):
+                        for resource in iam._listed(statement.get("Resource", "*")):
+                            assert boundary.allows(action, str(resource)), (action, resource)
+    approval = f"arn:aws:s3:::{ASSETS}/mlops-controller/c/approvals/prod/{'c' * 40}/AIDA/x.json"
+    assert not boundary.allows("s3:PutObject", approval)
+    assert not boundary.allows("iam:CreateRole", f"arn:aws:iam::{ACCOUNT}:role/x")
+    assert not boundary.allows("states:StartExecution", "*")
+
+
 def test_the_service_side_needs_are_reached_and_can_fail() -> None:
     """A KMS-encrypted endpoint needs kms:CreateGrant (with GrantIsForAWSResource) from
     whichever role deploys it; without the condition key the grant is refused."""

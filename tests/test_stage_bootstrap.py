@@ -120,6 +120,7 @@ def test_the_bootstrap_grants_every_stage_account_what_the_pre_flight_checks() -
     repository = json.dumps(resources["EcrRepository"]["Properties"]["RepositoryPolicyText"])
     for account in ACCOUNTS:
         assert grants.allows(bucket, account, grants.READ_OBJECTS, "arn:aws:s3:::assets/m.tar.gz")
+        assert grants.allows(bucket, account, grants.LIST_OBJECTS, "arn:aws:s3:::assets")
         assert grants.allows(key, account, ("kms:Decrypt",), "*")
         assert grants.allows(repository, account, grants.PULL_IMAGES, "*")
     assert not grants.allows(bucket, "444444444444", grants.READ_OBJECTS, "arn:aws:s3:::assets/m")

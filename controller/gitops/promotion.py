@@ -7,10 +7,12 @@
 
 A key says everything a gate needs (stage, commit, time, outcome or decision, approver), so a
 gate costs one List call and no reads; the bodies add the actor, the message and the
-approver's ARN for `history`. Records are only ever added, never changed: the bucket is the
-audit trail. The approver's AWS user id is part of an approval's key, and the approver policy
-of blueprints/bootstrap.yaml lets each person write only under their own id (`${aws:userid}`),
-so the key proves who approved; the controller's own role may not write approvals at all.
+approver's note for `history` (an approver is shown by the user id of the key alone).
+Records are only ever added, never changed: the bucket is the audit trail. The approver's AWS
+user id is part of an approval's key, and the approver policy of blueprints/bootstrap.yaml lets
+each person write only under their own id (`${aws:userid}`; a role session only under the name
+of its source identity), so the key proves who approved; no role of the controller may write
+approvals at all (the bucket policy refuses them).
 """
 
 from __future__ import annotations
@@ -157,8 +159,9 @@ class Promotions:
         )
 
     def _with_body(self, key: str, approval: Approval) -> Approval:
-        """The ARN and note from the body; stage, commit, decision, time and user id only
-        ever from the key, which the approver could not have chosen freely."""
+        """The note from the body; who, stage, commit, decision and time only ever from the
+        key, which the approver could not have chosen freely. The body's ARN is never shown:
+        its writer chose it, and a body under their own user id may name anyone."""
         body = self._get(key)
         return Approval(
             approval.stage,
@@ -166,8 +169,7 @@ class Promotions:
             approval.decision,
             approval.time,
             approval.user_id,
-            str(body.get("arn", "")) if body.get("user_id") == approval.user_id else "",
-            str(body.get("note", "")),
+            note=str(body.get("note", "")),
         )
 
     def _get(self, key: str) -> Mapping[str, Any]:

@@ -164,16 +164,22 @@ def test_the_command_pushes_the_branch_for_review(registry: Any, tmp_path: Path)
     assert pinned(origin, "main") == first  # deployment follows git, not the registry
 
 
-def test_the_pull_request_targets_the_deployment_branch_once_per_branch() -> None:
+def test_on_codecommit_the_pull_request_targets_the_deployment_branch_once_per_branch(
+    aws: str,
+) -> None:
     """moto has no CodeCommit pull requests: the Stubber checks the request against the
-    API's input shape."""
+    API's input shape. The opener is the one `ci`'s host choice gives with no git host set."""
     from botocore.stub import Stubber
 
-    from controller.gitops.pull_request import CodeCommitPullRequests
+    from controller.aws.session import Aws
+    from controller.core.render import short_hash
+    from controller.gitops.providers import NewPullRequest, hosts
 
-    codecommit = boto3.client("codecommit", region_name="us-east-1")
-    requests = CodeCommitPullRequests(codecommit, "mlops-config")
-    with Stubber(codecommit) as stub:
+    session = Aws(region="us-east-1")
+    target = hosts.Target(hosts.provider_of({}), "mlops-config")
+    opener = hosts.opener_for(target, {}, session)
+    token = short_hash("mlops-config", "mlops-bump/churn-v2-1", "main", length=32)
+    with Stubber(session.client("codecommit")) as stub:
         for _ in range(2):
             stub.add_response(
                 "create_pull_request",
@@ -188,15 +194,10 @@ def test_the_pull_request_targets_the_deployment_branch_once_per_branch() -> Non
                             "destinationReference": "main",
                         }
                     ],
-                    "clientRequestToken": requests_token(),
+                    "clientRequestToken": token,
                 },
             )
-        assert requests.open("mlops-bump/churn-v2-1", "main", "t", "d") == "7"
-        assert requests.open("mlops-bump/churn-v2-1", "main", "t", "d") == "7"
+        request = NewPullRequest("mlops-bump/churn-v2-1", "main", "t", "d")
+        assert opener.open_pull_request(request).number == "7"
+        assert opener.open_pull_request(request).number == "7"
         stub.assert_no_pending_responses()
-
-
-def requests_token() -> str:
-    from controller.core.render import short_hash
-
-    return short_hash("mlops-config", "mlops-bump/churn-v2-1", "main", length=32)

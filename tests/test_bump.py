@@ -238,12 +238,19 @@ def on_github(
         server.close()
 
 
+@pytest.mark.parametrize("token_in", ["environment", "secret"])
 def test_on_github_bump_pushes_with_the_token_and_opens_the_pull_request_there(
-    on_github: Any, github: fake_git_hosts.FakeHosts, capsys: Any
+    on_github: Any, github: fake_git_hosts.FakeHosts, capsys: Any, monkeypatch: Any, token_in: str
 ) -> None:
+    """As the bump build runs on a GitHub setup; the token as `ci` finds it."""
     from controller.cli.main import main
 
     server, remote, clone, first, second = on_github
+    if token_in == "secret":
+        secrets = boto3.client("secretsmanager", region_name="us-east-1")
+        arn = secrets.create_secret(Name="mlops/github-token", SecretString=GITHUB_TOKEN)["ARN"]
+        monkeypatch.delenv("GITHUB_TOKEN")
+        monkeypatch.setenv("MLOPS_GIT_TOKEN_SECRET", arn)
     url = f"{server.url}/{REPOSITORY}.git"
 
     pull_request = ["--pull-request", REPOSITORY, "--into", "main"]

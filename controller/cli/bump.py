@@ -77,18 +77,21 @@ def run(args: argparse.Namespace) -> int:
     verb = "committed" if result.created else "already proposed"
     print(f"{verb} on {result.branch} ({result.commit}):\n{result.summary()}")
     aws = Aws(profile=args.profile)
+    environ = dict(os.environ)
     try:
         if args.push:
             credentials = None
             if provider is not Provider.CODECOMMIT:
-                token = hosts.token(provider, os.environ, aws)
+                # Read once (the secret, maybe): the pull request is opened with it too.
+                token = hosts.token(provider, environ, aws)
+                environ[hosts.TOKEN_VARIABLES[provider]] = token
                 credentials = hosts.git_credentials(provider, token)
             bump.push(repo, args.push, result.branch, credentials)
         if args.pull_request:
             # GitHub Enterprise's and self-managed GitLab's API is found from the address.
             url = bump.remote_url(repo, args.push) if args.push else ""
             target = hosts.Target(provider, args.pull_request, url)
-            opener = hosts.opener_for(target, os.environ, aws)
+            opener = hosts.opener_for(target, environ, aws)
             title, text = describe(result)
             opened = opener.open_pull_request(NewPullRequest(result.branch, args.into, title, text))
             print(f"pull request {opened.number} into {args.into}: {opened.url}")

@@ -39,7 +39,7 @@ class ApiCall:
     when: str = ""
     """A bootstrap choice the call is made under (`connection`: a repository on a git host
     reached through a CodeConnections connection; `token secret`: its token read from Secrets
-    Manager); empty for every setup."""
+    Manager; `codecommit`: the repository on CodeCommit); empty for every setup."""
 
 
 BOTH = (ORCHESTRATOR, STAGE)
@@ -239,13 +239,35 @@ CALLS: tuple[ApiCall, ...] = (
 
 BUMP_CALLS: tuple[ApiCall, ...] = (
     ApiCall("sagemaker.ListModelPackages", "sagemaker:ListModelPackages", "*", "Approved versions"),
-    ApiCall("codebuild.clone", "codecommit:GitPull", PULL_REQUESTS, "the build's git clone"),
-    ApiCall("git.push", "codecommit:GitPush", PULL_REQUESTS, "the bump branch"),
+    ApiCall(
+        "codebuild.clone",
+        "codecommit:GitPull",
+        PULL_REQUESTS,
+        "the build's git clone",
+        when="codecommit",
+    ),
+    ApiCall("git.push", "codecommit:GitPush", PULL_REQUESTS, "the bump branch", when="codecommit"),
     ApiCall(
         "codecommit.CreatePullRequest",
         "codecommit:CreatePullRequest",
         PULL_REQUESTS,
-        "the pull request that pins the approved version",
+        "the pull request that pins the approved version (providers.codecommit)",
+        when="codecommit",
+    ),
+    *(
+        ApiCall("codebuild.clone", action, CONNECTION, CONNECTION_WHY, when="connection")
+        for action in (
+            "codeconnections:GetConnection",
+            "codeconnections:GetConnectionToken",
+            "codeconnections:UseConnection",
+        )
+    ),
+    ApiCall(
+        "secretsmanager.GetSecretValue",
+        "secretsmanager:GetSecretValue",
+        "{token_secret}",
+        "the token bump pushes and opens its pull request with, on a git host (providers.hosts)",
+        when="token secret",
     ),
     ApiCall(
         "s3.GetObject",

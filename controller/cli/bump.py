@@ -21,11 +21,17 @@ def add_command(commands: Any, add_aws_options: Callable[[argparse.ArgumentParse
         "--config", default="mlops-config.json", help="the config's path in the repository"
     )
     cmd.add_argument("--base", default="HEAD", help="the commit to start from (default: HEAD)")
-    cmd.add_argument("--push", metavar="REMOTE", help="push the new branch to this remote")
+    cmd.add_argument(
+        "--push",
+        metavar="REMOTE",
+        help="push the new branch to this remote (a name or a URL); on a git host "
+        "(MLOPS_GIT_PROVIDER) with its token, as `ci` finds it",
+    )
     cmd.add_argument(
         "--pull-request",
         metavar="REPOSITORY",
-        help="open a CodeCommit pull request in this repository (with --push)",
+        help="open a pull request in this repository (with --push), on the host "
+        "MLOPS_GIT_PROVIDER names (codecommit when unset; owner/name on a git host)",
     )
     cmd.add_argument(
         "--into",
@@ -37,11 +43,15 @@ def add_command(commands: Any, add_aws_options: Callable[[argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
+
     import git
     from botocore.exceptions import BotoCoreError, ClientError
 
     from controller.aws.session import Aws
-    from controller.gitops import bump, pull_request
+    from controller.core.redact import redact
+    from controller.gitops import bump
+    from controller.gitops.providers import HostError, NewPullRequest, Provider, hosts
 
     clients: dict[str, Any] = {}
 
@@ -52,10 +62,12 @@ def run(args: argparse.Namespace) -> int:
         return bump.from_registry(clients[region])(group_arn)
 
     try:
+        # The host is chosen as `ci` chooses it: from the bootstrap's variables.
+        provider = hosts.provider_of(os.environ)
         repo = git.Repo(args.repo)
         result = bump.bump(repo, args.config, approved, args.base)
-    except (bump.BumpError, git.GitError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (bump.BumpError, git.GitError, ValueError, HostError) as exc:
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         return EXIT_ERROR
     if result.branch is None:
         print("every pin is the newest Approved version; nothing to bump")
@@ -64,17 +76,28 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
     verb = "committed" if result.created else "already proposed"
     print(f"{verb} on {result.branch} ({result.commit}):\n{result.summary()}")
+    aws = Aws(profile=args.profile)
+    environ = dict(os.environ)
     try:
         if args.push:
-            repo.remote(args.push).push(f"refs/heads/{result.branch}:refs/heads/{result.branch}")
+            credentials = None
+            if provider is not Provider.CODECOMMIT:
+                # Read once (the secret, maybe): the pull request is opened with it too.
+                token = hosts.token(provider, environ, aws)
+                environ[hosts.TOKEN_VARIABLES[provider]] = token
+                credentials = hosts.git_credentials(provider, token)
+            bump.push(repo, args.push, result.branch, credentials)
         if args.pull_request:
-            requests = pull_request.CodeCommitPullRequests(
-                Aws(profile=args.profile).client("codecommit"), args.pull_request
-            )
-            number = requests.open(result.branch, args.into, *describe(result))
-            print(f"pull request {number} into {args.into}")
-    except (git.GitError, ClientError, BotoCoreError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+            # GitHub Enterprise's and self-managed GitLab's API is found from the address.
+            url = bump.remote_url(repo, args.push) if args.push else ""
+            target = hosts.Target(provider, args.pull_request, url)
+            opener = hosts.opener_for(target, environ, aws)
+            title, text = describe(result)
+            opened = opener.open_pull_request(NewPullRequest(result.branch, args.into, title, text))
+            print(f"pull request {opened.number} into {args.into}: {opened.url}")
+    except (git.GitError, ClientError, BotoCoreError, HostError, bump.BumpError) as exc:
+        # A git error repeats the command and the remote's answer: no credential shows.
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         return EXIT_ERROR
     return EXIT_OK
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from controller.core.render import short_hash
 from controller.gitops.providers import NewPullRequest, OpenedPullRequest
 
 
@@ -16,9 +17,10 @@ class CodeCommitOpener:
         self._repository = repository
 
     def open_pull_request(self, request: NewPullRequest) -> OpenedPullRequest:
+        """The token names the branch, so a retried build opens one pull request, not two."""
         created = self._codecommit.create_pull_request(
-            title=request.title,
-            description=request.body,
+            title=request.title[:150],
+            description=request.body[:10240],
             targets=[
                 {
                     "repositoryName": self._repository,
@@ -26,6 +28,7 @@ class CodeCommitOpener:
                     "destinationReference": request.base,
                 }
             ],
+            clientRequestToken=short_hash(self._repository, request.head, request.base, length=32),
         )["pullRequest"]
         number = str(created["pullRequestId"])
         region = self._codecommit.meta.region_name

@@ -202,12 +202,6 @@ CALLS: tuple[ApiCall, ...] = (
     ),
     ApiCall("codecommit.UpdateComment", "codecommit:UpdateComment", PULL_REQUESTS, "plan"),
     ApiCall(
-        "codecommit.CreatePullRequest",
-        "codecommit:CreatePullRequest",
-        PULL_REQUESTS,
-        "bump's pull requests (providers.codecommit)",
-    ),
-    ApiCall(
         "codebuild.clone",
         "codeconnections:GetConnection",
         CONNECTION,

@@ -358,6 +358,19 @@ def sagemaker_name(base: str, digest: str) -> str:
     return f"{head}-{digest}".lower()
 
 
+MAX_SAGEMAKER_NAME = 63
+
+
+def model_group_name(stack_name: str) -> str:
+    """The bootstrap's model package group: `<stack>-models` as it always was when that fits
+    SageMaker's 63 characters (so no deployed group is renamed), else the stack name cut and
+    made unique again by its hash (a stack name may have 128)."""
+    name = f"{stack_name}-models"
+    if len(name) <= MAX_SAGEMAKER_NAME:
+        return name
+    return sagemaker_name(stack_name, f"models-{short_hash(stack_name, length=8)}")
+
+
 def state_machine_name(pipeline: Pipeline) -> str:
     """Stable for the stack (a rename would replace the machine), unique because the stack
     name is, and within Step Functions' 80 characters."""

@@ -6,7 +6,8 @@ in each stage account) are evaluated against, resources and conditions included
 
 A resource is an ARN pattern with `{partition}`, `{region}`, `{account}`, `{assets_bucket}`,
 `{stack_prefix}`, `{controller_id}`, `{topic}`, `{repository}`, `{stage_role}`,
-`{assets_key}`, `{connection}` and `{token_secret}` to fill in;
+`{assets_key}`, `{connection}`, `{token_secret}` and `{stage_account}` (in a condition key's
+value: one of the config's stage accounts) to fill in;
 `*` stands for the part that varies (a stack's name after the prefix, an S3 key's stamp), so a
 role allows the call only if it allows every such name. The S3 keys are those the code writes
 (a test records the keys a run of the controller touches and matches each against this list).
@@ -63,7 +64,13 @@ CONNECTION_WHY = "the build's clone of a repository on a git host (CodeBuild, as
 
 CALLS: tuple[ApiCall, ...] = (
     ApiCall("sts.GetCallerIdentity", "sts:GetCallerIdentity", "*", "which account", BOTH),
-    ApiCall("sts.AssumeRole", "sts:AssumeRole", STAGE_ROLE, "each stage's session"),
+    ApiCall(
+        "sts.AssumeRole",
+        "sts:AssumeRole",
+        STAGE_ROLE,
+        "each stage's session, in a stage's account only",
+        context=(("aws:ResourceAccount", "{stage_account}"),),
+    ),
     ApiCall(
         "cloudformation.DescribeStacks", "cloudformation:DescribeStacks", "*", "discover", BOTH
     ),

@@ -22,6 +22,7 @@ from controller.aws.discover import describe
 from controller.aws.session import Aws
 from controller.aws.waiting import POLL_SECONDS, wait_until_settled
 from controller.core.events import EventSink
+from controller.core.render import model_group_name
 from controller.gitops.wheel import Wheel
 
 DONE = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
@@ -105,6 +106,9 @@ def deploy(
         values |= {"ControllerWheelKey": wheel.key, "ControllerWheelSha256": wheel.sha256}
         if bucket:
             published = publish(aws, bucket, wheel)
+    previous = existing.parameters if existing else {}
+    if "ModelPackageGroupName" not in values and not previous.get("ModelPackageGroupName"):
+        values["ModelPackageGroupName"] = model_group_name(stack_name)
     since = datetime.now(UTC) - timedelta(seconds=5)
     request: dict[str, Any] = {
         "StackName": stack_name,

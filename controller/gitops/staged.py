@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -43,6 +43,7 @@ from controller.core.gates import (
     steps,
 )
 from controller.core.plan import Plan, with_preflight
+from controller.core.render import image_grants
 from controller.core.results import BAD_OUTCOMES, ApplyResult, ResultSink
 from controller.gitops import reconcile, verify
 from controller.gitops.ledger import Ledger
@@ -94,9 +95,14 @@ class Sessions:
 
 
 def plan_step(
-    step: Step, sessions: Sessions, allow_delete_all: bool = False, detect_drift: bool = False
+    step: Step,
+    sessions: Sessions,
+    allow_delete_all: bool = False,
+    detect_drift: bool = False,
+    built: Mapping[str, frozenset[str]] | None = None,
 ) -> Plan:
-    """`reconcile.plan_for` in the step's account, plus the cross-account pre-flight."""
+    """`reconcile.plan_for` in the step's account, plus the cross-account pre-flight;
+    `built` is what the config's image builders grant (`render.image_grants`)."""
     config = step.config
     plan = reconcile.plan_for(
         config,
@@ -108,7 +114,12 @@ def plan_step(
         return plan
     settings = config.settings
     failures = crossaccount.check(
-        plan, step.stage, sessions.home, settings.assets_bucket, settings.assets_kms_key_arn
+        plan,
+        step.stage,
+        sessions.home,
+        settings.assets_bucket,
+        settings.assets_kms_key_arn,
+        built,
     )
     return with_preflight(plan, failures)
 
@@ -119,9 +130,11 @@ def plan_all(
     """The plan of every step, made at the same time (each reads only its own account); a
     stage that cannot be reached is reported, the others planned."""
 
+    built = image_grants(config)
+
     def planned(step: Step) -> StagePlan:
         try:
-            return StagePlan(step, plan_step(step, sessions, allow_delete_all))
+            return StagePlan(step, plan_step(step, sessions, allow_delete_all, built=built))
         except StageUnreachable as exc:
             return StagePlan(step, None, str(exc))
 
@@ -197,7 +210,7 @@ def promote(
         if not opened.open:
             runs.append(StageRun(step, opened, message=opened.reason))
             break
-        done = _apply(step, opened, sessions, store, run)
+        done = _apply(step, opened, sessions, store, run, image_grants(config))
         runs.append(done)
         if done.outcome is not Outcome.APPLIED:
             break
@@ -212,7 +225,14 @@ def _previous_applied(step: Step, runs: list[StageRun], store: Promotions, commi
     return store.reached(step.previous, commit)
 
 
-def _apply(step: Step, opened: Gate, sessions: Sessions, store: Promotions, run: Run) -> StageRun:
+def _apply(
+    step: Step,
+    opened: Gate,
+    sessions: Sessions,
+    store: Promotions,
+    run: Run,
+    built: Mapping[str, frozenset[str]],
+) -> StageRun:
     try:
         aws = sessions.of(step)
         collision = _collides_with_orchestrator(step, sessions)
@@ -220,7 +240,7 @@ def _apply(step: Step, opened: Gate, sessions: Sessions, store: Promotions, run:
         return _record(store, run, StageRun(step, opened, Outcome.UNREACHABLE, message=str(exc)))
     if collision:
         return _record(store, run, StageRun(step, opened, Outcome.REFUSED, message=collision))
-    plan = plan_step(step, sessions, run.allow_delete_all, run.detect_drift)
+    plan = plan_step(step, sessions, run.allow_delete_all, run.detect_drift, built)
     run.hooks.on_plan(step, plan)
     result = reconcile.apply_plan(
         step.config,
@@ -237,7 +257,7 @@ def _apply(step: Step, opened: Gate, sessions: Sessions, store: Promotions, run:
     run.hooks.on_apply(step, result)
     verified = None
     if result.ok and not settled(plan):
-        verified = plan_step(step, sessions, run.allow_delete_all)
+        verified = plan_step(step, sessions, run.allow_delete_all, built=built)
     reached = outcome(result, verified)
     done = StageRun(step, opened, reached, plan, result, _summary(result, reached))
     return _record(store, run, done)

@@ -20,10 +20,10 @@ import pytest
 
 from bench.proxy import FaultProxy
 from controller.aws import session as aws_module
+from controller.aws.ledger import Ledger
 from controller.aws.lock import lock_key
 from controller.cli.demo import seed
 from controller.cli.main import main
-from controller.gitops.ledger import Ledger
 from tests.aws_calls import count_calls, stack_writes
 from tests.conftest import EXAMPLE, commit_config
 
@@ -148,7 +148,7 @@ def test_commands_reach_aws_with_the_profiles_credentials_and_region(
     no_keys = run(capsys, "status", "--config", str(path), "--region", "eu-west-1")
 
     assert code == 0, err
-    assert [row["name"] for row in json.loads(out)] == [CUSTOM]
+    assert [row["name"] for row in json.loads(out)["pipelines"]] == [CUSTOM]
     assert no_keys[0] == 1 and "Unable to locate credentials" in no_keys[2]
 
 

@@ -10,8 +10,8 @@ from typing import Any
 import boto3
 import pytest
 
+from controller.aws.promotion import PromotionError, Promotions
 from controller.core.gates import Approval, Decision, Outcome, Promotion
-from controller.gitops.promotion import PromotionError, Promotions
 
 BUCKET = "mlops-assets-example"
 PREFIX = "mlops-controller/mlops-controller/"

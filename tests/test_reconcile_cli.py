@@ -254,7 +254,7 @@ def test_status_lists_managed_pipelines_with_endpoint_state(account, config_repo
     assert run(capsys, "apply", "--auto-approve", "--repo", str(config_repo.working_dir))[0] == 0
     code, out, _ = run(capsys, "status", "--repo", str(config_repo.working_dir), "--output", "json")
     assert code == 0
-    rows = {r["name"]: r for r in json.loads(out)}
+    rows = {r["name"]: r for r in json.loads(out)["pipelines"]}
     assert len(rows) == 9
     realtime = rows["mlops-pipeline-linearlearner-byompipelinerealtimebuiltin"]
     assert realtime["stack_status"] == "CREATE_COMPLETE"

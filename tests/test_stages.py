@@ -62,8 +62,8 @@ def promotion(capsys: pytest.CaptureFixture[str], repo: git.Repo, *argv: str) ->
     """`apply --output json`: each step's gate and outcome, by step name."""
     code = main(["apply", "--auto-approve", "--repo", str(repo.working_dir), "-o", "json", *argv])
     out = capsys.readouterr().out
-    runs = json.loads(out[: out.rindex("]") + 1])
-    return {"exit": code, **{r["stage"]: r for r in runs}}
+    document = json.loads(out)
+    return {"exit": code, **{r["stage"]: r for r in document["stages"]}}
 
 
 def approve(capsys: pytest.CaptureFixture[str], repo: git.Repo, stage: str, *extra: str) -> str:
@@ -330,7 +330,7 @@ def test_history_lists_promotions_and_approvals_and_status_every_stage(repo, cap
 
     code, out = run(capsys, repo, "status", "--output", "json")
     assert code == 0
-    status = {s["stage"]: s for s in json.loads(out)}
+    status = {s["stage"]: s for s in json.loads(out)["stages"]}
     assert len(status["dev"]["pipelines"]) == 4 and status["prod"]["pipelines"] == []
     assert status["staging"]["last_promoted"]["commit"] == repo.head.commit.hexsha
     assert status["prod"]["last_promoted"] is None

@@ -164,7 +164,7 @@ def pull_request_comment(
             "beforeCommitId": base,
             "afterCommitId": head,
             "content": ANY,
-            "clientRequestToken": ci.request_token(PR_ID, head),
+            "clientRequestToken": codecommit.request_token(PR_ID, head),
         },
     )
     options = ci.CiOptions(Path(repo.working_dir), artifacts=tmp_path / "out")

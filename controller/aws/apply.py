@@ -94,12 +94,12 @@ class WriteRefused(Exception):
     """A write gate refused a write: the applier issues no further writes in this run."""
 
 
-def moved_since_plan(cfn: Any, plan: Plan) -> str:
+def moved_since_plan(aws: Aws, plan: Plan) -> str:
     """The plan was made before the lease was taken: if another apply changed a stack this
     plan writes in between, the plan is stale and applying it could undo that."""
     if not plan.has_changes:
         return ""
-    now = _current(cfn, tuple(a.stack_name for a in plan.changes))
+    now = _current(aws.client("cloudformation"), tuple(a.stack_name for a in plan.changes))
     for action in plan.changes:
         before, after = action.deployed, now.get(action.stack_name)
         if _fingerprint(before) != _fingerprint(after):

@@ -32,6 +32,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
 from controller.aws.apply import WriteRefused
+from controller.aws.session import Aws
 
 LEASE_SECONDS = float(os.environ.get("MLOPS_LOCK_SECONDS", "120"))
 """How long a lease lives without a renewal; renewed every quarter of it, so a long apply
@@ -94,6 +95,11 @@ class LeaseRecord:
             datetime.fromisoformat(data["expires"]),
             str(data["nonce"]),
         )
+
+
+def lease_of(aws: Aws, bucket: str, controller_id: str, holder: Holder) -> Lease:
+    """The controller's lease, in the session's account."""
+    return Lease(aws.client("s3"), bucket, controller_id, holder)
 
 
 def lock_key(controller_id: str) -> str:

@@ -8,10 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
-
 from controller.aws.discover import discover
 from controller.aws.session import Aws
 from controller.core.config import LoadResult
@@ -101,22 +97,3 @@ def _endpoint_status(sagemaker: Any, name: str) -> str:
         return str(sagemaker.describe_endpoint(EndpointName=name)["EndpointStatus"])
     except sagemaker.exceptions.ClientError:
         return "NotFound"
-
-
-def print_table(rows: tuple[PipelineStatus, ...], console: Console, controller_id: str) -> None:
-    table = Table(title=f"Pipelines managed by {controller_id}", title_justify="left")
-    for column in ("stack", "type", "stack status", "last update", "endpoint", "run", "drift"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        endpoint = f"{row.endpoint_name} {row.endpoint_status}".strip()
-        updated = row.last_updated.strftime("%Y-%m-%d %H:%M:%S") if row.last_updated else ""
-        table.add_row(  # Text, not str: what AWS holds is never read as console markup
-            *(Text(cell) for cell in (row.stack_name, row.pipeline_type, row.stack_status)),
-            updated,
-            Text(endpoint),
-            Text(row.run),
-            row.drift,
-        )
-    console.print(table)
-    if not rows:
-        console.print("No managed pipelines found.")

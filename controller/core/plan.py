@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from controller.core import replacement
 from controller.core.drift import DELETED, ResourceDrift, StackDrift
+from controller.core.errors import UsageError
 from controller.core.pipelines import KINDS, Family
 from controller.core.replacement import Replacement
 from controller.core.stacks import BOOKKEEPING_PARAMETERS, PIPELINE_TAG, DeployedStack
@@ -441,7 +442,7 @@ def _ordered(actions: Sequence[PlannedAction]) -> tuple[PlannedAction, ...]:
     )
 
 
-class TargetError(ValueError):
+class TargetError(UsageError):
     """A `--target` that names no pipeline of the plan; the message lists each one."""
 
 

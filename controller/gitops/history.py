@@ -1,4 +1,4 @@
-"""`mlops-controller history`: the ledger, newest first.
+"""`mlops-controller history`: the ledger of a step, newest first, and the promotion records.
 
 Like `status`, it must work when the config at HEAD is broken (that is when people ask "what
 was deployed?"), so the bucket and controller id may come from flags and MLOPS_* variables.
@@ -11,14 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
-
+from controller.aws.ledger import Ledger
+from controller.aws.promotion import Promotions, stage_ledger
 from controller.aws.session import Aws
 from controller.core.config import LoadResult
 from controller.core.config.settings import DEFAULTS, merge
-from controller.gitops.ledger import Deployment, Ledger
+from controller.core.gates import Approval, Promotion
+from controller.core.records import Deployment
 
 
 @dataclass(frozen=True)
@@ -26,6 +25,12 @@ class LedgerIdentity:
     bucket: str
     controller_id: str
     region: str | None
+    stage: str | None = None
+    """A stage's own ledger; None: the orchestrator's step (the controller's ledger)."""
+
+    @property
+    def label(self) -> str:
+        return f"{self.controller_id} (stage {self.stage})" if self.stage else self.controller_id
 
 
 def identity(result: LoadResult, flags: Mapping[str, Any]) -> LedgerIdentity | None:
@@ -51,48 +56,15 @@ def unfinished(where: LedgerIdentity, profile: str | None = None) -> Deployment 
     return intent.deployment if intent else None
 
 
+def promotions(
+    where: LedgerIdentity, stage: str | None, limit: int | None, profile: str | None = None
+) -> tuple[tuple[Promotion, ...], tuple[Approval, ...]]:
+    aws = Aws(region=where.region, profile=profile)
+    return Promotions.of(aws, where.bucket, where.controller_id).history(stage, limit)
+
+
 def _ledger(where: LedgerIdentity, profile: str | None) -> Ledger:
-    s3 = Aws(region=where.region, profile=profile).client("s3")
-    return Ledger(s3, where.bucket, where.controller_id)
-
-
-def print_unfinished(deployment: Deployment, console: Console) -> None:
-    started = deployment.time.strftime("%Y-%m-%d %H:%M:%S UTC")
-    console.print(
-        Text(
-            f"Unfinished: the apply of {(deployment.commit or 'a working-tree file')[:12]} by "
-            f"{deployment.actor}, started {started}, is running now or was interrupted "
-            "(the next apply records it).",
-            style="yellow",
-        ),
-        soft_wrap=True,
-    )
-
-
-def print_table(records: tuple[Deployment, ...], console: Console, where: LedgerIdentity) -> None:
-    if not records:
-        console.print(f"No applies recorded for {where.controller_id} in s3://{where.bucket}.")
-        return
-    table = Table(title=f"Applies by {where.controller_id}, newest first", title_justify="left")
-    for column in ("time (UTC)", "commit", "actor", "result", "changed", "failed"):
-        table.add_column(column, overflow="fold")
-    for record in records:
-        verdict = (
-            Text("interrupted", style="bold yellow")
-            if record.interrupted
-            else Text("ok", style="green")
-            if record.ok
-            else Text("failed", style="bold red")
-        )
-        table.add_row(
-            record.time.strftime("%Y-%m-%d %H:%M:%S"),
-            (record.commit or "-")[:12],
-            Text(record.actor),  # Text, not str: recorded text is never read as markup
-            verdict,
-            Text(", ".join(f"{s.action} {s.stack_name}" for s in record.changed) or "-"),
-            Text(
-                ", ".join(f"{s.stack_name}: {s.message}" for s in record.failed)
-                or (record.refusal or "-")
-            ),
-        )
-    console.print(table)
+    aws = Aws(region=where.region, profile=profile)
+    if where.stage:
+        return stage_ledger(aws, where.bucket, where.controller_id, where.stage)
+    return Ledger.of(aws, where.bucket, where.controller_id)

@@ -16,7 +16,14 @@ from types import MappingProxyType
 from typing import Any
 
 from controller.core.config import checks, document, schema, settings, stages
-from controller.core.config.model import Config, Pipeline, S3Location, Settings
+from controller.core.config.model import (
+    POLICY_SETTINGS,
+    Config,
+    Pipeline,
+    Policy,
+    S3Location,
+    Settings,
+)
 from controller.core.diagnostics import Diagnostic, error, warning
 from controller.core.pipelines import ASSET_KEYS, INTEGER_KEYS, KINDS, LOCATION_KEYS, stack_name
 
@@ -69,7 +76,21 @@ def load(
     wrong_key = [doc.locate(_with_origin(d, origin), key) for d in settings.key_problems(merged)]
     if wrong_key:
         config, found = None, [*found, *wrong_key]
+    if config is not None:
+        config = replace(config, policy=_policy(from_file, merged, origin, revision))
     return _result(config, found, single)
+
+
+def _policy(
+    from_file: Any, merged: Mapping[str, Any], origin: Mapping[str, str], revision: str | None
+) -> Policy:
+    written = from_file if isinstance(from_file, dict) else {}
+    return Policy(
+        {k: written[k] for k in POLICY_SETTINGS if k in written},
+        str(merged.get("region") or ""),
+        {k: merged[k] for k in POLICY_SETTINGS if k in origin},
+        revision,
+    )
 
 
 def _noting(

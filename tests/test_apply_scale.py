@@ -20,8 +20,8 @@ from moto.cloudformation.models import cloudformation_backends
 
 from bench.proxy import FaultProxy
 from controller.aws import session as aws_module
+from controller.aws.demo_world import seed
 from controller.aws.watcher import LIVE_BUDGET
-from controller.cli.demo import seed
 from controller.cli.main import main
 from controller.core.stacks import OWNER_TAG
 from tests.aws_calls import count_calls, count_stack_writes

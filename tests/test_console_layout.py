@@ -15,8 +15,8 @@ import boto3
 import git
 import pytest
 
+from controller.aws.demo_world import seed
 from controller.aws.session import Aws
-from controller.cli.demo import seed
 from controller.cli.main import main
 
 STACK = re.compile(r"mlops-pipeline-[a-z0-9-]+")

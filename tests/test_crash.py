@@ -25,8 +25,8 @@ import pytest
 
 from bench.proxy import FaultProxy
 from controller.aws import session as aws_module
+from controller.aws.demo_world import seed
 from controller.aws.lock import LeaseRecord, lock_key
-from controller.cli.demo import seed
 from controller.cli.main import main
 from tests.conftest import commit_config
 from tests.test_config_invalid import EXAMPLE_DATA

@@ -20,9 +20,9 @@ import pytest
 
 from bench.proxy import FaultProxy
 from controller.aws import session as aws_module
+from controller.aws.demo_world import seed
 from controller.aws.ledger import Ledger
 from controller.aws.lock import lock_key
-from controller.cli.demo import seed
 from controller.cli.main import main
 from tests.aws_calls import count_calls, stack_writes
 from tests.conftest import EXAMPLE, commit_config

@@ -12,7 +12,7 @@ import git
 import pytest
 
 from controller.aws import session as aws_module
-from controller.cli.demo import seed
+from controller.aws.demo_world import seed
 from controller.cli.main import main
 from controller.core.stacks import OWNER_TAG, SPEC_HASH_PARAMETER
 from tests.aws_calls import count_calls, stack_writes

@@ -366,6 +366,7 @@ def test_stage_records_live_next_to_the_ledger(repo, capsys) -> None:
         "mlops-controller/mlops-controller/stages",
         "mlops-controller/mlops-controller/promotions",
         "mlops-controller/mlops-controller/approvals",
+        "mlops-controller/mlops-controller/policy.json",
     }
     assert any(
         k.startswith(f"mlops-controller/mlops-controller/promotions/dev/{commit}/")
@@ -378,13 +379,18 @@ def test_stage_records_live_next_to_the_ledger(repo, capsys) -> None:
     assert approval.endswith("-approved.json")
 
 
-def test_a_single_account_config_plans_exactly_as_before(
+def test_a_single_account_config_keeps_its_plans_keys_and_gains_the_chains(
     config_repo, capsys, aws, example_config
 ) -> None:
     seed_account(example_config)
     code, out = run(capsys, config_repo, "plan", "--output", "json")
     assert code == 2
-    assert set(json.loads(out)) == {"revision", "refusal", "summary", "changes", "unchanged"}
+    plan = json.loads(out)
+    version_1 = {"revision", "refusal", "summary", "changes", "unchanged"}
+    assert set(plan) == version_1 | {"version", "policy_changes", "stages"}
+    assert plan["version"] == 2
+    (only,) = plan["stages"]
+    assert only["stage"] == "orchestrator" and only["plan"]["changes"] == plan["changes"]
 
 
 def test_watch_continues_the_promotion_each_round_once_approved(repo, capsys) -> None:

@@ -4,6 +4,7 @@ and publish the controller's wheel next to it."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -45,8 +46,11 @@ def deploy(
     """Create (or update) the stack and wait until it settles; "No updates" is unchanged."""
     cfn = aws.client("cloudformation")
     since = datetime.now(UTC) - timedelta(seconds=5)
+    # The operation's own token: its events, never those of an earlier operation on the stack.
+    token = f"mlops-bootstrap-{uuid.uuid4().hex}"
     request: dict[str, Any] = {
         "StackName": stack_name,
+        "ClientRequestToken": token,
         "TemplateBody": template_body,
         "Capabilities": ["CAPABILITY_IAM"],
         "Parameters": parameters,
@@ -63,7 +67,7 @@ def deploy(
             return Deployed("", "unchanged")
         verb = "updated"
     settled = wait_until_settled(
-        cfn, stack_id, stack_name, since, on_event, poll_seconds=poll_seconds
+        cfn, stack_id, stack_name, since, on_event, token=token, poll_seconds=poll_seconds
     )
     outputs = settled.stack.outputs if settled.stack is not None else {}
     return Deployed(

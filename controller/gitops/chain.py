@@ -241,9 +241,9 @@ def promote(chain: Chain, sessions: Sessions, request: PromoteRequest) -> ChainR
     step that did not apply it completely; with `only`, to that step alone (its gate reads
     the earlier step's records). A step behind a closed gate is left as it is. A record that
     cannot be written ends the promotion with the error as a value."""
-    if len(chain.steps) > 1 and chain.revision != request.commit:
+    if len(chain.steps) > 1 and (not request.commit or chain.revision != request.commit):
         raise StageError(
-            "a config with stages is promoted from a commit: read it from git (--repo), not a file"
+            "a staged config is promoted from a commit: read it from git (--repo), not a file"
         )
     store = promotions(chain.config, sessions.home)
     done: list[StepResult] = []

@@ -189,8 +189,16 @@ def _unique(found: list[Diagnostic] | tuple[Diagnostic, ...]) -> list[Diagnostic
 
 
 def _is_single_pipeline(data: Any) -> bool:
-    """The original's request body: one pipeline object instead of a whole config."""
-    return isinstance(data, dict) and "pipeline_type" in data and "pipelines" not in data
+    """The original's request body: one pipeline object instead of a whole config; a key
+    only a pipeline has says so even when `pipeline_type` is the one missing."""
+    if not isinstance(data, dict) or "pipelines" in data:
+        return False
+    return any(key in data for key in _PIPELINE_ONLY)
+
+
+_PIPELINE_ONLY = frozenset(
+    {"pipeline_type", "model_name", "image_tag", "endpoint_name", "model_artifact_location"}
+)
 
 
 def _wrap_single(doc: document.Document) -> document.Document:

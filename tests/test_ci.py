@@ -19,7 +19,7 @@ from botocore.stub import ANY, Stubber
 from markdown_it import MarkdownIt
 from rich.console import Console
 
-from controller.aws import codecommit
+from controller.aws.codecommit import request_token
 from controller.aws.ledger import Ledger
 from controller.aws.session import Aws
 from controller.cli.main import main
@@ -303,7 +303,7 @@ def test_a_pull_request_gets_the_plan_and_the_config_diff_as_one_comment(
             "beforeCommitId": base,
             "afterCommitId": head,
             "content": ANY,
-            "clientRequestToken": codecommit.request_token(PR_ID, head),
+            "clientRequestToken": request_token(PR_ID, head),
         },
     )
 

@@ -15,7 +15,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
 
-from controller.core.chain import ChainPlan, ChainResult, Step
+from controller.core.chain import ChainPlan, ChainResult, Step, StepPlan
 from controller.core.diagnostics import Diagnostic
 from controller.core.plan import Action, Plan
 from controller.core.redact import redact
@@ -37,30 +37,31 @@ def write_plan(directory: Path, plan: Plan, source: str) -> None:
 
 def write_chain_plan(directory: Path, planned: ChainPlan, label: str) -> None:
     """Every step's plan and the JUnit report of the plan."""
+    _write_plans(directory, planned, label)
+    suites = [(p.step, junit(p.plan)) for p in planned.steps if p.plan is not None]
+    missing = [(p.step, p.problem) for p in planned.steps if p.plan is None and p.problem]
+    write_junit(directory, _merged(suites, missing, len(planned.chain.steps)))
+
+
+def _write_plans(directory: Path, planned: ChainPlan, label: str) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     if len(planned.chain.steps) == 1:
-        (only,) = planned.steps
-        if only.plan is not None:
-            write_plan(directory, only.plan, label)
+        for only in planned.steps:
+            if only.plan is not None:
+                write_plan(directory, only.plan, label)
     else:
         for step_plan in planned.steps:
             if step_plan.plan is not None:
                 write_plan(directory / step_plan.step.name, step_plan.plan, step_plan.step.name)
         _write(directory / "plan.md", present.plan_markdown(planned, label))
     _write(directory / "plan.json", report.dumps(present.plan_json(planned)) + "\n")
-    suites = [(p.step, junit(p.plan)) for p in planned.steps if p.plan is not None]
-    missing = [(p.step, p.problem) for p in planned.steps if p.plan is None and p.problem]
-    write_junit(directory, _merged(suites, missing, len(planned.chain.steps)))
 
 
-def write_chain_result(directory: Path, done: ChainResult) -> None:
-    """The promotion as JSON, the plan each step applied, and the JUnit report of it."""
-    directory.mkdir(parents=True, exist_ok=True)
+def write_chain_result(directory: Path, done: ChainResult, label: str) -> None:
+    """The plan each step applied, the promotion as JSON, and the JUnit report of it."""
+    applied = tuple(StepPlan(r.step, r.plan) for r in done.steps if r.plan is not None)
+    _write_plans(directory, ChainPlan(done.chain, applied), label)
     _write(directory / "apply.json", report.dumps(present.result_json(done)) + "\n")
-    several = len(done.chain.steps) > 1
-    for step_result in done.steps:
-        if several and step_result.plan is not None:
-            write_plan(directory / step_result.step.name, step_result.plan, step_result.step.name)
     suites = [
         (r.step, junit(r.plan, r.result))
         for r in done.steps

@@ -210,7 +210,7 @@ def _promote(
                 _say(console, f"Note: {note}")
         _say(console, done.superseded)
         return 0
-    artifacts.write_chain_result(options.artifacts, done)
+    artifacts.write_chain_result(options.artifacts, done, chain.config.source)
     present.print_result(done, console)
     return 1 if done.failed else 0
 

@@ -142,7 +142,7 @@ class _Flow:
     action: PlannedAction
     steps: Steps
     height: int = 0
-    """Levels of dependants below it: its steps are sent first (`_Run.backlog`)."""
+    """Levels of dependants below it: its steps are sent first (`_ApplyLoop.backlog`)."""
     started: float = field(default_factory=time.monotonic)
     deadline: float = 0.0
 
@@ -206,7 +206,7 @@ class Applier:
         """Run the plan; the caller holds the controller's lease (gitops.reconcile does)."""
         if plan.refusal:
             return ApplyResult(plan.revision, (), plan.refusal)
-        return _Run(self, plan).run()
+        return _ApplyLoop(self, plan).run()
 
     # The steps of each action. They run on the sender threads, one step at a time.
 
@@ -481,7 +481,7 @@ class Applier:
         return {"TemplateURL": str(url)}
 
 
-class _Run:
+class _ApplyLoop:
     """One apply: the schedule, the sender threads, the watcher, and the cap, in one loop.
 
     The loop itself never waits on AWS: senders make the writes and their re-reads, and the

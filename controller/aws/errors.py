@@ -1,14 +1,11 @@
 """The AWS SDK's errors as `ControllerError`s: the boundary where botocore stops.
 
-`guarded` wraps a call's botocore error (a refused call, an unreachable endpoint, an answer
-that cannot be parsed) into `AwsError`, with any credentials in its text redacted, so `main`
-and the watch loop catch one root and nothing above `aws/` names botocore.
+`wrapped` turns a botocore error (a refused call, an unreachable endpoint, an answer that
+cannot be parsed) into `AwsError`, with any credentials in its text redacted, so `main` and
+the watch loop catch one root and nothing above `aws/` names botocore.
 """
 
 from __future__ import annotations
-
-import contextlib
-from collections.abc import Iterator
 
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
@@ -26,12 +23,3 @@ def wrapped(exc: BaseException) -> ControllerError | None:
     if isinstance(exc, SDK_ERRORS):
         return AwsError(redact(f"AWS call failed: {exc}"))
     return None
-
-
-@contextlib.contextmanager
-def guarded() -> Iterator[None]:
-    """Raise the SDK's errors of the block as `AwsError`."""
-    try:
-        yield
-    except SDK_ERRORS as exc:
-        raise AwsError(redact(f"AWS call failed: {exc}")) from exc

@@ -48,7 +48,7 @@ from controller.core.gates import (
     outcome,
     settled,
 )
-from controller.core.plan import Guards, Plan, targeted, with_preflight
+from controller.core.plan import Guards, Plan, TargetError, targeted, with_preflight
 from controller.core.results import BAD_OUTCOMES, ApplyResult, ResultSink
 from controller.gitops import reconcile
 from controller.present import Console, report
@@ -187,8 +187,6 @@ def targeted_plan(full: ChainPlan, request: PlanRequest) -> ChainPlan:
 
 
 def _names(plan: Plan, name: str) -> bool:
-    from controller.core.plan import TargetError
-
     try:
         targeted(plan, [name], Guards(allow_delete_all=True))
     except TargetError:

@@ -135,7 +135,7 @@ def apply_plan(
         # commit, say): no lease to take and no record to add. Every action reports as
         # planned, without an AWS call.
         return Applier(aws, options, on_event=on_event, on_result=on_result).apply(plan)
-    run = _Run(
+    run = _RecordedApply(
         config,
         plan,
         aws,
@@ -170,7 +170,7 @@ def _already_applied(plan: Plan, ledger: Ledger) -> bool:
 
 
 @dataclass
-class _Run:
+class _RecordedApply:
     """One apply: what it applies, where it records it, and the record once written."""
 
     config: Config

@@ -111,7 +111,7 @@ def test_target_plans_the_named_pipeline_in_every_step_that_has_it(chain, capsys
     assert "Targeted:" in err
 
 
-def test_a_saved_plan_of_a_step_is_applied_exactly(chain, capsys, tmp_path) -> None:
+def test_a_saved_plan_of_a_step_is_applied_exactly(chain, capsys, tmp_path, monkeypatch) -> None:
     saved = tmp_path / "plan.json"
     step = chain.deployed_in
     if step != "orchestrator":
@@ -124,9 +124,10 @@ def test_a_saved_plan_of_a_step_is_applied_exactly(chain, capsys, tmp_path) -> N
     assert code == 2, err
     assert json.loads(saved.read_text())["step"] == step
 
+    monkeypatch.chdir(chain.repo.working_dir)  # the clone, for the stale-commit guard
     code = main(["apply", str(saved), "--auto-approve", "-o", "json"])
-    out = capsys.readouterr().out
-    assert code == 0
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
     (done,) = json.loads(out)["stages"]
     assert (done["stage"], done["outcome"]) == (step, "applied")
 

@@ -111,7 +111,7 @@ def test_the_profiles_region_is_the_last_fallback_for_the_region(
     assert "S107 $.settings.region: missing required setting" in without[2]
     assert "a region in the AWS profile" in without[2]
     assert with_flag[0] == 0, with_flag
-    assert json.loads(with_flag[1]) == {"valid": True, "diagnostics": []}
+    assert json.loads(with_flag[1]) == {"version": 2, "valid": True, "diagnostics": []}
     assert typo[0] == 1
     assert "C106 $.settings.region: unknown region 'eu-west-9'; did you mean 'eu-west-" in typo[2]
     assert "(set by the region of AWS profile 'typo')" in typo[2]

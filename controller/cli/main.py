@@ -204,7 +204,10 @@ def cmd_validate(options: Options) -> int:
     valid = all(r.config is not None for r in results)
     if options.output == "json":
         diagnostics = [d.to_json() for r in results for d in r.diagnostics]
-        print(json.dumps({"valid": valid, "diagnostics": diagnostics}, indent=2))
+        from controller.core.chain import JSON_VERSION
+
+        document = {"version": JSON_VERSION, "valid": valid, "diagnostics": diagnostics}
+        print(json.dumps(document, indent=2))
         return EXIT_OK if valid else EXIT_ERROR
     for result in results:
         for diagnostic in result.diagnostics:

@@ -360,7 +360,7 @@ def test_a_no_op_apply_of_the_applied_commit_takes_no_lease_and_adds_no_record(
     assert code == 0, out + err
     assert "Apply complete" in out
     s3 = {op: n for op, n in calls.items() if op.startswith("s3.")}
-    assert s3 == {"s3.GetObject": 2}, "the pointer and the intent are read; nothing is written"
+    assert s3 == {"s3.GetObject": 3}, "the policy in force, the pointer and the intent are read"
     assert not stack_writes(calls)
 
     Path(repo, "README.md").write_text("The config repository.\n")

@@ -26,6 +26,7 @@ class ApiCall:
 STACK = "arn:{partition}:cloudformation:{region}:{account}:stack/{stack_prefix}-example/id"
 STATE = "arn:{partition}:s3:::{assets_bucket}/mlops-controller/{controller_id}/lock.json"
 LEDGER = "arn:{partition}:s3:::{assets_bucket}/mlops-controller/{controller_id}/ledger/x.json"
+POLICY = "arn:{partition}:s3:::{assets_bucket}/mlops-controller/{controller_id}/policy.json"
 MACHINE = "arn:{partition}:states:{region}:{account}:stateMachine:{stack_prefix}-example-1a2b"
 EXECUTION = "arn:{partition}:states:{region}:{account}:execution:{stack_prefix}-example-1a2b:x"
 PULL_REQUESTS = "arn:{partition}:codecommit:{region}:{account}:{repository}"
@@ -61,6 +62,8 @@ CALLS: tuple[ApiCall, ...] = (
     ApiCall("s3.DeleteObject", "s3:DeleteObject", STATE, "releasing the apply lease"),
     ApiCall("s3.GetObject", "s3:GetObject", LEDGER, "the ledger"),
     ApiCall("s3.PutObject", "s3:PutObject", LEDGER, "the ledger"),
+    ApiCall("s3.GetObject", "s3:GetObject", POLICY, "the promotion policy in force"),
+    ApiCall("s3.PutObject", "s3:PutObject", POLICY, "the policy of a completely applied commit"),
     ApiCall("s3.ListObjectsV2", "s3:ListBucket", "arn:{partition}:s3:::{assets_bucket}", "history"),
     ApiCall(
         "s3.HeadObject",

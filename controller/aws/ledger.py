@@ -17,12 +17,14 @@ Three kinds of object live under the prefix, all written while the apply lease i
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from controller.aws.session import Aws
 from controller.aws.store import Failure, JsonStore
 from controller.core.errors import RecordError
+from controller.core.gates import Approval, Promotion
 from controller.core.records import Deployment, Intent, Pointer
 
 LAST_APPLIED = "last-applied.json"
@@ -170,3 +172,29 @@ class Ledger:
             f"cannot {failure.verb} the deployment ledger in s3://{self.bucket}/{self.prefix}: "
             f"{failure.code}: {failure.message} (the ledger lives in settings.assets_bucket)"
         )
+
+
+@dataclass(frozen=True)
+class LedgerIdentity:
+    bucket: str
+    controller_id: str
+    region: str | None
+    stage: str | None = None
+    """A stage's own ledger; None: the orchestrator's step (the controller's ledger)."""
+
+    @property
+    def label(self) -> str:
+        return f"{self.controller_id} (stage {self.stage})" if self.stage else self.controller_id
+
+
+@dataclass(frozen=True)
+class ChainHistory:
+    """A step's applies (the orchestrator's, or `--stage`'s), an apply left unfinished, and,
+    with stages, the promotions and approvals."""
+
+    where: LedgerIdentity
+    applies: tuple[Deployment, ...]
+    unfinished: Deployment | None
+    promotions: tuple[Promotion, ...] = ()
+    approvals: tuple[Approval, ...] = ()
+    several: bool = False

@@ -21,7 +21,7 @@ from typing import Any
 
 from controller.aws.ledger import Ledger
 from controller.aws.session import Aws
-from controller.aws.store import Failure, JsonStore
+from controller.aws.store import MISSING, Failure, JsonStore
 from controller.core.config.model import Policy
 from controller.core.errors import RecordError
 from controller.core.gates import Approval, Decision, Promotion, PromotionOutcome
@@ -91,7 +91,8 @@ class Promotions:
         the first promotion); None before any."""
         key = self.prefix + POLICY
         try:
-            data = self.store.read_json(key)
+            # No bucket yet: nothing was ever promoted (status works before the bootstrap).
+            data = self.store.read_json(key, missing=(*MISSING, "NoSuchBucket"))
         except ValueError as exc:
             raise PromotionError(f"s3://{self.bucket}/{key}: not a policy record ({exc})") from exc
         if data is None:

@@ -12,6 +12,7 @@ from controller.aws.discover import discover
 from controller.aws.session import Aws
 from controller.core.config import LoadResult
 from controller.core.config.settings import DEFAULTS, merge
+from controller.core.gates import Promotion
 from controller.core.pipelines import KINDS, Family
 from controller.core.stacks import DeployedStack
 
@@ -97,3 +98,25 @@ def _endpoint_status(sagemaker: Any, name: str) -> str:
         return str(sagemaker.describe_endpoint(EndpointName=name)["EndpointStatus"])
     except sagemaker.exceptions.ClientError:
         return "NotFound"
+
+
+@dataclass(frozen=True)
+class StepStatus:
+    name: str
+    description: str
+    last_promoted: Promotion | None
+    pipelines: tuple[PipelineStatus, ...]
+    problem: str = ""
+    """Why the step could not be read: its role cannot be assumed."""
+
+
+@dataclass(frozen=True)
+class ChainStatus:
+    controller_id: str
+    steps: tuple[StepStatus, ...]
+    several: bool
+    """The chain has stages: each step is shown under its heading."""
+
+    @property
+    def ok(self) -> bool:
+        return not any(s.problem for s in self.steps)

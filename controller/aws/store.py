@@ -36,19 +36,19 @@ class JsonStore:
         self.bucket = bucket
         self.on_error = on_error
 
-    def read(self, key: str) -> bytes | None:
-        """The object's bytes; None when there is none."""
+    def read(self, key: str, *, missing: tuple[str, ...] = MISSING) -> bytes | None:
+        """The object's bytes; None when there is none (error codes `missing`)."""
         try:
             body: bytes = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         except ClientError as exc:
-            if _code(exc) in MISSING:
+            if _code(exc) in missing:
                 return None
             raise self._failed(exc, "read", key) from exc
         return body
 
-    def read_json(self, key: str) -> Any:
+    def read_json(self, key: str, *, missing: tuple[str, ...] = MISSING) -> Any:
         """The object as JSON; None when there is none, `ValueError` when it is not JSON."""
-        body = self.read(key)
+        body = self.read(key, missing=missing)
         return None if body is None else json.loads(body)
 
     def put(self, key: str, payload: Mapping[str, Any], *, redacted: bool = False) -> None:

@@ -24,6 +24,7 @@ from controller.gitops import chain as use_case
 from controller.gitops import reconcile
 from controller.present import Console, report
 from controller.present import chain as present
+from controller.present import history as history_view
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "mlops-config.stages.json"
 
@@ -80,7 +81,7 @@ def story(console: Console, workdir: Path) -> bool:
     report.heading(console, "5. History: every promotion and approval, as records")
     config = _load(repo)
     promotions, approvals = use_case.promotions(config, aws).history(limit=20)
-    present.print_history(promotions, approvals, console, f"s3://{bucket}")
+    history_view.print_promotions(promotions, approvals, console, f"s3://{bucket}")
     console.print("[green]Demo complete.[/]" if ok else "[red]Demo finished with failures.[/]")
     return bool(ok)
 

@@ -296,7 +296,7 @@ def _planned(judged: Judged) -> tuple[ChainPlan, ChainPlan]:
     return full, use_case.targeted_plan(full, judged.request)
 
 
-def _emit_plan(options: Options, judged: Judged, shown: ChainPlan) -> None:
+def _emit_plan(options: Options, judged: Judged, full: ChainPlan, shown: ChainPlan) -> None:
     from controller.present import chain as present
 
     label = judged.loaded.label
@@ -306,16 +306,18 @@ def _emit_plan(options: Options, judged: Judged, shown: ChainPlan) -> None:
         print(present.plan_markdown(shown, label), end="")
     else:
         present.print_plan(shown, _console(options), label, show_all=options.show_all)
-    _note_targets(options, shown)
+    _note_targets(options, full, shown)
 
 
-def _note_targets(options: Options, shown: ChainPlan) -> None:
+def _note_targets(options: Options, full: ChainPlan, shown: ChainPlan) -> None:
     if options.targets:
+        total = sum(len(p.plan.actions) for p in full.steps if p.plan is not None)
         planned = sum(len(p.plan.actions) for p in shown.steps if p.plan is not None)
+        steps = f" in {len(shown.steps)} steps" if len(full.steps) > 1 else ""
         print(
-            f"Targeted: {planned} pipelines planned in {len(shown.steps)} step(s); the rest "
-            "left out. As with Terraform's -target, the config is not wholly applied: use it "
-            "to fix one pipeline, then apply without --target.",
+            f"Targeted: {planned} of {total} pipelines planned{steps}; {total - planned} left "
+            "out. As with Terraform's -target, the config is not wholly applied: use it to "
+            "fix one pipeline, then apply without --target.",
             file=sys.stderr,
         )
 
@@ -329,7 +331,7 @@ def _plan_status(shown: ChainPlan) -> int:
 def cmd_plan(options: Options) -> int:
     judged = _judged(options)
     full, shown = _planned(judged)
-    _emit_plan(options, judged, shown)
+    _emit_plan(options, judged, full, shown)
     if options.out:
         _save_plan(options, judged, full, shown)
     return _plan_status(shown)
@@ -395,10 +397,9 @@ def cmd_apply(options: Options) -> int:
     if not options.auto_approve:
         from controller.present import chain as present
 
-        _, shown = _planned(judged)
-
+        full, shown = _planned(judged)
         present.print_plan(shown, console, judged.loaded.label)
-        _note_targets(options, shown)
+        _note_targets(options, full, shown)
         if len(judged.chain.steps) == 1:
             confirmed = {p.step.name: p.plan for p in shown.steps if p.plan is not None}
         asks = shown.has_changes or len(judged.chain.steps) > 1
@@ -647,86 +648,34 @@ def add_limit_options(parser: argparse.ArgumentParser) -> None:
 # status, history, approve, grants: the chain's records
 
 
-def _chain_or_none(options: Options, *, default_to_git: bool = True) -> tuple[Chain | None, Aws]:
-    """The chain of a valid config under the policy in force; for an invalid one (status and
-    history must work when the config is broken), None and a session from flags."""
+def cmd_status(options: Options) -> int:
     from controller.aws import status
     from controller.gitops import chain as use_case
+    from controller.gitops import status as chain_status
+    from controller.present import status as status_view
 
-    loaded = load(options.source, default_to_git=default_to_git)
-    if loaded.result.config is None:
+    loaded = load(options.source, default_to_git=True)
+    if loaded.result.config is not None:
+        config = loaded.result.config
+        home = _aws(options.source, config.settings.region)
+        chain = use_case.judged(config, home)
+        found = chain_status.of_chain(chain, home, options.stage)
+    else:
         if options.stage:
             _print_diagnostics(loaded.result)
             raise ConfigInvalid()
-        _, region = status.identity(loaded.result, options.source.flags)
-        return None, _aws(options.source, region)
-    config = loaded.result.config
-    home = _aws(options.source, config.settings.region)
-    return use_case.judged(config, home), home
-
-
-def cmd_status(options: Options) -> int:
-    from controller.aws import promotion, status
-    from controller.aws.credentials import StageUnreachable
-    from controller.core.chain import JSON_VERSION
-    from controller.gitops import chain as use_case
-    from controller.present import chain as present
-    from controller.present import status as status_view
-
-    chain, home = _chain_or_none(options)
-    console = _console(options)
-    if chain is None:
-        loaded = load(options.source, default_to_git=True)
-        controller_id, _ = status.identity(loaded.result, options.source.flags)
-        rows = status.collect(home, controller_id)
-        if options.output == "json":
-            pipelines = [row.to_json() for row in rows]
-            entry = {"stage": "orchestrator", "problem": None, "last_promoted": None}
-            single = {"version": JSON_VERSION, "stages": [{**entry, "pipelines": pipelines}]}
-            print(_dumps({**single, "pipelines": pipelines}))
-        else:
-            status_view.print_table(rows, console, controller_id)
-        return EXIT_OK
-    controller_id = chain.config.settings.controller_id
-    sessions = use_case.Sessions(home, chain.config)
-    store = use_case.promotions(chain.config, home) if len(chain.steps) > 1 else None
-    found = []
-    ok = True
-    for step in chain.only(options.stage):
-        newest = store.newest_applied(step.name) if store is not None else None
-        try:
-            rows, problem = status.collect(sessions.of(step), controller_id), ""
-        except StageUnreachable as exc:
-            rows, problem, ok = (), str(exc), False
-        found.append((step, newest, rows, problem))
+        controller_id, region = status.identity(loaded.result, options.source.flags)
+        found = chain_status.of_account(_aws(options.source, region), controller_id)
     if options.output == "json":
-        stages = [
-            {
-                "stage": step.name,
-                "problem": problem or None,
-                "last_promoted": promotion.promotion_json(newest) if newest else None,
-                "pipelines": [row.to_json() for row in rows],
-            }
-            for step, newest, rows, problem in found
-        ]
-        document: dict[str, Any] = {"version": JSON_VERSION, "stages": stages}
-        if len(chain.steps) == 1:
-            document["pipelines"] = stages[0]["pipelines"]
-        print(_dumps(document))
-        return EXIT_OK if ok else EXIT_ERROR
-    for step, newest, rows, problem in found:
-        if len(chain.steps) > 1:
-            present.print_step(step, console)
-        status_view.print_step_status(rows, console, controller_id, newest, problem)
-    return EXIT_OK if ok else EXIT_ERROR
+        print(_dumps(status_view.status_json(found)))
+    else:
+        status_view.print_status(found, _console(options))
+    return EXIT_OK if found.ok else EXIT_ERROR
 
 
 def cmd_history(options: Options) -> int:
-    from controller.aws import promotion
-    from controller.core.chain import JSON_VERSION
     from controller.gitops import chain as use_case
     from controller.gitops import history
-    from controller.present import chain as present
     from controller.present import history as history_view
 
     loaded = load(options.source, default_to_git=True)
@@ -737,34 +686,14 @@ def cmd_history(options: Options) -> int:
     elif options.stage:
         _print_diagnostics(loaded.result)
         raise ConfigInvalid()
-    identity = history.identity(loaded.result, options.source.flags)
-    if identity is None:
+    where = history.identity(loaded.result, options.source.flags)
+    if where is None:
         raise UsageError("history needs the assets bucket: give --assets-bucket or a valid config")
-    step = chain.only(options.stage)[0] if chain is not None else None
-    profile = options.source.profile
-    if step is not None and step.stage is not None:
-        identity = replace(identity, stage=step.name)
-    applies = history.read(identity, options.limit, profile=profile)
-    promotions: tuple[Any, ...] = ()
-    approvals: tuple[Any, ...] = ()
-    if chain is not None and len(chain.steps) > 1:
-        promotions, approvals = history.promotions(identity, options.stage, options.limit, profile)
+    found = history.collect(where, chain, options.stage, options.limit, options.source.profile)
     if options.output == "json":
-        document: dict[str, Any] = {
-            "version": JSON_VERSION,
-            "applies": [a.to_json() for a in applies],
-            "promotions": [promotion.promotion_json(p) for p in promotions],
-            "approvals": [promotion.approval_json(a) for a in approvals],
-        }
-        print(json.dumps(document, indent=2))
-        return EXIT_OK
-    console = _console(options)
-    if chain is not None and len(chain.steps) > 1:
-        present.print_history(promotions, approvals, console, f"s3://{identity.bucket}")
-    unfinished = history.unfinished(identity, profile)
-    if unfinished is not None:
-        history_view.print_unfinished(unfinished, console)
-    history_view.print_table(applies, console, identity.bucket, identity.label)
+        print(json.dumps(history_view.history_json(found), indent=2))
+    else:
+        history_view.print_history(found, _console(options))
     return EXIT_OK
 
 

@@ -8,29 +8,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any
 
-from controller.aws.ledger import Ledger
+from controller.aws.ledger import ChainHistory, Ledger, LedgerIdentity
 from controller.aws.promotion import Promotions, stage_ledger
 from controller.aws.session import Aws
+from controller.core.chain import Chain
 from controller.core.config import LoadResult
 from controller.core.config.settings import DEFAULTS, merge
 from controller.core.gates import Approval, Promotion
 from controller.core.records import Deployment
-
-
-@dataclass(frozen=True)
-class LedgerIdentity:
-    bucket: str
-    controller_id: str
-    region: str | None
-    stage: str | None = None
-    """A stage's own ledger; None: the orchestrator's step (the controller's ledger)."""
-
-    @property
-    def label(self) -> str:
-        return f"{self.controller_id} (stage {self.stage})" if self.stage else self.controller_id
 
 
 def identity(result: LoadResult, flags: Mapping[str, Any]) -> LedgerIdentity | None:
@@ -42,6 +30,29 @@ def identity(result: LoadResult, flags: Mapping[str, Any]) -> LedgerIdentity | N
         return None
     controller_id = str(merged.get("controller_id", DEFAULTS["controller_id"]))
     return LedgerIdentity(str(merged["assets_bucket"]), controller_id, merged.get("region"))
+
+
+def collect(
+    where: LedgerIdentity,
+    chain: Chain | None,
+    stage: str | None,
+    limit: int | None,
+    profile: str | None = None,
+) -> ChainHistory:
+    """`chain` is None for a broken config: the orchestrator's ledger from flags alone."""
+    step = chain.only(stage)[0] if chain is not None else None
+    if step is not None and step.stage is not None:
+        where = replace(where, stage=step.name)
+    several = chain is not None and len(chain.steps) > 1
+    promoted, approved = promotions(where, stage, limit, profile) if several else ((), ())
+    return ChainHistory(
+        where,
+        read(where, limit, profile),
+        unfinished(where, profile),
+        promoted,
+        approved,
+        several,
+    )
 
 
 def read(

@@ -24,7 +24,7 @@ from controller.core.chain import (
     StepPlan,
     StepResult,
 )
-from controller.core.gates import Approval, Decision, GateState, Promotion, PromotionOutcome
+from controller.core.gates import GateState, PromotionOutcome
 from controller.present import report
 
 OUTCOME_STYLE = {
@@ -237,38 +237,6 @@ def stopped(runs: Sequence[StepResult]) -> str:
     if last.outcome is not None and last.outcome is not PromotionOutcome.APPLIED:
         return f"stopped at {last.step.name}: {last.outcome.value}: {last.message}"
     return ""
-
-
-def print_history(
-    promotions: Sequence[Promotion], approvals: Sequence[Approval], console: Console, where: str
-) -> None:
-    table = Table(title=f"Promotions in {where}, newest first", title_justify="left")
-    for column in ("time (UTC)", "stage", "commit", "outcome", "actor", "detail"):
-        table.add_column(column, overflow="fold")
-    for item in promotions:
-        table.add_row(
-            item.time.strftime("%Y-%m-%d %H:%M:%S"),
-            item.stage,
-            item.commit[:12],
-            Text(item.outcome.value, style=OUTCOME_STYLE[item.outcome]),
-            Text(item.actor),
-            Text(item.message),
-        )
-    console.print(table if promotions else "No promotions recorded.")
-    table = Table(title="Approvals, newest first", title_justify="left")
-    for column in ("time (UTC)", "stage", "commit", "decision", "by", "note"):
-        table.add_column(column, overflow="fold")
-    for decision in approvals:
-        style = "green" if decision.decision is Decision.APPROVED else "bold red"
-        table.add_row(
-            decision.time.strftime("%Y-%m-%d %H:%M:%S"),
-            decision.stage,
-            decision.commit[:12],
-            Text(decision.decision.value, style=style),
-            Text(decision.who),
-            Text(decision.note),
-        )
-    console.print(table if approvals else "No approvals recorded.")
 
 
 def _step_json(step: Step) -> dict[str, Any]:

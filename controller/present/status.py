@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.console import Console
+from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
-from controller.aws.status import PipelineStatus
+from controller.aws.promotion import promotion_json
+from controller.aws.status import ChainStatus, PipelineStatus
+from controller.core.chain import JSON_VERSION
 from controller.core.gates import Promotion
 
 
@@ -47,3 +52,30 @@ def print_step_status(
         console.print(Text.assemble(("Unreachable: ", "bold red"), problem))
     else:
         print_table(tuple(rows), console, controller_id)
+
+
+def print_status(found: ChainStatus, console: Console) -> None:
+    for step in found.steps:
+        if found.several:
+            console.print(Rule(step.description, align="left"))
+        print_step_status(
+            step.pipelines, console, found.controller_id, step.last_promoted, step.problem
+        )
+
+
+def status_json(found: ChainStatus) -> dict[str, Any]:
+    """Version 2: every step under `stages`; a chain of one step also keeps its pipelines at
+    the top level (version 1 printed that list alone)."""
+    stages = [
+        {
+            "stage": step.name,
+            "problem": step.problem or None,
+            "last_promoted": promotion_json(step.last_promoted) if step.last_promoted else None,
+            "pipelines": [row.to_json() for row in step.pipelines],
+        }
+        for step in found.steps
+    ]
+    document: dict[str, Any] = {"version": JSON_VERSION, "stages": stages}
+    if not found.several:
+        document["pipelines"] = stages[0]["pipelines"]
+    return document

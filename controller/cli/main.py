@@ -485,11 +485,11 @@ def _apply_status(options: Options, done: ChainResult) -> int:
 
 def _apply_saved(options: Options) -> int:
     """`apply FILE`: exactly the saved plan of its step, or a refusal saying what changed."""
-    from controller.aws.session import account_of
     from controller.core import config as config_module
     from controller.core import planfile
-    from controller.core.plan import targeted
-    from controller.gitops import chain as use_case
+    from controller.core.chain import ChainPlan, StepPlan
+    from controller.gitops import saved as saved_plans
+    from controller.present import chain as present
 
     given = [flag for flag, value in _source_flags(options).items() if value]
     if given:
@@ -515,29 +515,14 @@ def _apply_saved(options: Options) -> int:
         _print_diagnostics(result)
         raise UsageError(f"the config in {name} is not valid for this mlops-controller")
     config = replace(result.config, source=saved.source)
-    home = _aws(options.source, config.settings.region)
-    chain = use_case.judged(config, home)
-    sessions = use_case.Sessions(home, config)
-    request = use_case.PlanRequest(saved.step, saved.allow_delete_all, False, tuple(saved.targets))
-    step = chain.step(saved.step)
-    full = use_case.plan_step(step, chain, sessions, request)
-    plan = targeted(full, saved.targets, use_case.guards(chain, saved.allow_delete_all))
-    account = account_of(sessions.of(step)) if saved.account else None
-    reason = planfile.stale(saved, full, plan, account)
-    if reason:
-        raise UsageError(
-            f"the saved plan {name} no longer holds: {reason}. Nothing was changed: make a new plan"
-        )
+    again = saved_plans.replan(saved, config, _aws(options.source, config.settings.region), name)
     console = _console(options)
-    from controller.core.chain import ChainPlan, StepPlan
-    from controller.present import chain as present
-
-    present.print_plan(
-        ChainPlan(chain, (StepPlan(step, plan),)), console, f"{saved.source} (saved plan {name})"
-    )
+    shown = ChainPlan(again.chain, (StepPlan(again.step, again.plan),))
+    present.print_plan(shown, console, f"{saved.source} (saved plan {name})")
     loaded = Loaded(result, saved.source, saved.config_text.encode(), None)
-    judged = Judged(loaded, chain, sessions, request)
-    return _promote(replace(options, stage=saved.step), judged, console, {step.name: plan})
+    judged = Judged(loaded, again.chain, again.sessions, again.request)
+    plans = {again.step.name: again.plan}
+    return _promote(replace(options, stage=saved.step), judged, console, plans)
 
 
 def _source_flags(options: Options) -> dict[str, Any]:

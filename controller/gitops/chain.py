@@ -336,7 +336,8 @@ def _apply(
     )
     request.hooks.on_apply(step, result)
     verified = None
-    if result.ok and not settled(step_plan):
+    # Whether the next step's gate may open; a chain of one step has no next step.
+    if result.ok and not settled(step_plan) and len(chain.steps) > 1:
         verified = plan_step(step, chain, sessions, replace(request.plan, detect_drift=False))
     reached = outcome(result, verified)
     if reached is PromotionOutcome.APPLIED and request.partial:

@@ -25,7 +25,7 @@ from controller.core import config as config_module
 from controller.core.chain import Chain, ChainPlan
 from controller.core.config.settings import AwsDefaults
 from controller.core.diagnostics import Diagnostic
-from controller.core.errors import ControllerError, UsageError
+from controller.core.errors import UsageError
 from controller.core.redact import redact
 from controller.gitops import artifacts, reconcile, source
 from controller.gitops import chain as use_case
@@ -131,15 +131,7 @@ def run(context: CiContext, options: CiOptions, console: Console, aws: Aws | Non
     A push to the deployment branch (and the hourly run) promotes the commit through the
     chain as far as the gates allow, so an approval that arrived since the last run is acted
     on by the next one; a push elsewhere plans every step; a pull request is commented with
-    the plan of every step. An error is reported as one line, never a traceback."""
-    try:
-        return _run(context, options, console, aws)
-    except ControllerError as exc:
-        _say(console, f"error: {exc}")
-        return 1
-
-
-def _run(context: CiContext, options: CiOptions, console: Console, aws: Aws | None) -> int:
+    the plan of every step."""
     repo = source.open_repo(options.repo_dir)
     text = source.read_git(repo.working_dir, context.commit, options.config_path)
     loaded = config_module.load(

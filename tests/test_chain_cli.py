@@ -111,13 +111,43 @@ def test_target_plans_the_named_pipeline_in_every_step_that_has_it(chain, capsys
     assert "Targeted:" in err
 
 
+def bigger_endpoint(chain: Chain) -> None:
+    """A new commit that changes the realtime endpoint where it is deployed; a step behind
+    the orchestrator's gets it once the orchestrator's step has applied the commit."""
+    pipeline = chain.document["pipelines"][0]
+    if chain.deployed_in == "orchestrator":
+        pipeline["inference_instance"] = "ml.m5.xlarge"
+    else:
+        pipeline["inference_instance"]["dev"] = "ml.m5.xlarge"
+    commit_config(chain.repo, chain.document, "Bigger endpoint")
+
+
+def test_a_targeted_apply_writes_only_the_named_pipeline_where_its_gate_is_open(
+    chain, capsys
+) -> None:
+    applied(capsys, chain)
+    bigger_endpoint(chain)
+    if chain.deployed_in != "orchestrator":
+        applied(capsys, chain, "--stage", "orchestrator")
+
+    done = applied(capsys, chain, "--target", REALTIME)
+
+    steps = {s["stage"]: s for s in done["stages"]}
+    target = steps[chain.deployed_in]
+    assert target["outcome"] == "incomplete", "a targeted apply never opens the next gate"
+    assert [r["name"] for r in target["apply"]["results"]] == [REALTIME]
+    assert target["apply"]["results"][0]["outcome"] == "succeeded"
+    code, _, err = run(capsys, chain, "apply", "--auto-approve", "--target", "no-such-model")
+    assert code == 1
+    assert "--target 'no-such-model' names no pipeline" in err
+
+
 def test_a_saved_plan_of_a_step_is_applied_exactly(chain, capsys, tmp_path, monkeypatch) -> None:
     saved = tmp_path / "plan.json"
     step = chain.deployed_in
     if step != "orchestrator":
         applied(capsys, chain)
-        chain.document["pipelines"][0]["inference_instance"]["dev"] = "ml.m5.large"
-        commit_config(chain.repo, chain.document, "Bigger dev endpoint")
+        bigger_endpoint(chain)
         # dev's gate opens once the step before it has applied this commit
         applied(capsys, chain, "--stage", "orchestrator")
     code, _, err = run(capsys, chain, "plan", "--stage", step, "--out", str(saved))

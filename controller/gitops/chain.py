@@ -251,13 +251,21 @@ def promote(chain: Chain, sessions: Sessions, request: PromoteRequest) -> ChainR
             if len(chain.steps) > 1 and result.outcome is not None and result.result is not None:
                 _record(store, request, result)
             done.append(result)
-            if result.outcome is not PromotionOutcome.APPLIED:
+            if not _goes_on(result, request):
                 break
         finished = ChainResult(chain, tuple(done))
         _record_policy(finished, store, request)
     except ControllerError as exc:
         return ChainResult(chain, tuple(done), error=exc.refusal())
     return finished
+
+
+def _goes_on(result: StepResult, request: PromoteRequest) -> bool:
+    """A targeted promotion goes on past a step it applied without failure: the next gate
+    reads the records, which a targeted apply never changes."""
+    if result.outcome is PromotionOutcome.APPLIED:
+        return True
+    return request.partial and result.outcome is PromotionOutcome.INCOMPLETE
 
 
 def _promote_step(
@@ -272,7 +280,7 @@ def _promote_step(
     if len(chain.steps) == 1:
         # A chain of one step has no gate: the ledger's own guards decide.
         return _apply(step, Gate(GateState.OPEN, "automatic"), chain, sessions, store, request)
-    previous_applied = _previous_applied(step, done, store, commit)
+    previous_applied = _previous_applied(step, done, store, commit, request)
     manual = step.stage is not None and step.stage.manual
     decisions = store.decisions(step.name, commit) if manual else ()
     opened = gate(step.stage, commit, step.previous, previous_applied, decisions)
@@ -281,10 +289,12 @@ def _promote_step(
     return _apply(step, opened, chain, sessions, store, request)
 
 
-def _previous_applied(step: Step, done: list[StepResult], store: Promotions, commit: str) -> bool:
+def _previous_applied(
+    step: Step, done: list[StepResult], store: Promotions, commit: str, request: PromoteRequest
+) -> bool:
     if step.previous is None:
         return True
-    if done and done[-1].step.name == step.previous:
+    if done and done[-1].step.name == step.previous and not request.partial:
         return done[-1].outcome is PromotionOutcome.APPLIED
     return store.reached(step.previous, commit)
 
@@ -316,9 +326,11 @@ def _apply(
     if step_plan is None:
         step_plan = plan_step(step, chain, sessions, request.plan)
         if request.plan.targets:
-            step_plan = targeted(
-                step_plan, request.plan.targets, guards(chain, request.plan.allow_delete_all)
-            )
+            names = [n for n in request.plan.targets if _names(step_plan, n)]
+            if not names:
+                why = "--target names no pipeline of this step: nothing applied here"
+                return StepResult(step, opened, PromotionOutcome.INCOMPLETE, message=why)
+            step_plan = targeted(step_plan, names, guards(chain, request.plan.allow_delete_all))
     request.hooks.on_plan(step, step_plan)
     result = reconcile.apply_plan(
         step.config,
@@ -382,6 +394,8 @@ def _record(store: Promotions, request: PromoteRequest, done: StepResult) -> Ste
     assert done.outcome is not None
     if (done.result is not None and done.result.superseded) or not request.commit:
         return done  # a late build, or a working-tree file: no promotion to record
+    if request.partial:
+        return done  # a targeted apply promotes nothing: the records stay as they are
     commit = request.commit
     earlier = store.outcomes(done.step.name, commit)
     if not earlier or earlier[-1] is not done.outcome:

@@ -32,15 +32,24 @@ def _listed(value: Any) -> list[str]:
 
 def _condition_holds(condition: Mapping[str, Any], context: Context) -> bool:
     for operator, tests in condition.items():
-        match = _OPERATORS.get(operator)
+        # `...IfExists` holds when the key is absent; `StringNotLike` when no value matches.
+        if_exists = operator.endswith("IfExists")
+        base = operator.removesuffix("IfExists")
+        negated = base.startswith("StringNot")
+        match = _OPERATORS.get(base.replace("Not", "", 1) if negated else base)
         if match is None:
             return False
         for key, expected in tests.items():
             actual = context.get(key)
             if actual is None:
+                if if_exists:
+                    continue
                 return False
             actuals = actual if isinstance(actual, list) else [actual]
-            if not all(any(match(e, a) for e in _listed(expected)) for a in actuals):
+            if negated:
+                if any(match(e, a) for e in _listed(expected) for a in actuals):
+                    return False
+            elif not all(any(match(e, a) for e in _listed(expected)) for a in actuals):
                 return False
     return True
 

@@ -4,9 +4,10 @@ moto neither runs a SageMaker `.sync` task nor evaluates intrinsic functions the
 Functions does, so this evaluates a definition (JSONPath query language) state by state:
 `InputPath`, `Parameters` / `ResultSelector` with `.$` fields (JsonPath, including slices,
 and the intrinsic functions the blueprints use), `Result`, `ResultPath`, `OutputPath`, `Next`
-and `End`, for `Pass` and `Task` states. Each task is answered by a callback and recorded
-with its parameters exactly as the service would receive them; `api_shape` names the botocore
-operation a task's resource calls, to validate those parameters against.
+and `End`, for `Pass` and `Task` states, and `Choice` states on `IsPresent`. Each task is
+answered by a callback and recorded with its parameters exactly as the service would receive
+them; `api_shape` names the botocore operation a task's resource calls, to validate those
+parameters against.
 
 Semantics from the Amazon States Language specification and the Step Functions developer
 guide ("Intrinsic functions", "Using JSONPath paths"): `States.StringSplit` splits on every
@@ -55,6 +56,9 @@ def run(definition: dict[str, Any], answer: Answer, state_input: Any = None) -> 
         state = definition["States"][name]
         effective = query(data, state.get("InputPath", "$"))
         kind = state["Type"]
+        if kind == "Choice":
+            name = _choose(state, data)
+            continue
         if kind == "Pass":
             if "Result" in state:
                 result = copy.deepcopy(state["Result"])
@@ -76,6 +80,21 @@ def run(definition: dict[str, Any], answer: Answer, state_input: Any = None) -> 
             return Execution(calls, data)
         name = state["Next"]
     raise StatesError("no End after 100 states")
+
+
+def _choose(state: dict[str, Any], data: Any) -> str:
+    """A Choice state's next state; only the `IsPresent` test, which the blueprints use."""
+    for rule in state["Choices"]:
+        if set(rule) != {"Variable", "IsPresent", "Next"}:
+            raise StatesError(f"choice rule {sorted(rule)} is not simulated")
+        try:
+            query(data, rule["Variable"])
+            present = True
+        except StatesError:
+            present = False
+        if present == rule["IsPresent"]:
+            return str(rule["Next"])
+    return str(state["Default"])
 
 
 def _place(data: Any, path: str | None, result: Any) -> Any:

@@ -1,4 +1,5 @@
-"""`mlops-controller adopt`: the README's render recipe, then taking the stack over explicitly.
+"""`mlops-controller adopt`: the render recipe of docs/blueprints.md, then taking the stack
+over explicitly.
 
 moto refuses an UpdateStack that changes only tags ("No updates are to be performed");
 CloudFormation applies it, so the benchmark's fidelity fix for that is applied here too.
@@ -48,7 +49,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 def create_from_render(
     cfn: Any, repo: git.Repo, tmp_path: Path, capsys: Any, **tags: str
 ) -> dict[str, str]:
-    """The README's recipe: `render`, then CloudFormation's create-stack with its files."""
+    """docs/blueprints.md's recipe: `render`, then CloudFormation's create-stack with its files."""
     out = tmp_path / "out"
     config = str(Path(repo.working_dir) / "mlops-config.json")
     assert run(capsys, "render", config, "--out", str(out))[0] == 0

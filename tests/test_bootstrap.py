@@ -20,6 +20,7 @@ from cfnlint.api import lint
 
 from controller import __version__
 from controller.cli.main import main
+from controller.core import intrinsics
 from controller.gitops import bootstrap, ci, wheel
 from tests.conftest import ROOT
 
@@ -190,7 +191,8 @@ def test_an_hourly_run_converges_the_deployment_branch() -> None:
 
 def test_build_role_may_only_touch_the_controllers_stacks() -> None:
     role = RESOURCES["ControllerBuildRole"]["Properties"]
-    statements = {s["Sid"]: s for s in role["Policies"][0]["PolicyDocument"]["Statement"]}
+    listed = role["Policies"][0]["PolicyDocument"]["Statement"]
+    statements = {s["Sid"]: s for s in listed if isinstance(s, dict)}  # not the !If ones
     assert statements["ManagedStacks"]["Resource"].endswith(":stack/${StackPrefix}-*/*")
     assert {
         "codecommit:GetCommentsForPullRequest",
@@ -367,3 +369,167 @@ def test_what_holds_state_outlives_the_stack() -> None:
     assert RESOURCES["ModelPackageGroup"]["DeletionPolicy"] == "Retain"
     bucket = RESOURCES["AssetsBucket"]["Properties"]
     assert bucket["NotificationConfiguration"]["EventBridgeConfiguration"]["EventBridgeEnabled"]
+
+
+# A config repository on a git host, through a CodeConnections connection (issue 22)
+
+CONNECTION = "arn:aws:codeconnections:us-east-1:123456789012:connection/0b3d3a80-1e8e-11ef"
+HOSTS = {
+    "GitHub": ("GITHUB", "https://github.com", "github", {"GITHUB_MAINTAIN", "GITHUB_ADMIN"}),
+    "GitLab": ("GITLAB", "https://gitlab.com", "gitlab", {"GITLAB_MAINTAINER", "GITLAB_OWNER"}),
+    "Bitbucket": (
+        "BITBUCKET",
+        "https://bitbucket.org",
+        "bitbucket",
+        {"BITBUCKET_WRITE", "BITBUCKET_ADMIN"},
+    ),
+    "GitHubEnterprise": (
+        "GITHUB_ENTERPRISE",
+        "https://git.acme.example",
+        "github-enterprise",
+        {"GITHUB_MAINTAIN", "GITHUB_ADMIN"},
+    ),
+}
+
+
+REQUIRED = {
+    "NotificationEmail": "a@b.io",
+    "ControllerWheelKey": f"mlops-controller/wheels/{'0' * 64}/c-1-py3-none-any.whl",
+    "ControllerWheelSha256": "0" * 64,
+}
+
+
+def deployed(**parameters: str) -> dict[str, Any]:
+    """The template's resources as CloudFormation would create them with these parameters."""
+    template = intrinsics.load(bootstrap.template_text())
+    context = intrinsics.Context(
+        {**REQUIRED, **parameters},
+        "mlops-controller",
+        template=template,
+    )
+    return {
+        name: context.resolve(resource.get("Properties", {}))
+        for name, resource in template["Resources"].items()
+        if context.exists(resource)
+    }
+
+
+@pytest.mark.parametrize("provider", HOSTS)
+def test_a_git_hosts_repository_is_built_through_the_connection_on_its_webhook(
+    provider: str,
+) -> None:
+    source_type, server, name, approvers = HOSTS[provider]
+    resources = deployed(
+        GitProvider=provider,
+        ConnectionArn=CONNECTION,
+        GitRepository="acme/mlops-config",
+        GitServerUrl="https://git.acme.example",
+    )
+    project = resources["ControllerProject"]
+    source = project["Source"]
+    assert source["Type"] == source_type
+    assert source["Location"] == f"{server}/acme/mlops-config.git"
+    assert source["Auth"] == {"Type": "CODECONNECTIONS", "Resource": CONNECTION}
+    assert source["GitCloneDepth"] == 0
+    triggers = project["Triggers"]
+    assert triggers["Webhook"] is True
+    push, pulls = triggers["FilterGroups"]
+    assert push == [
+        {"Type": "EVENT", "Pattern": "PUSH"},
+        {"Type": "HEAD_REF", "Pattern": "^refs/heads/main$"},
+    ]
+    assert pulls == [
+        {
+            "Type": "EVENT",
+            "Pattern": "PULL_REQUEST_CREATED, PULL_REQUEST_UPDATED, PULL_REQUEST_REOPENED",
+        },
+        {"Type": "BASE_REF", "Pattern": "^refs/heads/main$"},
+    ]
+    policy = triggers["PullRequestBuildPolicy"]
+    assert policy["RequiresCommentApproval"] == "FORK_PULL_REQUESTS"
+    assert set(policy["ApproverRoles"]) == approvers
+    variables = {v["Name"]: v["Value"] for v in project["Environment"]["EnvironmentVariables"]}
+    assert variables["MLOPS_GIT_PROVIDER"] == name
+    assert variables["MLOPS_GIT_REPOSITORY"] == "acme/mlops-config"
+    assert "MLOPS_GIT_TOKEN_SECRET" not in variables
+    # No CodeCommit repository and no CodeCommit rules; the hourly converge run stays.
+    assert "ConfigRepository" not in resources
+    assert "PushRule" not in resources and "PullRequestRule" not in resources
+    assert "ConvergeRule" in resources
+
+
+def test_the_project_settings_are_valid_for_codebuilds_api() -> None:
+    """The webhook's filters and the fork policy as CodeBuild's API takes them (botocore's
+    shapes), since the provider schema leaves a FilterGroup untyped."""
+    model = boto3.session.Session().client("codebuild", region_name="us-east-1").meta
+    shapes = model.service_model
+    project = deployed(GitProvider="GitHub", ConnectionArn=CONNECTION, GitRepository="a/b")[
+        "ControllerProject"
+    ]
+    filter_types = set(shapes.shape_for("WebhookFilterType").enum)
+    for group in project["Triggers"]["FilterGroups"]:
+        assert {f["Type"] for f in group} <= filter_types
+    events = {"PUSH", "PULL_REQUEST_CREATED", "PULL_REQUEST_UPDATED", "PULL_REQUEST_REOPENED"}
+    patterns = [f["Pattern"] for g in project["Triggers"]["FilterGroups"] for f in g]
+    assert {e.strip() for p in patterns if "^" not in p for e in p.split(",")} == events
+    policy = project["Triggers"]["PullRequestBuildPolicy"]
+    approval = shapes.shape_for("PullRequestBuildCommentApproval").enum
+    assert policy["RequiresCommentApproval"] in approval
+    assert set(policy["ApproverRoles"]) <= set(
+        shapes.shape_for("PullRequestBuildApproverRole").enum
+    )
+    assert project["Source"]["Type"] in shapes.shape_for("SourceType").enum
+    assert project["Source"]["Auth"]["Type"] in shapes.shape_for("SourceAuthType").enum
+
+
+def test_codecommit_is_built_as_before() -> None:
+    resources = deployed()
+    project = resources["ControllerProject"]
+    assert project["Source"]["Type"] == "CODECOMMIT"
+    assert "Auth" not in project["Source"] and "Triggers" not in project
+    assert project["Source"]["Location"].endswith("/v1/repos/mlops-config")
+    names = {v["Name"] for v in project["Environment"]["EnvironmentVariables"]}
+    assert not {n for n in names if n.startswith("MLOPS_GIT_")}
+    assert {"ConfigRepository", "PushRule", "PullRequestRule", "ConvergeRule"} <= set(resources)
+
+
+def test_a_token_secret_is_handed_to_the_build_by_name() -> None:
+    secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:mlops/token-AbC123"
+    project = deployed(
+        GitProvider="GitLab",
+        ConnectionArn=CONNECTION,
+        GitRepository="acme/sub/mlops-config",
+        GitTokenSecretArn=secret,
+    )["ControllerProject"]
+    variables = {v["Name"]: v["Value"] for v in project["Environment"]["EnvironmentVariables"]}
+    assert variables["MLOPS_GIT_TOKEN_SECRET"] == secret
+    assert not any("TOKEN" in n and n != "MLOPS_GIT_TOKEN_SECRET" for n in variables)
+
+
+def test_a_git_host_without_its_connection_or_repository_is_refused_at_deploy_time() -> None:
+    rules = intrinsics.load(bootstrap.template_text())["Rules"]
+    asserted = json.dumps(rules["ConnectionNeedsItsRepository"]["Assertions"])
+    assert "ConnectionArn" in asserted and "GitRepository" in asserted
+    assert "GitServerUrl" in json.dumps(rules["EnterpriseNeedsItsServer"])
+
+
+def test_bootstrap_deploys_a_git_host_setup_on_the_emulator(
+    aws: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["bootstrap", "--stack-name", "mlops-controller", "--notification-email", "a@b.io"]
+    for pair in (
+        "GitProvider=GitHub",
+        f"ConnectionArn={CONNECTION}",
+        "GitRepository=acme/mlops-config",
+    ):
+        argv += ["--parameter", pair]
+
+    code = main(argv)
+
+    out = capsys.readouterr().out
+    assert code == 0, out
+    cfn = boto3.client("cloudformation", region_name="us-east-1")
+    stack = cfn.describe_stacks(StackName="mlops-controller")["Stacks"][0]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    assert outputs["ConfigRepositoryName"] == "acme/mlops-config"
+    assert "PushRuleArn" not in outputs and "ConfigRepositoryCloneUrlHttp" not in outputs

@@ -1,6 +1,6 @@
 """Never a traceback, and exit codes that tell the truth (issue 11, items 10 and 11).
 
-Each odd input gets one clear line and the exit code the README documents.
+Each odd input gets one clear line and the exit code docs/commands.md documents.
 """
 
 from __future__ import annotations

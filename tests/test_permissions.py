@@ -80,6 +80,16 @@ def build_role(**overrides: str) -> iam.Policy:
 
 ROLE = build_role()
 ROLE_WITH_EXISTING_BUCKET = build_role(ExistingS3Bucket=ASSETS)
+CONNECTION = f"arn:aws:codeconnections:{REGION}:{ACCOUNT}:connection/0b3d3a80-1e8e-11ef-8d2e"
+TOKEN_SECRET = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:mlops/github-token-AbC123"
+ON_GITHUB = {
+    "GitProvider": "GitHub",
+    "ConnectionArn": CONNECTION,
+    "GitRepository": "acme/mlops-config",
+    "GitTokenSecretArn": TOKEN_SECRET,
+}
+ROLE_ON_GITHUB = build_role(**ON_GITHUB)
+"""A config repository on GitHub, reached through a connection, its token in a secret."""
 
 
 # Which resource an action acts on ---------------------------------------------------------
@@ -262,6 +272,8 @@ def fill(pattern: str) -> str:
         controller_id=SETTINGS.controller_id,
         topic=TOPIC,
         repository="mlops-config",
+        connection=CONNECTION,
+        token_secret=TOKEN_SECRET,
     )
 
 
@@ -269,7 +281,11 @@ NO_PERMISSION_NEEDED = frozenset({"sts:GetCallerIdentity"})
 """Every identity may call these; IAM does not check them."""
 
 
-@pytest.mark.parametrize("role", [ROLE, ROLE_WITH_EXISTING_BUCKET], ids=["new-bucket", "existing"])
+@pytest.mark.parametrize(
+    "role",
+    [ROLE, ROLE_WITH_EXISTING_BUCKET, ROLE_ON_GITHUB],
+    ids=["new-bucket", "existing", "github"],
+)
 @pytest.mark.parametrize(
     "call", calls.CALLS, ids=[f"{c.operation}:{c.action}" for c in calls.CALLS]
 )
@@ -278,7 +294,23 @@ def test_the_build_role_allows_every_call_of_the_controller(
 ) -> None:
     if call.action in NO_PERMISSION_NEEDED:
         return
+    if call.when and role is not ROLE_ON_GITHUB:
+        # Least privilege: a CodeCommit setup may use no connection and read no secret.
+        assert not role.allows(call.action, fill(call.resource)), call.action
+        return
     assert role.allows(call.action, fill(call.resource)), f"{call.action} on {fill(call.resource)}"
+
+
+def test_a_git_hosts_role_reads_only_its_token_and_uses_only_its_connection() -> None:
+    other_secret = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:prod/db-password-XyZ789"
+    other_connection = CONNECTION.replace("0b3d3a80", "deadbeef")
+    assert not ROLE_ON_GITHUB.allows("secretsmanager:GetSecretValue", other_secret)
+    assert not ROLE_ON_GITHUB.allows("codeconnections:GetConnectionToken", other_connection)
+    given_without_suffix = build_role(**{**ON_GITHUB, "GitTokenSecretArn": TOKEN_SECRET[:-7]})
+    assert given_without_suffix.allows("secretsmanager:GetSecretValue", TOKEN_SECRET)
+    assert not given_without_suffix.allows("secretsmanager:GetSecretValue", other_secret)
+    no_secret = build_role(**{**ON_GITHUB, "GitTokenSecretArn": ""})
+    assert not no_secret.allows("secretsmanager:GetSecretValue", TOKEN_SECRET)
 
 
 def test_the_role_refuses_what_the_controller_must_not_do() -> None:
@@ -300,7 +332,10 @@ def test_the_role_fits_iams_size_limit_for_inline_policies() -> None:
     template = cfn.load(bootstrap.template_text())
     role = template["Resources"]["ControllerBuildRole"]["Properties"]
     context = cfn.Context(
-        {"StackPrefix": "x" * 40}, CONTROLLER_STACK, bootstrap_attribute, template=template
+        {"StackPrefix": "x" * 40, **ON_GITHUB},
+        CONTROLLER_STACK,
+        bootstrap_attribute,
+        template=template,
     )
     size = sum(
         len(json.dumps(context.resolve(p["PolicyDocument"]), separators=(",", ":")))

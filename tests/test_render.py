@@ -23,6 +23,7 @@ from tests.conftest import EXAMPLE
 from tests.stack_model import DeployedModel
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
+TRAINING_EXAMPLE = EXAMPLE.parent / "training-config.json"
 KMS = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 ASSETS_KEY = "arn:aws:kms:us-east-1:123456789012:key/0b3d3a80-1e8e-11ef-8d2e-0affd4e0a1b3"
 """The assets bucket's key (settings.assets_kms_key_arn), as the bootstrap's build sets it."""
@@ -159,11 +160,17 @@ def all_rendered() -> tuple[render.RenderedStack, ...]:
     return tuple(stack for config in _configs() for stack in render.render_all(config))
 
 
+def training_config() -> Config:
+    """The training example: the original's training, tuning and Autopilot bodies."""
+    return load_document(json.loads(TRAINING_EXAMPLE.read_text()))
+
+
 def _configs() -> tuple[Config, ...]:
     return (
         example_config(),
         load_document(variants_document()),
         load_document(assets_key_document()),
+        training_config(),
     )
 
 
@@ -186,7 +193,7 @@ IDS = [s.stack_name.removeprefix("mlops-pipeline-") for s in STACKS]
 
 def test_every_pipeline_type_renders_with_a_parameter_for_every_declared_slot() -> None:
     types = {stack.pipeline.type for stack in STACKS}
-    assert len(types) == 9
+    assert len(types) == 12
     for stack in STACKS:
         declared = set(template(stack)["Parameters"])
         given = {p["ParameterKey"] for p in stack.boto_parameters()}

@@ -90,7 +90,11 @@ def _changed(value: Any) -> Any:
     if isinstance(value, int | float):
         return value + 1
     if isinstance(value, dict):
-        return {**value, "seed": 7} if "num_samples" in value else {**value, "group_name": "x"}
+        if "num_samples" in value:
+            return {**value, "seed": 7}
+        if value and all(isinstance(v, list) for v in value.values()):  # search ranges
+            return {**value, "group_name": ["categorical", ["x"]]}
+        return {**value, "group_name": "x"}
     if isinstance(value, list):
         return [*value, value[-1]]
     text = str(value)

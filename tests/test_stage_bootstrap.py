@@ -93,6 +93,8 @@ def bootstrap_with(accounts: list[str]) -> dict[str, Any]:
     }
     conditions = {"HasStages": bool(accounts), "CreateBucket": True, "CreateEcrRepo": True}
     conditions["CreateModelRegistry"] = False
+    conditions |= {"UseCodeCommit": True, "UseConnection": False, "HasTokenSecret": False}
+    conditions["UseGitHubEnterprise"] = False
     resources = {
         name: resource
         for name, resource in document["Resources"].items()
@@ -384,5 +386,6 @@ def test_with_an_existing_bucket_the_build_gets_no_key() -> None:
     document = yaml.load(bootstrap.template_text(), Loader=_Loader)
     project = document["Resources"]["ControllerProject"]["Properties"]
     conditions = {"CreateBucket": False, "HasStages": True}
+    conditions |= {"UseConnection": False, "HasTokenSecret": False}
     variables = resolved(project["Environment"]["EnvironmentVariables"], {}, conditions)
     assert "MLOPS_ASSETS_KMS_KEY_ARN" not in {v["Name"] for v in variables}

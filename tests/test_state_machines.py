@@ -32,13 +32,14 @@ from controller.core.config.model import S3Location
 from tests import iam
 from tests.stack_model import DeployedModel
 from tests.states import StatesError, TaskCall, api_shape, run, validate
-from tests.test_render import STACKS, load_document, variants_document
+from tests.test_render import STACKS, TRAINING_EXAMPLE, load_document, variants_document
 
 HEADER = ["churn", "Account Length", "VMail Message", "Day Mins"]
 HEADER_ROW = ",".join(HEADER) + "\r\n1,128,25,265.1\r\n"
 MODEL = "Model-Q2w3E4r5T6y7"
 ENDPOINT_CONFIG = "EndpointConfig-Z9x8C7v6B5n4"
 CLARIFY = Path(__file__).parent / "data" / "clarify"
+ARN_PREFIX = "arn:aws:sagemaker:us-east-1:123456789012"
 
 
 @dataclass
@@ -46,8 +47,12 @@ class Account:
     """What the state machine meets in an account: S3 objects and the monitored endpoint."""
 
     model: DeployedModel
+    metrics: bool = True
+    """Whether training jobs report final metrics (some algorithms report none)."""
 
     def __post_init__(self) -> None:
+        self.jobs: dict[str, dict[str, Any]] = {}
+        self.packages: list[dict[str, Any]] = []
         parameters = self.model.parameters
         self.objects: dict[tuple[str, str], str] = {}
         for upload in self.model.stack.uploads:
@@ -77,7 +82,34 @@ class Account:
         if operation == ("sagemaker", "DescribeEndpointConfig"):
             assert parameters["EndpointConfigName"] == ENDPOINT_CONFIG
             return {"ProductionVariants": [{"VariantName": "AllTraffic", "ModelName": MODEL}]}
+        if operation == ("sagemaker", "CreateTrainingJob"):
+            # `.sync` answers with DescribeTrainingJob's output once the job is done.
+            return self.trained(parameters["TrainingJobName"], parameters)
+        if operation == ("sagemaker", "CreateHyperParameterTuningJob"):
+            name = parameters["HyperParameterTuningJobName"]
+            best = f"{name}-003-1a2b3c4d"
+            self.trained(best, parameters["TrainingJobDefinition"])
+            return {"BestTrainingJob": {"TrainingJobName": best}}
+        if operation == ("sagemaker", "DescribeTrainingJob"):
+            return self.jobs[parameters["TrainingJobName"]]
+        if operation == ("sagemaker", "CreateModelPackage"):
+            self.packages.append(parameters)
+            group = parameters["ModelPackageGroupName"]
+            return {"ModelPackageArn": f"{ARN_PREFIX}:model-package/{group}/1"}
         return {}
+
+    def trained(self, name: str, request: dict[str, Any]) -> dict[str, Any]:
+        """A finished training job as DescribeTrainingJob shows it."""
+        output = request["OutputDataConfig"]["S3OutputPath"]
+        found: dict[str, Any] = {
+            "TrainingJobName": name,
+            "AlgorithmSpecification": request["AlgorithmSpecification"],
+            "ModelArtifacts": {"S3ModelArtifacts": f"{output}/{name}/output/model.tar.gz"},
+        }
+        if self.metrics:
+            found["FinalMetricDataList"] = [{"MetricName": "validation:auc", "Value": 0.91}]
+        self.jobs[name] = found
+        return found
 
 
 def definition(model: DeployedModel) -> dict[str, Any]:
@@ -87,9 +119,9 @@ def definition(model: DeployedModel) -> dict[str, Any]:
     return resolved
 
 
-def execute(stack: render.RenderedStack) -> tuple[Account, list[TaskCall]]:
+def execute(stack: render.RenderedStack, *, metrics: bool = True) -> tuple[Account, list[TaskCall]]:
     model = DeployedModel(stack)
-    account = Account(model)
+    account = Account(model, metrics)
     return account, run(definition(model), account.answer).calls
 
 
@@ -116,6 +148,82 @@ def test_the_validation_catches_a_wrong_field() -> None:
     assert validate(replace(job, parameters=bad))
     del bad["TransformResources"]
     assert validate(replace(job, parameters=bad))
+
+
+# Training and registration -----------------------------------------------------------------
+
+REGISTERING = [s for s in RUNNING if s.shape.register]
+
+
+@pytest.mark.parametrize(
+    "stack", REGISTERING, ids=[s.stack_name.removeprefix("mlops-pipeline-") for s in REGISTERING]
+)
+def test_the_trained_model_is_registered_pending_approval_with_its_metrics(
+    stack: render.RenderedStack,
+) -> None:
+    account, _ = execute(stack)
+    (package,) = account.packages
+    group = stack.pipeline.get("model_package_group_name")
+    assert package["ModelPackageGroupName"] == group
+    assert package["ModelApprovalStatus"] == "PendingManualApproval"
+    trained = package["CustomerMetadataProperties"]["TrainingJobName"]
+    job = account.jobs[trained]
+    (container,) = package["InferenceSpecification"]["Containers"]
+    assert container["ModelDataUrl"] == job["ModelArtifacts"]["S3ModelArtifacts"]
+    assert container["Image"] == json.loads(dict(stack.parameters)["JobRequest"]).get(
+        "AlgorithmSpecification", {}
+    ).get("TrainingImage", container["Image"])
+    metrics = package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"]
+    bucket, key = _split(metrics)
+    assert json.loads(account.objects[(bucket, key)]) == job["FinalMetricDataList"]
+    if stack.pipeline.type == "model_tuner_builtin":
+        # The best of the tuning's jobs, not the tuning job itself.
+        assert trained.startswith(stack.run.execution_name + "-") if stack.run else False
+
+
+def test_a_job_without_final_metrics_is_registered_with_none() -> None:
+    stack = REGISTERING[0]
+    account, calls = execute(stack, metrics=False)
+    (package,) = account.packages
+    bucket, key = _split(package["ModelMetrics"]["ModelQuality"]["Statistics"]["S3Uri"])
+    assert account.objects[(bucket, key)] == "[]"
+    assert all(validate(call) == [] for call in calls)
+
+
+def test_the_request_follows_the_originals_defaults_and_strings() -> None:
+    """Spot on and inner-traffic encryption on unless "False", the instance defaults, every
+    hyperparameter as text (the SDK's str), the tuner's ranges in the API's form."""
+    trainer = next(s for s in RUNNING if s.pipeline.type == "model_training_builtin")
+    _, calls = execute(trainer)
+    job = calls[0].parameters
+    assert job["EnableManagedSpotTraining"] is True
+    assert job["StoppingCondition"] == {
+        "MaxRuntimeInSeconds": 86400,
+        "MaxWaitTimeInSeconds": 172800,
+    }
+    assert job["EnableInterContainerTrafficEncryption"] is True
+    assert job["ResourceConfig"] == {
+        "InstanceType": "ml.m4.xlarge",
+        "InstanceCount": 1,
+        "VolumeSizeInGB": 20,
+    }
+    assert job["HyperParameters"]["num_round"] == "400"
+    assert job["HyperParameters"]["rate_drop"] == "0.3"
+    assert [c["ChannelName"] for c in job["InputDataConfig"]] == ["train", "validation"]
+    assert job["CheckpointConfig"]["S3Uri"].endswith(f"/{job['TrainingJobName']}/checkpoint")
+    tuner = next(s for s in RUNNING if s.pipeline.type == "model_tuner_builtin")
+    _, calls = execute(tuner)
+    tuning = calls[0].parameters
+    ranges = tuning["HyperParameterTuningJobConfig"]["ParameterRanges"]
+    assert ranges["IntegerParameterRanges"] == [
+        {"Name": "max_depth", "MinValue": "1", "MaxValue": "15", "ScalingType": "Auto"}
+    ]
+    assert ranges["CategoricalParameterRanges"] == [
+        {"Name": "optimizer", "Values": ["sgd", "Adam"]}
+    ]
+    static = tuning["TrainingJobDefinition"]["StaticHyperParameters"]
+    assert "eta" not in static and static["num_round"] == "400"
+    assert len(tuning["HyperParameterTuningJobName"]) <= 32
 
 
 # Clarify -----------------------------------------------------------------------------------
@@ -221,13 +329,28 @@ HOSTILE = {
     "data_capture_location": 'mlops-data-example/capturé/"x"',
     "monitoring_output_location": "mlops-data-example/surveillé/ü",
     "monitor_ground_truth_input": 'mlops-data-example/vérité/"t"',
+    "training_data": 'données/"entraînement"/train.csv',
+    "validation_data": "s3://mlops-data-example/validé/'v'.csv",
+    "job_output_location": "sorties/{modèles}",
 }
 
 
 def hostile_stacks() -> tuple[render.RenderedStack, ...]:
     base = load_document(example_config_document())
     extra = load_document(hostile_document())
-    return render.render_all(base) + render.render_all(extra)
+    trained = load_document(hostile_training_document())
+    return render.render_all(base) + render.render_all(extra) + render.render_all(trained)
+
+
+def hostile_training_document() -> dict[str, Any]:
+    """The training example with the hostile keys, spot training on (checkpoints)."""
+    document: dict[str, Any] = json.loads(TRAINING_EXAMPLE.read_text())
+    for pipeline in document["pipelines"]:
+        for key, value in HOSTILE.items():
+            if key in pipeline or (key == "validation_data" and "algo_hyperparamaters" in pipeline):
+                pipeline[key] = value
+        pipeline.pop("use_spot_instances", None)
+    return document
 
 
 def hostile_document() -> dict[str, Any]:
@@ -322,6 +445,8 @@ def accesses(stack: render.RenderedStack) -> Iterator[Access]:
             yield Access(sagemaker, "s3:GetObject", bucket, f"{key}.part2", "transform input")
             bucket, prefix = _split(parameters["TransformOutput"]["S3OutputPath"])
             yield Access(sagemaker, "s3:PutObject", bucket, prefix + "input.csv.out", "output")
+        elif shape.operation in TRAINING_JOBS:
+            yield from _training_accesses(sagemaker, call)
         elif shape.operation == "CreateProcessingJob":
             for item in parameters["ProcessingInputs"]:
                 bucket, key = _split(item["S3Input"]["S3Uri"])
@@ -343,6 +468,27 @@ def accesses(stack: render.RenderedStack) -> Iterator[Access]:
                 baseline = json.loads(config)["methods"].get("shap", {}).get("baseline")
                 if isinstance(baseline, str):
                     yield Access(sagemaker, "s3:GetObject", *_split(baseline), "SHAP baseline")
+
+
+TRAINING_JOBS = ("CreateTrainingJob", "CreateHyperParameterTuningJob", "CreateAutoMLJob")
+
+
+def _training_accesses(role: str, call: TaskCall) -> Iterator[Access]:
+    """What a training, tuning or AutoML job reads (every channel, each object under an
+    S3Prefix) and writes (artifacts and checkpoints under its output location)."""
+    request = call.parameters.get("TrainingJobDefinition", call.parameters)
+    name = next(v for k, v in call.parameters.items() if k.endswith("JobName"))
+    for channel in request["InputDataConfig"]:
+        source = channel["DataSource"]["S3DataSource"]
+        bucket, key = _split(source["S3Uri"])
+        yield Access(role, "s3:GetObject", bucket, key, "training data")
+        yield Access(role, "s3:GetObject", bucket, f"{key}/part2.csv", "training data")
+    bucket, prefix = _split(request["OutputDataConfig"]["S3OutputPath"])
+    yield Access(role, "s3:PutObject", bucket, f"{prefix}/{name}/output/model.tar.gz", "model")
+    if "CheckpointConfig" in request:
+        bucket, prefix = _split(request["CheckpointConfig"]["S3Uri"])
+        yield Access(role, "s3:PutObject", bucket, f"{prefix}/checkpoint-1.bin", "checkpoint")
+        yield Access(role, "s3:GetObject", bucket, f"{prefix}/checkpoint-1.bin", "checkpoint")
 
 
 def _monitoring(role: str, properties: dict[str, Any]) -> Iterator[Access]:
@@ -479,6 +625,28 @@ SYNC_ACTIONS = {
         "StepFunctionsGetEventsForSageMakerTransformJobsRule",
         ("CreateTransformJob", "DescribeTransformJob", "StopTransformJob"),
     ),
+    "CreateTrainingJob": (
+        "training-job",
+        "StepFunctionsGetEventsForSageMakerTrainingJobsRule",
+        ("CreateTrainingJob", "DescribeTrainingJob", "StopTrainingJob"),
+    ),
+    "CreateHyperParameterTuningJob": (
+        "hyper-parameter-tuning-job",
+        "StepFunctionsGetEventsForSageMakerHyperParameterTuningJobsRule",
+        (
+            "CreateHyperParameterTuningJob",
+            "DescribeHyperParameterTuningJob",
+            "StopHyperParameterTuningJob",
+        ),
+    ),
+}
+SDK_RESOURCES = {
+    # SageMaker's resource types for IAM ("Actions, resources, and condition keys for Amazon
+    # SageMaker AI"); a new model package version is `model-package/<group>/<version>`.
+    "DescribeEndpoint": ("endpoint", "EndpointName"),
+    "DescribeEndpointConfig": ("endpoint-config", "EndpointConfigName"),
+    "DescribeTrainingJob": ("training-job", "TrainingJobName"),
+    "CreateAutoMLJob": ("automl-job", "AutoMLJobName"),
 }
 
 
@@ -495,26 +663,29 @@ def machine_needs(stack: render.RenderedStack) -> Iterator[tuple[str, str, dict[
         if shape.service == "s3":
             bucket, key = parameters["Bucket"], parameters["Key"]
             yield f"s3:{shape.operation}", f"arn:aws:s3:::{bucket}/{key}", {}
+        elif shape.operation == "CreateModelPackage":
+            group = parameters["ModelPackageGroupName"]
+            arn = f"arn:aws:sagemaker:{region}:{account}:model-package/{group}/1"
+            yield "sagemaker:CreateModelPackage", arn, {}
         elif shape.sdk:
-            kind, name = {
-                "DescribeEndpoint": ("endpoint", parameters.get("EndpointName", "")),
-                "DescribeEndpointConfig": (
-                    "endpoint-config",
-                    parameters.get("EndpointConfigName", ""),
-                ),
-            }[shape.operation]
-            arn = f"arn:aws:sagemaker:{region}:{account}:{kind}/{name.lower()}"
+            kind, field = SDK_RESOURCES[shape.operation]
+            arn = f"arn:aws:sagemaker:{region}:{account}:{kind}/{parameters[field].lower()}"
             yield f"sagemaker:{shape.operation}", arn, {}
+            if "RoleArn" in parameters:
+                yield "iam:PassRole", parameters["RoleArn"], PASSED_TO_SAGEMAKER
         else:
             kind, rule, actions = SYNC_ACTIONS[shape.operation]
-            name = parameters.get("ProcessingJobName") or parameters["TransformJobName"]
+            name = next(v for k, v in parameters.items() if k.endswith("JobName"))
             job = f"arn:aws:sagemaker:{region}:{account}:{kind}/{name.lower()}"
             for action in (*actions, "AddTags", "ListTags"):
                 yield f"sagemaker:{action}", job, {}
             for action in ("PutTargets", "PutRule", "DescribeRule"):
                 yield f"events:{action}", f"arn:aws:events:{region}:{account}:rule/{rule}", {}
-            if "RoleArn" in parameters:
-                yield "iam:PassRole", parameters["RoleArn"], PASSED_TO_SAGEMAKER
+            role = parameters.get("RoleArn") or parameters.get("TrainingJobDefinition", {}).get(
+                "RoleArn"
+            )
+            if role:
+                yield "iam:PassRole", role, PASSED_TO_SAGEMAKER
 
 
 @pytest.mark.parametrize(

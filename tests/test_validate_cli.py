@@ -319,8 +319,8 @@ def test_the_pre_commit_hook_runs_validate_on_the_config(workdir: Path) -> None:
     assert broken.stderr.startswith("mlops-config.json:1: error E004 $: invalid JSON")
 
 
-def _readme_sample_config() -> dict[str, Any]:
-    """The mistakes the README's sample output shows, made to the example config."""
+def _documented_sample_config() -> dict[str, Any]:
+    """The mistakes the sample output of docs/config.md shows, made to the example config."""
     data: dict[str, Any] = json.loads(EXAMPLE.read_text())
     first = data["pipelines"][0]
     data["pipelines"][0] = {
@@ -331,11 +331,11 @@ def _readme_sample_config() -> dict[str, Any]:
     return data
 
 
-def test_the_readmes_sample_output_is_what_validate_prints(workdir: Path) -> None:
-    readme = (ROOT / "README.md").read_text()
-    sample = readme.split("Every problem is reported in one run", 1)[1]
+def test_the_documented_sample_output_is_what_validate_prints(workdir: Path) -> None:
+    documented = (ROOT / "docs" / "config.md").read_text()
+    sample = documented.split("Every problem is reported in one run", 1)[1]
     sample = sample.split("```text\n", 1)[1].split("```", 1)[0]
-    (workdir / "mlops-config.json").write_text(json.dumps(_readme_sample_config(), indent=2))
+    (workdir / "mlops-config.json").write_text(json.dumps(_documented_sample_config(), indent=2))
 
     done = run(cwd=workdir)
 
@@ -344,7 +344,7 @@ def test_the_readmes_sample_output_is_what_validate_prints(workdir: Path) -> Non
 
 
 def test_a_mistyped_pipeline_type_gets_a_did_you_mean(workdir: Path) -> None:
-    (workdir / "mlops-config.json").write_text(json.dumps(_readme_sample_config(), indent=2))
+    (workdir / "mlops-config.json").write_text(json.dumps(_documented_sample_config(), indent=2))
 
     done = run(cwd=workdir)
 

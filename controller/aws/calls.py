@@ -3,9 +3,10 @@ needs: the one list that the build role in `blueprints/bootstrap.yaml` is tested
 (`tests/test_permissions.py`) and that SECURITY.md's table shows.
 
 A resource is an ARN pattern with `{partition}`, `{region}`, `{account}`, `{assets_bucket}`,
-`{stack_prefix}`, `{controller_id}`, `{topic}` and `{repository}` to fill in; `*` where the
-action has no resource-level permission. The stacks themselves need more: whatever their
-resources' CloudFormation handlers call, derived from the provider schemas by the same test.
+`{stack_prefix}`, `{controller_id}`, `{topic}`, `{repository}`, `{connection}` and
+`{token_secret}` to fill in; `*` where the action has no resource-level permission. The
+stacks themselves need more: whatever their resources' CloudFormation handlers call, derived
+from the provider schemas by the same test.
 """
 
 from __future__ import annotations
@@ -21,6 +22,10 @@ class ApiCall:
     """The IAM action it is authorised as."""
     resource: str
     why: str
+    when: str = ""
+    """A bootstrap choice the call is made under (`connection`: a repository on a git host
+    reached through a CodeConnections connection; `token secret`: its token read from Secrets
+    Manager); empty for every setup."""
 
 
 STACK = "arn:{partition}:cloudformation:{region}:{account}:stack/{stack_prefix}-example/id"
@@ -30,6 +35,8 @@ POLICY = "arn:{partition}:s3:::{assets_bucket}/mlops-controller/{controller_id}/
 MACHINE = "arn:{partition}:states:{region}:{account}:stateMachine:{stack_prefix}-example-1a2b"
 EXECUTION = "arn:{partition}:states:{region}:{account}:execution:{stack_prefix}-example-1a2b:x"
 PULL_REQUESTS = "arn:{partition}:codecommit:{region}:{account}:{repository}"
+CONNECTION = "{connection}"
+CONNECTION_WHY = "the build's clone of a repository on a git host (CodeBuild, as the build role)"
 
 CALLS: tuple[ApiCall, ...] = (
     ApiCall("sts.GetCallerIdentity", "sts:GetCallerIdentity", "*", "which account this is"),
@@ -112,4 +119,49 @@ CALLS: tuple[ApiCall, ...] = (
         "the plan on pull requests",
     ),
     ApiCall("codecommit.UpdateComment", "codecommit:UpdateComment", PULL_REQUESTS, "plan"),
+    ApiCall(
+        "codecommit.CreatePullRequest",
+        "codecommit:CreatePullRequest",
+        PULL_REQUESTS,
+        "bump's pull requests (providers.codecommit)",
+    ),
+    ApiCall(
+        "codebuild.clone", "codeconnections:GetConnection", CONNECTION, CONNECTION_WHY, "connection"
+    ),
+    ApiCall(
+        "codebuild.clone",
+        "codeconnections:GetConnectionToken",
+        CONNECTION,
+        CONNECTION_WHY,
+        "connection",
+    ),
+    ApiCall(
+        "codebuild.clone", "codeconnections:UseConnection", CONNECTION, CONNECTION_WHY, "connection"
+    ),
+    ApiCall(
+        "secretsmanager.GetSecretValue",
+        "secretsmanager:GetSecretValue",
+        "{token_secret}",
+        "the git host's token, when not in the environment (providers.hosts)",
+        "token secret",
+    ),
 )
+
+BUMP_CALLS: tuple[ApiCall, ...] = (
+    ApiCall("sagemaker.ListModelPackages", "sagemaker:ListModelPackages", "*", "Approved versions"),
+    ApiCall("codebuild.clone", "codecommit:GitPull", PULL_REQUESTS, "the build's git clone"),
+    ApiCall("git.push", "codecommit:GitPush", PULL_REQUESTS, "the bump branch"),
+    ApiCall(
+        "codecommit.CreatePullRequest",
+        "codecommit:CreatePullRequest",
+        PULL_REQUESTS,
+        "the pull request that pins the approved version",
+    ),
+    ApiCall(
+        "s3.GetObject",
+        "s3:GetObject",
+        "arn:{partition}:s3:::{assets_bucket}/mlops-controller/wheels/0123abcd/c-1-py3-none-any.whl",
+        "the build installs the controller's wheel",
+    ),
+)
+"""What `mlops-controller bump` calls, in its own build (`BumpProject`, `BumpBuildRole`)."""

@@ -13,6 +13,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from controller.aws.session import Aws
+from controller.core.render import short_hash
 
 
 @dataclass(frozen=True)
@@ -104,3 +105,29 @@ def find_plan_comment(
         if not page.get("nextToken"):
             return None
         kwargs["nextToken"] = page["nextToken"]
+
+
+@dataclass(frozen=True)
+class CodeCommitPullRequests:
+    codecommit: Any
+    repository: str
+
+    def open(self, branch: str, base: str, title: str, description: str) -> str:
+        """The token names the branch, so a retried build opens one pull request, not two."""
+        found = self.codecommit.create_pull_request(
+            title=title[:150],
+            description=description[:10240],
+            targets=[
+                {
+                    "repositoryName": self.repository,
+                    "sourceReference": branch,
+                    "destinationReference": base,
+                }
+            ],
+            clientRequestToken=short_hash(self.repository, branch, base, length=32),
+        )
+        return str(found["pullRequest"]["pullRequestId"])
+
+    @classmethod
+    def of(cls, aws: Aws, repository: str) -> CodeCommitPullRequests:
+        return cls(aws.client("codecommit"), repository)

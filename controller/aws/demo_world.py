@@ -71,3 +71,57 @@ def grant(aws: Aws, bucket: str, accounts: list[str]) -> None:
 
 def put_artifact(aws: Aws, bucket: str, key: str) -> None:
     aws.client("s3").put_object(Bucket=bucket, Key=key, Body=stand_in_artifact(key))
+
+
+def seed_training(aws: Aws, example: dict[str, Any]) -> None:
+    """The buckets (if an earlier story has not made them) and the training data."""
+    from controller.core.config.model import S3Location
+
+    s3 = aws.client("s3")
+    assets = example["settings"]["assets_bucket"]
+    buckets = {assets, S3Location.parse(example["pipelines"][-1]["data_capture_location"]).bucket}
+    existing = {b["Name"] for b in s3.list_buckets()["Buckets"]}
+    for bucket in sorted(buckets - existing):
+        s3.create_bucket(Bucket=bucket)
+    for pipeline in example["pipelines"]:
+        for key in ("training_data", "validation_data"):
+            if key in pipeline:
+                s3.put_object(Bucket=assets, Key=pipeline[key], Body=stand_in_artifact(".csv"))
+    s3.put_object(
+        Bucket=assets, Key="training-output/model.tar.gz", Body=stand_in_artifact(".tar.gz")
+    )
+
+
+def register(sagemaker: Any, group: str, training_job: str, approval: str) -> str:
+    """What the training state machine's Register step sends once its job has finished."""
+    found = sagemaker.create_model_package(
+        ModelPackageGroupName=group,
+        ModelPackageDescription=f"Trained by {training_job}",
+        ModelApprovalStatus=approval,
+        InferenceSpecification={
+            "Containers": [
+                {
+                    "Image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1",
+                    "ModelDataUrl": "s3://mlops-assets-example/training-output/model.tar.gz",
+                }
+            ],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["text/csv"],
+        },
+        CustomerMetadataProperties={"TrainingJobName": training_job},
+    )
+    return str(found["ModelPackageArn"])
+
+
+def create_group(sagemaker: Any, group: str) -> None:
+    sagemaker.create_model_package_group(ModelPackageGroupName=group)
+
+
+def approve(sagemaker: Any, package_arn: str, training_job: str) -> None:
+    """What a person does in the registry. The metadata is given again only because moto's
+    update drops what it is not given."""
+    sagemaker.update_model_package(
+        ModelPackageArn=package_arn,
+        ModelApprovalStatus="Approved",
+        CustomerMetadataProperties={"TrainingJobName": training_job},
+    )

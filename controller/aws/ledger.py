@@ -2,8 +2,9 @@
 
 Flux records its inventory on the cluster; we record ours in the assets bucket, one JSON object
 per apply, so `history` works from any machine and CI can tell a stale commit from a new one.
-Only stack names, actions, outcomes, messages, commit ids and the actor are written: no
-parameter values, so nothing a config might hold (an account id in an image URI, say) leaks.
+Only stack names, actions, outcomes, messages, commit ids, the actor and the model each stack
+runs by name and version are written (`core.records`): no parameter values, so nothing a
+config might hold (an account id in an image URI or a package ARN, say) leaks.
 
 Three kinds of object live under the prefix, all written while the apply lease is held:
 - one record per apply, `<UTC stamp>-<commit12>.json`;

@@ -8,8 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
+from controller.aws import registry
 from controller.aws.discover import discover
 from controller.aws.session import Aws
+from controller.core import provenance
 from controller.core.config import LoadResult
 from controller.core.config.settings import DEFAULTS, merge
 from controller.core.gates import Promotion
@@ -30,6 +34,8 @@ class PipelineStatus:
     run: str = ""
     drift: str = ""
     """The last drift detection's verdict and when it ran (scheduled runs, --detect-drift)."""
+    model: str = ""
+    """The model it runs and where it came from (`provenance`)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -41,6 +47,7 @@ class PipelineStatus:
             "endpoint_status": self.endpoint_status or None,
             "run": self.run or None,
             "drift": self.drift or None,
+            "model": self.model or None,
         }
 
 
@@ -57,6 +64,7 @@ def identity(result: LoadResult, flags: Mapping[str, Any]) -> tuple[str, str | N
 
 def collect(aws: Aws, controller_id: str) -> tuple[PipelineStatus, ...]:
     sagemaker = aws.client("sagemaker")
+    origins: dict[str, str] = {}
     rows = []
     for stack in discover(aws.client("cloudformation")):
         if not stack.owned_by(controller_id):
@@ -67,7 +75,7 @@ def collect(aws: Aws, controller_id: str) -> tuple[PipelineStatus, ...]:
             endpoint = stack.outputs.get(ENDPOINT_OUTPUT, "")
             endpoint_status = _endpoint_status(sagemaker, endpoint)
         run = stack.recorded_run
-        if not run and kind is not None and kind.family in (Family.BATCH, Family.MONITOR):
+        if not run and kind is not None and kind.family in RUNS_ONCE:
             run = "pending"
         rows.append(
             PipelineStatus(
@@ -79,9 +87,28 @@ def collect(aws: Aws, controller_id: str) -> tuple[PipelineStatus, ...]:
                 endpoint_status,
                 run,
                 _drift(stack),
+                _model(sagemaker, stack, origins),
             )
         )
     return tuple(sorted(rows, key=lambda r: r.stack_name))
+
+
+RUNS_ONCE = (Family.BATCH, Family.MONITOR, Family.TRAINING)
+
+
+def _model(sagemaker: Any, stack: DeployedStack, origins: dict[str, str]) -> str:
+    """What the stack runs; a registry version also names the job that trained it (one
+    DescribeModelPackage per package, whatever the number of stacks deploying it)."""
+    model = provenance.from_parameters(stack.parameters)
+    package = stack.parameters.get("ModelPackageName")
+    if not package:
+        return model
+    if package not in origins:
+        try:
+            origins[package] = registry.origin(sagemaker, package).training_job
+        except (ClientError, BotoCoreError):
+            origins[package] = ""
+    return provenance.with_origin(model, origins[package])
 
 
 def _drift(stack: DeployedStack) -> str:

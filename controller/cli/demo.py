@@ -19,7 +19,7 @@ import git
 
 from controller.aws import demo_world
 from controller.aws.emulator import Emulator, MissingEmulator
-from controller.cli import demo_stages
+from controller.cli import demo_stages, demo_training
 from controller.core import config as config_module
 from controller.gitops import source
 from controller.present import Console, report
@@ -89,6 +89,7 @@ def _story(console: Console, workdir: Path) -> bool:
 
     settings_id = settings.get("controller_id", "mlops-controller")
     status_view.print_table(status.collect(aws, settings_id), console, settings_id)
+    ok &= demo_training.story(console, workdir)
     console.print("[green]Demo complete.[/]" if ok else "[red]Demo finished with failures.[/]")
     return bool(ok)
 

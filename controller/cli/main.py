@@ -24,6 +24,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from controller import __version__
+from controller.cli import bump
 from controller.cli.options import Options, Source
 from controller.core.errors import ControllerError, StageError, UsageError
 
@@ -1099,6 +1100,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_source_options(grants_cmd)
     grants_cmd.set_defaults(handler=cmd_grants)
+    bump.add_command(commands, add_aws_options)
 
     demo = commands.add_parser("demo", help="the GitOps story on an embedded AWS emulator")
     demo.add_argument(

@@ -128,6 +128,11 @@ class Options:
     workdir: str | None
     stages: bool
     """`demo --stages`."""
+    base: str
+    """`bump --base`: the commit to start from."""
+    push: str | None
+    pull_request: str | None
+    into: str
 
     @classmethod
     def of(cls, args: argparse.Namespace) -> Options:
@@ -165,4 +170,8 @@ class Options:
             keep=bool(_get(args, "keep", False)),
             workdir=_get(args, "workdir"),
             stages=bool(_get(args, "stages", False)),
+            base=str(_get(args, "base", "HEAD")),
+            push=_get(args, "push"),
+            pull_request=_get(args, "pull_request"),
+            into=str(_get(args, "into", "main")),
         )

@@ -1,10 +1,11 @@
 """SageMaker container image URIs, from a table instead of the SageMaker Python SDK.
 
-The SDK would pull pandas and numpy into a deploy tool just to look up an account id; its
-image registries for the frameworks we support, the Model Monitor analyzer and Clarify, in
-every region of the commercial (`aws`) partition, are copied into `images.json` (the file
-names its source). `custom_image_uri` is the escape hatch for everything else, for models and
-monitors alike.
+The SDK would pull pandas and numpy into a deploy tool just to look up an account id. Its
+`image_uri_config` files for every built-in algorithm (inference and training scopes, every
+version), the Model Monitor analyzer and Clarify, in every region of every partition, are
+turned into `images.json` by `python -m tools.images` (docs/images.md; the file names its
+source). `custom_image_uri` is the escape hatch for everything else, for models and monitors
+alike.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -25,24 +27,35 @@ class ImageFamily:
 
 
 @functools.cache
-def _families() -> dict[str, ImageFamily]:
-    data = json.loads(resources.files("controller.core").joinpath("images.json").read_text())
-    return {
-        name: ImageFamily(entry["repository"], entry["tag"], entry["accounts"])
-        for name, entry in data["families"].items()
-    }
+def _table() -> dict[str, Any]:
+    text = resources.files("controller.core").joinpath("images.json").read_text("utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
 
 
-MODEL_MONITOR = _families()["model-monitor"]
-CLARIFY = _families()["clarify"]
-
-BUILTIN: dict[tuple[str, str], ImageFamily] = {
-    tuple(name.split(":", 1)): family  # type: ignore[misc]
-    for name, family in _families().items()
-    if ":" in name
+IMAGES: Mapping[tuple[str, str, str], ImageFamily] = {
+    (scope, entry["name"], entry["version"]): ImageFamily(
+        entry["repository"], entry["tag"], entry["accounts"]
+    )
+    for entry in _table()["images"]
+    for scope in entry["scopes"]
 }
+"""(scope, name, version) -> image; scopes are inference, training, monitoring, processing."""
 
-REGIONS = tuple(sorted({r for f in _families().values() for r in f.accounts}))
+DOMAINS: Mapping[str, str] = {
+    region: partition["domain"]
+    for partition in _table()["partitions"].values()
+    for region in partition["regions"]
+}
+"""Region -> the DNS suffix of its partition (amazonaws.com.cn in China, ...)."""
+
+MODEL_MONITOR = IMAGES[("monitoring", "model-monitor", "")]
+CLARIFY = IMAGES[("processing", "clarify", "1.0")]
+
+SCOPES = ("inference", "training")
+"""The scopes of the built-in algorithms: deploying a model, training one."""
+
+REGIONS = tuple(sorted(DOMAINS))
 """Every region some image is known in."""
 
 
@@ -64,31 +77,37 @@ def image_uri(family: ImageFamily, region: str, alternative: str) -> str:
             f"one of {', '.join(sorted(family.accounts))}{alternative}",
             "region",
         )
-    domain = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
-    uri = f"{account}.dkr.ecr.{region}.{domain}/{family.repository}"
+    uri = f"{account}.dkr.ecr.{region}.{DOMAINS[region]}/{family.repository}"
     return f"{uri}:{family.tag}" if family.tag else uri
 
 
 ESCAPE_HATCH = ", or the image's URI in custom_image_uri"
+CUSTOM = ", or a *_custom pipeline with custom_image_uri"
 
 
-def builtin_image_uri(framework: str, version: str, region: str) -> str:
-    family = BUILTIN.get((framework, version))
+def builtin_image_uri(framework: str, version: str, region: str, scope: str = "inference") -> str:
+    """The image of a built-in algorithm: `inference` serves a model, `training` trains one."""
+    family = IMAGES.get((scope, framework, version))
     if family is None:
-        frameworks = sorted({f for f, _ in BUILTIN})
-        if framework not in frameworks:
-            raise UnknownImage(
-                f"unknown built-in framework {framework!r}",
-                f"one of {', '.join(frameworks)}, or a *_custom pipeline with custom_image_uri",
-                "framework",
-            )
-        versions = sorted(v for f, v in BUILTIN if f == framework)
-        raise UnknownImage(
-            f"unknown version {version!r} of {framework}",
-            f"one of {', '.join(versions)}, or a *_custom pipeline with custom_image_uri",
-            "version",
+        raise _unknown(framework, version, scope)
+    return image_uri(family, region, CUSTOM)
+
+
+def _unknown(framework: str, version: str, scope: str) -> UnknownImage:
+    known = [(name, v) for s, name, v in IMAGES if s == scope]
+    frameworks = sorted({name for name, _ in known})
+    if framework not in frameworks:
+        return UnknownImage(
+            f"unknown built-in framework {framework!r}",
+            f"one of {', '.join(frameworks)}{CUSTOM}",
+            "framework",
         )
-    return image_uri(family, region, ", or a *_custom pipeline with custom_image_uri")
+    versions = [v for name, v in known if name == framework]  # the table's numeric order
+    return UnknownImage(
+        f"unknown version {version!r} of {framework}",
+        f"one of {', '.join(versions)}{CUSTOM}",
+        "version",
+    )
 
 
 def monitor_image_uri(monitor: str, region: str) -> str:

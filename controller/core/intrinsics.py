@@ -163,6 +163,9 @@ _FUNCTIONS: dict[str, Callable[[Context, Any], Any]] = {
     "Fn::Join": lambda c, v: str(v[0]).join(str(x) for x in c.resolve(v[1])),
     "Fn::Select": _select,
     "Fn::Split": lambda c, v: str(c.resolve(v[1])).split(v[0]),
+    "Fn::FindInMap": lambda c, v: c.template["Mappings"][c.resolve(v[0])][c.resolve(v[1])][
+        c.resolve(v[2])
+    ],
 }
 
 

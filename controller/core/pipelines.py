@@ -16,6 +16,7 @@ class Family(StrEnum):
     BATCH = "batch"
     IMAGE_BUILDER = "image_builder"
     MONITOR = "monitor"
+    TRAINING = "training"
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,13 @@ class PipelineKind:
     @property
     def builtin(self) -> bool:
         return self.type.endswith("_builtin")
+
+    @property
+    def orchestrator_only(self) -> bool:
+        """Deployed once, in the orchestrator account, even with stages: image builders (the
+        stages pull their images) and, as in the original, training (stages deploy what the
+        registry holds, pinned in git)."""
+        return self.family in (Family.IMAGE_BUILDER, Family.TRAINING)
 
 
 KINDS: dict[str, PipelineKind] = {
@@ -87,11 +95,28 @@ KINDS: dict[str, PipelineKind] = {
             Family.MONITOR,
             monitor="model_explainability",
         ),
+        PipelineKind(
+            "model_training_builtin", "modeltraining", "training.yaml.j2", Family.TRAINING
+        ),
+        PipelineKind("model_tuner_builtin", "tunertraining", "training.yaml.j2", Family.TRAINING),
+        PipelineKind(
+            "model_autopilot_training", "autopilottraining", "training.yaml.j2", Family.TRAINING
+        ),
     )
 }
 
-ASSET_KEYS = frozenset({"model_artifact_location", "custom_algorithm_docker", "baseline_data"})
+ASSET_KEYS = frozenset(
+    {
+        "model_artifact_location",
+        "custom_algorithm_docker",
+        "baseline_data",
+    }
+)
 """Locations that, written without a bucket, are keys inside the assets bucket."""
+
+ASSET_PREFIXES = frozenset({"training_data", "validation_data", "job_output_location"})
+"""Training locations, in the assets bucket unless written with one (as the original had
+them): prefixes a job reads under or writes to, not single objects pre-flight could check."""
 
 LOCATION_KEYS = frozenset(
     {
@@ -106,9 +131,23 @@ LOCATION_KEYS = frozenset(
 """Locations always written `bucket/prefix` or `s3://bucket/prefix`."""
 
 INTEGER_KEYS = frozenset(
-    {"monitor_max_runtime_seconds", "baseline_max_runtime_seconds", "instance_volume_size"}
+    {
+        "monitor_max_runtime_seconds",
+        "baseline_max_runtime_seconds",
+        "instance_volume_size",
+        "instance_count",
+        "max_runtime_per_job",
+        "max_wait_time_spot_instances",
+        "job_max_candidates",
+        "total_max_runtime",
+    }
 )
 """Numbers the original accepted as digit strings too."""
+
+BOOLEAN_KEYS = frozenset(
+    {"encrypt_inner_traffic", "use_spot_instances", "generate_definition_only"}
+)
+"""Switches the original took as the strings "True" and "False" (JSON booleans work too)."""
 
 
 def stack_name(prefix: str, infix: str, kind: PipelineKind) -> str:

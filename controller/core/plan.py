@@ -338,7 +338,13 @@ def _blamed(
     )
 
 
-DELETE_RANK = {Family.MONITOR: 0, Family.REALTIME: 1, Family.BATCH: 1, Family.IMAGE_BUILDER: 2}
+DELETE_RANK = {
+    Family.MONITOR: 0,
+    Family.REALTIME: 1,
+    Family.BATCH: 1,
+    Family.TRAINING: 1,
+    Family.IMAGE_BUILDER: 2,
+}
 """Deletes run in reverse dependency order: monitors, then models, then image builders."""
 
 

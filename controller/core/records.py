@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from controller.core import provenance
 from controller.core.plan import Plan
+from controller.core.render import RenderedStack
 from controller.core.results import ActionResult, ApplyResult
 
 STAMP = "%Y%m%dT%H%M%S.%fZ"
@@ -23,6 +25,14 @@ class StackRecord:
     reason: str
     outcome: str
     message: str
+    model: str = ""
+    """The model the stack runs as applied (`provenance`); empty in older records."""
+
+
+def _model(desired: RenderedStack | None) -> str:
+    if desired is None:
+        return ""
+    return provenance.from_parameters(dict(desired.parameters), locations=False)
 
 
 @dataclass(frozen=True)
@@ -52,6 +62,7 @@ class Deployment:
                 a.reason,
                 outcomes[a.stack_name].outcome.value if a.stack_name in outcomes else "not run",
                 outcomes[a.stack_name].message if a.stack_name in outcomes else "",
+                _model(a.desired),
             )
             for a in plan.actions
         )

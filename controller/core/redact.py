@@ -23,7 +23,23 @@ _QUERY_SECRET = re.compile(
 )
 
 
+_HOST_TOKEN = re.compile(
+    r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_\w{20,}|glpat-[\w-]{20,}"
+    r"|AT(?:BB|ATT|CTT)[\w=+/-]{20,})"
+)
+"""A git host's token by its documented prefix (GitHub, GitLab, Bitbucket/Atlassian), should
+one reach a message from a library's error or a header echoed back."""
+
+_AUTH_HEADER = re.compile(
+    r"(?P<key>\b(?:authorization:\s*(?:bearer|token|basic)|private-token:)\s*)\S+",
+    re.IGNORECASE,
+)
+
+
 def redact(text: str) -> str:
-    """`text` with URL credentials (user-info, signing and token query parameters) hidden."""
+    """`text` with URL credentials (user-info, signing and token query parameters), git
+    hosts' tokens and authorization headers hidden."""
     text = _USERINFO.sub(lambda m: f"{m.group('scheme')}{HIDDEN}@", text)
+    text = _AUTH_HEADER.sub(lambda m: f"{m.group('key')}{HIDDEN}", text)
+    text = _HOST_TOKEN.sub(HIDDEN, text)
     return _QUERY_SECRET.sub(lambda m: f"{m.group('key')}{HIDDEN}", text)

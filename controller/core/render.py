@@ -27,10 +27,10 @@ from typing import Any
 
 import jinja2
 
-from controller.core import clarify, images
+from controller.core import clarify, images, training
 from controller.core.clarify import Upload
 from controller.core.config.model import Config, Pipeline, S3Location, Settings
-from controller.core.pipelines import KINDS, Family
+from controller.core.pipelines import KINDS, Family, PipelineKind
 from controller.core.stacks import RUN_PARAMETERS, SPEC_HASH_PARAMETER, ownership_tags
 
 BLUEPRINT_VERSION = "2"
@@ -62,7 +62,7 @@ class RunOnce:
     """A job the controller starts after the stack is ready (batch transform, monitor baseline)."""
 
     kind: str
-    """"batch_transform" or "baseline"."""
+    """"batch_transform", "baseline" or "training" (training, tuning and AutoML jobs)."""
     output_key: str
     """Stack Output that holds the Step Functions state machine ARN."""
     execution_name: str
@@ -122,6 +122,12 @@ class Shape:
     assets_key: bool = False
     """`settings.assets_kms_key_arn` is given and the stack reads from the assets bucket: the
     roles that read it may decrypt with that key."""
+    validation: bool = False
+    """A training job with a validation channel, which its role may read."""
+    register: bool = False
+    """A training or tuning job whose model is registered in `model_package_group_name`."""
+    spot: bool = False
+    """A training or tuning job on spot instances, which checkpoints."""
 
 
 def render(pipeline: Pipeline, settings: Settings) -> RenderedStack:
@@ -183,12 +189,21 @@ def shape_of(pipeline: Pipeline, settings: Settings) -> Shape:
         custom_image=pipeline.get("custom_image_uri") is not None,
         kms=pipeline.get("kms_key_arn") is not None,
         named_endpoint=kind.family is Family.REALTIME and pipeline.endpoint_name is not None,
-        problem_type=problem_type if kind.monitor == "model_quality" else "",
+        problem_type=problem_type if _typed_problem(kind) else "",
         has_threshold=kind.monitor in ("model_quality", "model_bias")
         and clarify.probability_threshold(pipeline) is not None,
         shap_baseline=isinstance(shap, dict) and isinstance(shap.get("baseline"), str),
         assets_key=settings.assets_kms_key_arn is not None and reads_assets(pipeline, settings),
+        validation=pipeline.get("validation_data") is not None,
+        register=pipeline.get("model_package_group_name") is not None,
+        spot=kind.builtin and kind.family is Family.TRAINING and training.spot(pipeline),
     )
+
+
+def _typed_problem(kind: PipelineKind) -> bool:
+    """Templates that differ per problem type: model quality monitors, and Autopilot, which
+    takes an objective only together with a problem type."""
+    return kind.monitor == "model_quality" or kind.type == "model_autopilot_training"
 
 
 def reads_assets(pipeline: Pipeline, settings: Settings) -> bool:
@@ -225,10 +240,13 @@ def shape_for_parameters(pipeline_type: str, parameters: Mapping[str, str]) -> S
         custom_image="ImageRepositoryArn" in parameters,
         kms="KmsKeyArn" in parameters,
         named_endpoint=kind.family is Family.REALTIME and "EndpointName" in parameters,
-        problem_type=parameters.get("ProblemType", "") if kind.monitor == "model_quality" else "",
+        problem_type=parameters.get("ProblemType", "") if _typed_problem(kind) else "",
         has_threshold="ProbabilityThreshold" in parameters,
         shap_baseline="ShapBaselineKey" in parameters,
         assets_key="AssetsKmsKeyArn" in parameters,
+        validation="ValidationDataBucket" in parameters,
+        register="ModelPackageGroupName" in parameters,
+        spot='"CheckpointConfig"' in parameters.get("JobRequest", ""),
     )
 
 
@@ -473,9 +491,57 @@ OPTIONAL_ATTRIBUTES = {
 """Per monitor kind: the EndpointInput attributes it may set; empty means not set. The
 blueprint declares the same lists."""
 
+
+def _training(pipeline: Pipeline, settings: Settings) -> Built:
+    """A training, tuning or Autopilot job, named from a hash of its request like the other
+    run-once jobs; the request reaches the state machine as one JSON parameter."""
+    image = None
+    if pipeline.kind.builtin:
+        image = images.builtin_image_uri(
+            str(pipeline.get("model_framework")),
+            str(pipeline.get("model_framework_version")),
+            settings.region,
+            scope="training",
+        )
+    found = training.request(pipeline, image)
+    output: S3Location = pipeline.get("job_output_location")
+    values = {
+        **_object("TrainingData", pipeline.get("training_data")),
+        **_folder("Output", output),
+    }
+    if pipeline.get("validation_data") is not None:
+        values |= _object("ValidationData", pipeline.get("validation_data"))
+    if pipeline.get("problem_type") is not None and _typed_problem(pipeline.kind):
+        values["ProblemType"] = str(pipeline.get("problem_type"))
+    group = pipeline.get("model_package_group_name")
+    digest = short_hash(values, found, group)
+    job = _job_name(training.job_base(pipeline), digest, training.NAME_LIMITS[pipeline.type])
+    if "TrainingJobDefinition" in found:
+        definition = training.with_checkpoints(found["TrainingJobDefinition"], output, job)
+        found = {**found, "TrainingJobDefinition": definition}
+    elif "AlgorithmSpecification" in found:
+        found = training.with_checkpoints(found, output, job)
+    if group is not None:
+        values["ModelPackageGroupName"] = str(group)
+    values |= {
+        "JobName": job,
+        "JobRequest": training.as_text(found),
+        "StateMachineName": state_machine_name(pipeline),
+        STARTED_PARAMETER: "",
+    }
+    return values, RunOnce("training", "RunStateMachineArn", job, STARTED_PARAMETER), ()
+
+
+def _job_name(base: str, digest: str, limit: int) -> str:
+    """`sagemaker_name` within a job type's own limit (32 for tuning and AutoML jobs)."""
+    head = base[: limit - 1 - len(digest)].rstrip("-")
+    return f"{head}-{digest}".lower()
+
+
 _PARAMETER_BUILDERS = {
     Family.REALTIME: _realtime,
     Family.BATCH: _batch,
     Family.IMAGE_BUILDER: _image_builder,
     Family.MONITOR: _monitor,
+    Family.TRAINING: _training,
 }

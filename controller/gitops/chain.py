@@ -3,7 +3,7 @@ and `watch` alike, whatever the number of steps.
 
 `reconcile.plan_for` and `reconcile.apply_plan` do for each step what they do for one account;
 this module decides which step comes next, with which session, behind which gate, and records
-every attempt (`gitops.promotion`): promotion is data to list and audit, not a side effect of
+every attempt (`aws.promotion`): promotion is data to list and audit, not a side effect of
 a build. The chain is judged by the policy in force (`policy_in_force`), read from the
 records: the policy of the last commit the chain applied completely.
 """

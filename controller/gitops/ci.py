@@ -9,6 +9,7 @@ a commit older than the last applied one is never applied: a late build cannot r
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from controller.aws import codecommit
 from controller.aws.ledger import actor as ledger_actor
 from controller.aws.session import Aws
 from controller.core import config as config_module
+from controller.core import webhook
 from controller.core.chain import Chain, ChainPlan
 from controller.core.config.settings import AwsDefaults
 from controller.core.diagnostics import Diagnostic
@@ -29,6 +31,7 @@ from controller.core.errors import UsageError
 from controller.core.redact import redact
 from controller.gitops import artifacts, reconcile, source
 from controller.gitops import chain as use_case
+from controller.gitops.providers import CommitStatus, hosts, stage_context
 from controller.present import Console, report
 from controller.present import chain as present
 
@@ -57,6 +60,9 @@ class CiContext:
     repository: str | None = None
     pull_request_id: str | None = None
     destination_commit: str | None = None
+    target: hosts.Target | None = None
+    """The git host of a connection's repository (`gitops.webhook_ci`); None for CodeCommit."""
+    base_branch: str | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,10 @@ class CiOptions:
 
 def context_from(environ: Mapping[str, str]) -> CiContext:
     """Parse the run context, reporting every missing or inconsistent variable at once."""
+    if webhook.is_webhook(environ):
+        from controller.gitops import webhook_ci  # it builds on this module
+
+        return webhook_ci.context(environ)
     problems: list[str] = []
     event_name = environ.get("MLOPS_EVENT", "")
     choices = ", ".join(e.value for e in Event)
@@ -145,6 +155,10 @@ def run(context: CiContext, options: CiOptions, console: Console, aws: Aws | Non
     profile = options.local_aws.profile if options.local_aws else None
     region = loaded.config.settings.region if loaded.config else None
     aws = aws or Aws(region=region, profile=profile)
+    if context.target is not None and context.event is Event.PULL_REQUEST:
+        from controller.gitops import webhook_ci
+
+        context = webhook_ci.with_base(context, options.repo_dir)
     if loaded.config is None:
         return _invalid(context, options, console, aws, loaded.diagnostics)
     config = loaded.config
@@ -215,17 +229,56 @@ def _pull_request(
     sessions: use_case.Sessions,
 ) -> int:
     planned = _planned(options, console, chain, sessions)
-    assert context.destination_commit is not None
-    diff = source.config_diff(
-        options.repo_dir, context.destination_commit, context.commit, options.config_path
-    )
     label = chain.config.source
+    diff = pull_request_diff(context, options)
     body = redact(
         comment_body(lambda room: present.plan_markdown(planned, label, limit=room), diff)
     )
     artifacts.write_comment(options.artifacts, body)
-    post_comment(sessions.home, context, body, console)
+    post_comment(
+        sessions.home,
+        context,
+        body,
+        console,
+        environ=options.environ,
+        statuses=_statuses(planned),
+    )
     return _plan_status(planned)
+
+
+def _statuses(planned: ChainPlan) -> tuple[CommitStatus, ...]:
+    """The commit status of the plan; with stages, also one per stage
+    (`mlops-controller/plan/<stage>`), for a rule that requires one."""
+    whole = CommitStatus.of(not planned.blocked, _summary(planned))
+    if len(planned.chain.steps) == 1:
+        return (whole,)
+    return (
+        CommitStatus.of(not planned.blocked, "Every stage"),
+        *(
+            CommitStatus.of(
+                not ChainPlan(planned.chain, (p,)).blocked,
+                p.problem or p.note if p.plan is None else p.plan.refusal or report.summary(p.plan),
+                stage_context(p.step.name),
+            )
+            for p in planned.steps
+        ),
+    )
+
+
+def _summary(planned: ChainPlan) -> str:
+    first = planned.steps[0].plan if planned.steps else None
+    if first is None:
+        return planned.steps[0].problem if planned.steps else ""
+    return first.refusal or report.summary(first)
+
+
+def pull_request_diff(context: CiContext, options: CiOptions) -> str | None:
+    """The config diff of a pull request; None when its base is not known."""
+    if context.destination_commit is None:
+        return None
+    return source.config_diff(
+        options.repo_dir, context.destination_commit, context.commit, options.config_path
+    )
 
 
 def _invalid(
@@ -240,7 +293,8 @@ def _invalid(
     artifacts.write_junit(options.artifacts, artifacts.junit_invalid(diagnostics))
     if context.event is Event.PULL_REQUEST:
         body = redact(invalid_comment(context.commit, diagnostics))
-        post_comment(aws, context, body, console)
+        status = CommitStatus.of(False, f"The config is invalid ({len(diagnostics)} problems)")
+        post_comment(aws, context, body, console, environ=options.environ, statuses=(status,))
     _say(console, f"The config at {context.commit[:12]} is invalid: nothing was planned.")
     return 1
 
@@ -296,8 +350,24 @@ def _diff_section(diff: str | None) -> str:
     return f"<details><summary>Config diff</summary>\n\n{fence}diff\n{diff}{fence}\n</details>\n"
 
 
-def post_comment(aws: Aws, context: CiContext, body: str, console: Console) -> None:
-    """Post the plan comment, or edit the one this controller posted before."""
+def post_comment(
+    aws: Aws,
+    context: CiContext,
+    body: str,
+    console: Console,
+    *,
+    environ: Mapping[str, str] | None = None,
+    statuses: tuple[CommitStatus, ...] = (),
+) -> None:
+    """The plan comment, and on a git host the commit statuses (CodeCommit has none); a
+    later build edits the comment this controller posted before."""
+    if context.target is not None:
+        host = hosts.host_for(context.target, environ or {}, aws)
+        say = functools.partial(_say, console)
+        hosts.publish(
+            host, str(context.pull_request_id), context.commit, body, statuses, MARKER, say
+        )
+        return
     assert context.pull_request_id is not None and context.repository is not None
     assert context.destination_commit is not None
     pull_request = codecommit.PullRequest(

@@ -13,7 +13,7 @@ from controller.aws.ledger import ChainHistory
 from controller.aws.promotion import approval_json, promotion_json
 from controller.core.chain import JSON_VERSION
 from controller.core.gates import Approval, Decision, Promotion
-from controller.core.records import Deployment
+from controller.core.records import Deployment, StackRecord
 from controller.present.chain import OUTCOME_STYLE
 
 
@@ -50,13 +50,18 @@ def print_table(records: tuple[Deployment, ...], console: Console, bucket: str, 
             (record.commit or "-")[:12],
             Text(record.actor),  # Text, not str: recorded text is never read as markup
             verdict,
-            Text(", ".join(f"{s.action} {s.stack_name}" for s in record.changed) or "-"),
+            Text(", ".join(_changed(s) for s in record.changed) or "-"),
             Text(
                 ", ".join(f"{s.stack_name}: {s.message}" for s in record.failed)
                 or (record.refusal or "-")
             ),
         )
     console.print(table)
+
+
+def _changed(stack: StackRecord) -> str:
+    model = f" ({stack.model})" if stack.model else ""
+    return f"{stack.action} {stack.stack_name}{model}"
 
 
 def print_history(found: ChainHistory, console: Console) -> None:

@@ -17,7 +17,8 @@ from controller.core.gates import Promotion
 
 def print_table(rows: tuple[PipelineStatus, ...], console: Console, controller_id: str) -> None:
     table = Table(title=f"Pipelines managed by {controller_id}", title_justify="left")
-    for column in ("stack", "type", "stack status", "last update", "endpoint", "run", "drift"):
+    columns = ("stack", "type", "stack status", "last update", "endpoint", "run", "drift", "model")
+    for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
         endpoint = f"{row.endpoint_name} {row.endpoint_status}".strip()
@@ -28,6 +29,7 @@ def print_table(rows: tuple[PipelineStatus, ...], console: Console, controller_i
             Text(endpoint),
             Text(row.run),
             row.drift,
+            Text(row.model),
         )
     console.print(table)
     if not rows:

@@ -16,12 +16,17 @@ LIMITS = {
     "monitor_max_runtime_seconds": (1, 86400),
     "baseline_max_runtime_seconds": (1, 86400),
     "instance_volume_size": (1, 16384),
+    "instance_count": (1, 1000),
+    "max_runtime_per_job": (1, 2592000),
+    "max_wait_time_spot_instances": (1, 2592000),
+    "job_max_candidates": (1, 1000),
+    "total_max_runtime": (1, 2592000),
 }
 
 
 def run(config: Config) -> list[Diagnostic]:
     found: list[Diagnostic] = []
-    for rule in (_duplicates, _stack_names, _ranges, _images, _endpoints):
+    for rule in (_duplicates, _stack_names, _ranges, _images, _endpoints, _search_ranges):
         found.extend(rule(config))
     return found
 
@@ -88,6 +93,7 @@ def _images(config: Config) -> Iterator[Diagnostic]:
                     pipeline.values["model_framework"],
                     pipeline.values["model_framework_version"],
                     region,
+                    scope="training" if pipeline.kind.family is Family.TRAINING else "inference",
                 )
             if pipeline.kind.family is Family.MONITOR and "custom_image_uri" not in pipeline.values:
                 images.monitor_image_uri(pipeline.kind.monitor, region)
@@ -122,3 +128,36 @@ def _endpoints(config: Config) -> Iterator[Diagnostic]:
                 "exist in the account before the monitor is created",
                 "the endpoint_name of a realtime pipeline",
             )
+
+
+RANGE_KINDS = ("continuous", "integer", "categorical")
+
+
+def _search_ranges(config: Config) -> Iterator[Diagnostic]:
+    """`hyperparamaters_ranges` in the original's form, which the schema cannot express:
+    `["continuous" | "integer", [min, max]]` (min below max) or `["categorical", [values]]`."""
+    for pipeline in config.pipelines:
+        ranges = pipeline.values.get("hyperparamaters_ranges") or {}
+        for name, spec in ranges.items():
+            if not _valid_range(spec):
+                yield error(
+                    "C110",
+                    _path(pipeline, f"hyperparamaters_ranges.{name}"),
+                    f"{name}: {spec!r} is not a search range",
+                    '["continuous", [0.1, 0.5]], ["integer", [1, 15]] or '
+                    '["categorical", ["sgd", "Adam"]]',
+                )
+
+
+def _valid_range(spec: list[object]) -> bool:
+    kind, values = spec
+    if kind not in RANGE_KINDS or not isinstance(values, list) or not values:
+        return False
+    if kind == "categorical":
+        return all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in values)
+    if len(values) != 2 or not all(isinstance(v, int | float) for v in values):
+        return False
+    low, high = values
+    if isinstance(low, bool) or isinstance(high, bool) or low >= high:
+        return False
+    return kind == "continuous" or (isinstance(low, int) and isinstance(high, int))

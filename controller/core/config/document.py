@@ -136,6 +136,19 @@ def parse(name: str, raw: bytes) -> tuple[Document | None, list[Diagnostic]]:
     return Document(name=name, data=data, lines=scanner.lines), []
 
 
+def replace_values(text: str, changes: dict[Path, Any]) -> str:
+    """`text` with the scalar at each path replaced by a new JSON value, and nothing else
+    touched: indentation, key order and every other byte stay as the author wrote them (a
+    pinned version bumped in git is a one-line diff). The text must be valid JSON."""
+    scanner = _Scanner(text)
+    scanner.value(_skip_ws(text, 0), ())
+    edited = text
+    for path in sorted(changes, key=lambda p: scanner.spans[p][0], reverse=True):
+        start, end = scanner.spans[path]
+        edited = edited[:start] + json.dumps(changes[path], ensure_ascii=False) + edited[end:]
+    return edited
+
+
 def _too_long_number(name: str, text: str) -> Diagnostic:
     """Python refuses to convert integers of more than 4300 digits (a denial-of-service
     guard); JSON has no such limit, so this is the one ValueError json.loads leaves."""
@@ -180,6 +193,7 @@ class _Scanner:
     def __init__(self, text: str) -> None:
         self.text = text
         self.lines: dict[Path, int] = {}
+        self.spans: dict[Path, tuple[int, int]] = {}
         self.duplicates: list[tuple[Path, int]] = []
         self._newlines = [m.start() for m in re.finditer("\n", text)]
 
@@ -196,6 +210,7 @@ class _Scanner:
         if char == "[":
             return self._array(pos + 1, path)
         _, end = _DECODER.raw_decode(self.text, pos)
+        self.spans[path] = (pos, int(end))
         return int(end)
 
     def _object(self, pos: int, path: Path) -> int:

@@ -8,6 +8,7 @@ only on input the earlier ones accepted, so it never meets a value of the wrong 
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -15,7 +16,7 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
-from controller.core.config import checks, document, schema, settings, stages
+from controller.core.config import checks, document, original, schema, settings, stages
 from controller.core.config.model import (
     POLICY_SETTINGS,
     Config,
@@ -25,7 +26,15 @@ from controller.core.config.model import (
     Settings,
 )
 from controller.core.diagnostics import Diagnostic, error, warning
-from controller.core.pipelines import ASSET_KEYS, INTEGER_KEYS, KINDS, LOCATION_KEYS, stack_name
+from controller.core.pipelines import (
+    ASSET_KEYS,
+    ASSET_PREFIXES,
+    BOOLEAN_KEYS,
+    INTEGER_KEYS,
+    KINDS,
+    LOCATION_KEYS,
+    stack_name,
+)
 
 _PIPELINE = re.compile(r"\$\.pipelines\[(\d+)\]")
 
@@ -111,6 +120,8 @@ def _validated(
     name: str,
     aws: settings.AwsDefaults | None,
 ) -> tuple[Config | None, list[Diagnostic]]:
+    doc, ignored = original.without_other_types_keys(doc)
+    ignored = [doc.locate(d, _path_tuple(d.path)) for d in ignored]
     found = [_with_origin(d, origin) for d in schema.validate(doc)]
     if not any(d.path in ("$", "$.settings") for d in found):
         found += [doc.locate(d, ("settings",)) for d in _required_settings(merged, name)]
@@ -121,9 +132,9 @@ def _validated(
         ]
     if found:
         found += _checks_of_valid_pipelines(doc, merged, found)
-        return None, found
+        return None, ignored + found
     config = _build(doc, merged, revision)
-    found = [doc.locate(d, _path_tuple(d.path)) for d in checks.run(config)]
+    found = ignored + [doc.locate(d, _path_tuple(d.path)) for d in checks.run(config)]
     warnings = tuple(d for d in found if not d.is_error)
     if any(d.is_error for d in found):
         return None, found
@@ -314,12 +325,16 @@ def _pipeline(index: int, raw: Mapping[str, Any], resolved: Settings) -> Pipelin
 
 
 def _normalize(key: str, value: Any, resolved: Settings) -> Any:
-    if key in ASSET_KEYS:
+    if key in ASSET_KEYS or key in ASSET_PREFIXES:
         return S3Location.parse(value, default_bucket=resolved.assets_bucket)
     if key in LOCATION_KEYS:
         return S3Location.parse(value)
     if key in INTEGER_KEYS:
         return int(value)
+    if key in BOOLEAN_KEYS:
+        return value in (True, "True")
+    if key == "attribute_names" and isinstance(value, str):
+        return _attribute_names(value)
     if key == "endpoint_name":
         return str(value).lower()
     if key == "probability_threshold_attribute":
@@ -328,3 +343,14 @@ def _normalize(key: str, value: Any, resolved: Settings) -> Any:
         baseline = S3Location.parse(value["baseline"], default_bucket=resolved.assets_bucket)
         return {**value, "baseline": baseline.uri}
     return value
+
+
+def _attribute_names(text: str) -> list[str]:
+    """The original took a JSON list as text; a bare name is a list of one."""
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return [text]
+    if isinstance(parsed, list) and parsed and all(isinstance(v, str) for v in parsed):
+        return parsed
+    return [text]

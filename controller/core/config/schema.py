@@ -220,9 +220,7 @@ def _allowed_keys(instance: Any, node: dict[str, Any]) -> frozenset[str]:
 
 
 def _unknown_key_message(key: str, instance: dict[str, Any], allowed: frozenset[str]) -> str:
-    close = difflib.get_close_matches(key, sorted(allowed), n=1, cutoff=0.6)
-    if close:
-        return f"unknown key {key!r}; did you mean {close[0]!r}?"
+    """A key of another type is no typo: saying so beats the nearest spelling."""
     pipeline_type = instance.get("pipeline_type")
     all_keys = set().union(
         *(
@@ -232,6 +230,9 @@ def _unknown_key_message(key: str, instance: dict[str, Any], allowed: frozenset[
     )
     if isinstance(pipeline_type, str) and key in all_keys:
         return f"key {key!r} is not used by {pipeline_type}"
+    close = difflib.get_close_matches(key, sorted(allowed), n=1, cutoff=0.6)
+    if close:
+        return f"unknown key {key!r}; did you mean {close[0]!r}?"
     return f"unknown key {key!r}"
 
 

@@ -21,16 +21,26 @@ from typing import Any
 from controller.core.config.document import Document, Path, format_path
 from controller.core.config.model import Config, Stage
 from controller.core.diagnostics import Diagnostic, error
-from controller.core.pipelines import Family
+from controller.core.pipelines import KINDS, Family
 
 ORCHESTRATOR = "orchestrator"
 """The orchestrator account's own step (its image builders) goes by this name: no stage may."""
 
-OBJECT_VALUED = frozenset({"bias_config", "shap_config", "model_predicted_label_config"})
+OBJECT_VALUED = frozenset(
+    {
+        "bias_config",
+        "shap_config",
+        "model_predicted_label_config",
+        "algo_hyperparamaters",
+        "tuner_configs",
+        "hyperparamaters_ranges",
+    }
+)
 """Keys whose value is itself an object. Such a value is per stage only when every one of its
 keys is a stage name; one that mixes stage names with other keys is ambiguous, an error."""
 
 IMAGE_BUILDER = "byom_image_builder"
+TRAINING = frozenset(t for t, kind in KINDS.items() if kind.family is Family.TRAINING)
 
 _Key = tuple[int, str]
 """A pipeline value: (index in the pipeline list, key)."""
@@ -121,20 +131,21 @@ def split(doc: Document, merged: Mapping[str, Any]) -> Split | None:
 
 
 def assemble(configs: Sequence[Config], split_: Split, warnings: tuple[Diagnostic, ...]) -> Config:
-    """The orchestrator's config (image builders), holding one config per stage (the rest).
+    """The orchestrator's config (image builders, training), holding one config per stage
+    (the rest). Training runs once, in the orchestrator account, as in the original.
 
     Image builders run once, in the orchestrator account, whose registry the stage accounts
     pull from; everything else is deployed in every stage, in order.
     """
     parts = []
     for config, part in zip(configs, split_.stages, strict=True):
-        pipelines = tuple(p for p in config.pipelines if p.kind.family is not Family.IMAGE_BUILDER)
+        pipelines = tuple(p for p in config.pipelines if not p.kind.orchestrator_only)
         source = stage_source(config.source, part.stage.name)
         parts.append(
             replace(config, pipelines=pipelines, source=source, stage=part.stage, warnings=warnings)
         )
     first = configs[0]
-    builders = tuple(p for p in first.pipelines if p.kind.family is Family.IMAGE_BUILDER)
+    builders = tuple(p for p in first.pipelines if p.kind.orchestrator_only)
     settings = replace(first.settings, region=split_.region)
     return replace(
         first, settings=settings, pipelines=builders, warnings=warnings, stages=tuple(parts)
@@ -227,6 +238,14 @@ def _value_problems(
             "C204",
             "pipeline_type cannot differ per stage",
             "one pipeline_type for every stage",
+        )
+    elif str(pipeline.get("pipeline_type")) in TRAINING:
+        yield _problem(
+            path,
+            "C204",
+            f"{pipeline['pipeline_type']} runs once, in the orchestrator account (the stages "
+            "deploy the model package git pins): it has no per-stage values",
+            "one value",
         )
     elif pipeline.get("pipeline_type") == IMAGE_BUILDER:
         yield _problem(

@@ -116,3 +116,36 @@ def stamp_event_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
     """Events carry their operation's ClientRequestToken, as CloudFormation's do."""
     for owner, name, value in token_patches():
         monkeypatch.setattr(owner, name, value)
+
+
+def roll_back_updates(
+    monkeypatch: pytest.MonkeyPatch, name_part: str, alarm: str, region: str = "us-east-1"
+) -> None:
+    """Updates of matching stacks go the way a guarded endpoint update goes when its canary
+    breaches: the rollback alarm `alarm` goes into ALARM, SageMaker rolls the endpoint back,
+    the Endpoint fails its update and the stack rolls back to UPDATE_ROLLBACK_COMPLETE.
+    moto does neither: its updates always succeed and it watches no alarm."""
+    from moto.cloudwatch.models import cloudwatch_backends
+    from moto.core import DEFAULT_ACCOUNT_ID
+
+    original = FakeStack.update
+
+    def update(self: Any, *args: Any, **kwargs: Any) -> None:
+        if name_part not in self.name:
+            original(self, *args, **kwargs)
+            return
+        reason = (
+            'Resource handler returned message: "Endpoint update was rolled back: an alarm '
+            "of the deployment's AutoRollbackConfiguration went into ALARM\""
+        )
+        backend = cloudwatch_backends[DEFAULT_ACCOUNT_ID][region]
+        backend.set_alarm_state(alarm, "canary 5xx above threshold", "{}", "ALARM")
+        self._add_stack_event("UPDATE_IN_PROGRESS", "User Initiated")
+        self.events.append(
+            _event(self, "Endpoint", "AWS::SageMaker::Endpoint", "UPDATE_FAILED", reason)
+        )
+        self._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS", reason)
+        self._add_stack_event("UPDATE_ROLLBACK_COMPLETE")
+        self.status = "UPDATE_ROLLBACK_COMPLETE"
+
+    monkeypatch.setattr(FakeStack, "update", update)

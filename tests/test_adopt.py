@@ -168,3 +168,80 @@ def test_adopt_never_writes_without_approval_or_a_stack(
     assert missing[0] == 1
     assert f"no stack named {REALTIME} in us-east-1: nothing to adopt" in missing[2]
     assert not stack_writes(calls)
+
+
+def _with_extra_topic(cfn: Any, repo: git.Repo, tmp_path: Path, capsys: Any) -> None:
+    """A stack of the right name whose template also holds an SNS topic (the original
+    orchestrator's stacks hold resources the blueprints lack), with a spec hash not ours."""
+    out = tmp_path / "out"
+    config = str(Path(repo.working_dir) / "mlops-config.json")
+    assert run(capsys, "render", config, "--out", str(out))[0] == 0
+    parameters = json.loads((out / f"{REALTIME}.parameters.json").read_text())
+    for parameter in parameters:
+        if parameter["ParameterKey"] == "SpecHash":
+            parameter["ParameterValue"] = "0" * 64
+    body = (out / f"{REALTIME}.yaml").read_text()
+    body = body.replace(
+        "Resources:\n", "Resources:\n  AlertsTopic:\n    Type: AWS::SNS::Topic\n", 1
+    )
+    cfn.create_stack(
+        StackName=REALTIME,
+        TemplateBody=body,
+        Parameters=parameters,
+        Capabilities=["CAPABILITY_IAM"],
+    )
+
+
+def test_adopt_shows_the_resources_the_first_apply_deletes_and_refuses_without_force(
+    account: Any, config_repo: git.Repo, tmp_path: Path, capsys: Any, monkeypatch: Any
+) -> None:
+    """Issue 19, item 1: `adopt` said the template stays as it is, `plan` showed parameters
+    only, and `apply` deleted the topic the blueprint lacks, unannounced."""
+    _with_extra_topic(account, config_repo, tmp_path, capsys)
+    calls = count_calls(monkeypatch)
+
+    refused = run(capsys, "adopt", REALTIME, "--repo", config_repo.working_dir, "--auto-approve")
+
+    assert refused[0] == 1, refused
+    assert "the first apply after adopting" in refused[2]
+    assert "AlertsTopic (AWS::SNS::Topic)" in refused[2]
+    assert "pass --force if that is intended" in refused[2]
+    assert not stack_writes(calls)
+
+    forced = run(
+        capsys, "adopt", REALTIME, "--repo", config_repo.working_dir, "--auto-approve", "--force"
+    )
+    assert forced[0] == 0, forced
+    assert "- AlertsTopic (AWS::SNS::Topic) is deleted" in forced[1]
+    calls.clear()
+
+    planned = plan_of(capsys, config_repo)[REALTIME]
+
+    assert planned["action"] == "update"
+    assert planned["resources"]["removed"] == [
+        {"resource": "AlertsTopic", "type": "AWS::SNS::Topic"}
+    ]
+    assert calls["cloudformation.GetTemplate"] == 1, "only the stack whose template differs"
+    out = run(capsys, "plan", "--repo", config_repo.working_dir)[1]
+    assert "- AlertsTopic (AWS::SNS::Topic) is deleted: the new template lacks it" in out
+    out = run(capsys, "plan", "--repo", config_repo.working_dir, "-o", "markdown")[1]
+    assert "AlertsTopic (AWS::SNS::Topic) is deleted" in out
+
+
+def test_a_no_op_plan_and_a_parameter_change_read_no_template(
+    account: Any,
+    config_repo: git.Repo,
+    example_config: dict[str, Any],
+    capsys: Any,
+    monkeypatch: Any,
+) -> None:
+    """The template of a stack this controller rendered is known offline: reading deployed
+    templates costs nothing on a no-op plan, nor on an update of values."""
+    assert run(capsys, "apply", "--auto-approve", "--repo", config_repo.working_dir)[0] == 0
+    calls = count_calls(monkeypatch)
+    assert run(capsys, "plan", "--repo", config_repo.working_dir)[0] == 0
+    example_config["pipelines"][0]["inference_instance"] = "ml.m5.xlarge"
+    Path(config_repo.working_dir, "mlops-config.json").write_text(json.dumps(example_config))
+    assert run(capsys, "plan", "--repo", config_repo.working_dir)[0] == 2
+
+    assert calls["cloudformation.GetTemplate"] == 0

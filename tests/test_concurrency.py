@@ -25,6 +25,7 @@ from moto.cloudformation.models import cloudformation_backends
 from bench.proxy import Call, FaultProxy
 from controller.aws import lock as lock_module
 from controller.aws import session as aws_module
+from controller.aws.apply import WriteRefused
 from controller.aws.demo_world import seed
 from controller.aws.lock import Holder, Lease, LeaseRecord, LockHeld, lock_key
 from controller.aws.session import Aws
@@ -404,3 +405,102 @@ def test_an_apply_that_cannot_renew_its_lease_stops_writing(
     out = capsys.readouterr().out
     assert code == 0, out
     assert "An earlier apply did not finish" in " ".join(out.split())
+
+
+def _plant_raw(s3: Any, record: dict[str, Any]) -> None:
+    s3.put_object(Bucket=BUCKET, Key=KEY, Body=json.dumps(record).encode())
+
+
+def _raw_lease(expires: str) -> dict[str, Any]:
+    return {
+        "holder": {"host": "build-host-7", "pid": 4242, "commit": ""},
+        "acquired": "2026-01-01T00:00:00+00:00",
+        "expires": expires,
+        "nonce": "planted",
+    }
+
+
+def test_a_lease_whose_time_has_no_zone_is_reported_and_taken_over_not_a_traceback(
+    small_account, tmp_path, capsys
+):
+    """Issue 19, item 5: `expires` without a time zone made every apply a traceback."""
+    s3 = boto3.client("s3", region_name="us-east-1")
+    naive = (datetime.now(UTC) + timedelta(minutes=10)).replace(tzinfo=None).isoformat()
+    _plant_raw(s3, _raw_lease(naive))
+
+    code = main(["apply", "--auto-approve", "--config", str(_write(tmp_path, small_account))])
+
+    out, err = capsys.readouterr()
+    text = " ".join((out + err).split())
+    assert "Traceback" not in out + err
+    assert code == 0
+    assert f"the apply lease s3://{BUCKET}/{KEY} was unreadable" in text
+    assert "has no time zone" in text
+    assert s3.list_objects_v2(Bucket=BUCKET, Prefix=KEY)["KeyCount"] == 0
+
+
+def test_a_lease_expiring_in_2099_does_not_block_applies_past_the_maximum_lifetime(
+    small_account, tmp_path, capsys
+):
+    """Issue 19, item 5: no lease outlives MAX_LEASE_SECONDS after it was written."""
+    s3 = boto3.client("s3", region_name="us-east-1")
+    _plant_raw(s3, _raw_lease("2099-01-01T00:00:00+00:00"))
+
+    code = main(["apply", "--auto-approve", "--config", str(_write(tmp_path, small_account))])
+
+    out, err = capsys.readouterr()
+    text = " ".join((out + err).split())
+    assert code == 0, text
+    assert "expires 2099-01-01 00:00:00 UTC, more than the maximum lease lifetime" in text
+    assert lock_module.MAX_LEASE_SECONDS <= 3600
+
+
+def test_a_lease_within_its_lifetime_still_blocks(s3):
+    """The maximum lifetime frees only impossible leases: a live one still refuses."""
+    _plant(s3, datetime.now(UTC) + timedelta(minutes=30))
+    with pytest.raises(LockHeld):
+        _lease(s3, Holder("laptop", 1, "")).acquire()
+    assert _stored(s3).nonce == "planted"
+
+
+def test_after_ctrl_c_each_stack_reports_its_own_outcome(aws: str) -> None:
+    """Issue 19, item 7: after Ctrl-C a stack created in the run was reported as "skipped:
+    write refused: interrupted before writing" another stack. Ctrl-C comes as the batch
+    stack, just created, is about to start its transform."""
+    data = _small(0, 1, 2)
+    seed(Aws(region="us-east-1"), BUCKET, data)
+    config = _config(data)
+    aws_ = Aws(region="us-east-1")
+    plan = reconcile.plan_for(config, aws_, reconcile.guards_for(config, False))
+    names = [a.stack_name for a in plan.actions]
+    batch = next(n for n in names if "batch" in n)
+    writes_of: Counter[str] = Counter()
+    interrupted = threading.Event()
+
+    def ctrl_c(stack_name: str) -> None:
+        writes_of[stack_name] += 1
+        if stack_name == batch and writes_of[stack_name] == 2:
+            interrupted.set()
+        if interrupted.is_set():
+            raise WriteRefused(
+                f"interrupted (Ctrl-C) before writing {stack_name}", "interrupted (Ctrl-C)"
+            )
+
+    result = reconcile.apply_plan(
+        config,
+        plan,
+        aws_,
+        reconcile.options_for(config, parallel=1, poll_seconds=0.05),
+        lambda e: None,
+        lambda r: None,
+        before_write=ctrl_c,
+    )
+
+    by_name = {r.stack_name: r for r in result.results}
+    assert by_name[batch].outcome.value == "waiting", by_name[batch]
+    assert by_name[batch].message.startswith("create done, then stopped before its next write")
+    for name, outcome in by_name.items():
+        others = [n for n in names if n != name and n in outcome.message]
+        assert not others, f"{name} is reported with another stack's name: {outcome.message}"
+    created = {s["StackName"] for s in boto3.client("cloudformation").describe_stacks()["Stacks"]}
+    assert all(by_name[n].outcome.value != "skipped" for n in created)

@@ -195,6 +195,16 @@ def test_drift_detection_stops_after_its_bounded_polls_and_says_so(
         "up to date; drift not checked: drift detection did not finish in 12 polls; "
         "next run retries"
     }
+    # Issue 19, item 6: every output format says so, not only `plan --all` as text.
+    why = "drift detection did not finish in 12 polls; next run retries"
+    assert planned["drift_not_checked"] == [
+        {"name": name, "reason": why} for name in planned["unchanged"]
+    ]
+    for output in ("markdown", "text"):
+        assert main(["plan", "--config", str(path), "--output", output, "--detect-drift"]) == 0
+        shown = " ".join(capsys.readouterr().out.split())
+        assert shown.count(f"drift not checked: {why}" if output == "text" else why) == stacks
+        assert "Drift not checked on 3 stack(s)" in shown or output == "text"
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from controller.aws.demo_world import seed
 from controller.aws.ledger import Ledger
 from controller.aws.lock import lock_key
 from controller.cli.main import main
+from controller.core import planfile
 from tests.aws_calls import count_calls, stack_writes
 from tests.conftest import EXAMPLE, commit_config
 
@@ -233,7 +234,7 @@ def test_a_saved_plan_is_applied_exactly_and_needs_no_git(
     assert code == 2
     assert f"Apply exactly this plan with: mlops-controller apply {saved}" in err
     document = json.loads(saved.read_text())
-    assert (document["format"], document["version"]) == ("mlops-controller plan", 1)
+    assert (document["format"], document["version"]) == ("mlops-controller plan", 2)
     assert document["revision"] == config_repo.head.commit.hexsha
     assert set(document["actions"].values()) == {"create"}
     assert len(document["spec_hashes"]) == 9
@@ -265,20 +266,53 @@ def test_a_saved_plan_is_refused_once_a_stack_moved(
     code, _, err = run(capsys, "apply", str(saved))
 
     assert code == 1
-    assert err.startswith(f"error: the saved plan {saved} no longer holds: {REALTIME} changed")
+    assert f"error: the saved plan {saved} no longer holds: {REALTIME} changed" in err
     assert "Nothing was changed: make a new plan" in err
     assert not stack_writes(calls)
+
+
+def _signed(edit: Any) -> Any:
+    """An edit by someone who also recomputes the file's digest: the checks behind it hold."""
+
+    def edited(document: dict[str, Any]) -> None:
+        edit(document)
+        if "digest" in document:  # (files before issue 19 had none)
+            document["digest"] = planfile.digest(document)
+
+    return edited
 
 
 @pytest.mark.parametrize(
     ("edit", "reason"),
     [
-        (lambda d: d["spec_hashes"].update({REALTIME: "0" * 64}), "renders differently now"),
-        (lambda d: d["config"].update(text=d["config"]["text"] + " "), "was edited"),
-        (lambda d: d.update(account="210987654321"), "made for account 210987654321"),
+        (
+            _signed(lambda d: d["spec_hashes"].update({REALTIME: "0" * 64})),
+            "renders differently now",
+        ),
+        (_signed(lambda d: d["config"].update(text=d["config"]["text"] + " ")), "was edited"),
+        (_signed(lambda d: d.update(account="210987654321")), "made for account 210987654321"),
         (lambda d: d.update(version=9), "plan file format 9"),
+        # Issue 19, item 2: a missing account never turns the account check off, and no field
+        # that decides what is applied or recorded may change without the digest noticing.
+        (_signed(lambda d: d.update(account=None)), "names no account"),
+        (lambda d: d.update(targets=["linearlearner"]), "was edited since `plan --out`"),
+        (lambda d: d.update(allow_delete_all=True), "was edited since `plan --out`"),
+        (lambda d: d.update(source="someone else's commit"), "was edited since `plan --out`"),
+        (lambda d: d.update(revision="0" * 40), "was edited since `plan --out`"),
+        (lambda d: d.pop("digest"), "was edited since `plan --out`"),
     ],
-    ids=["another-version", "edited-config", "other-account", "newer-format"],
+    ids=[
+        "another-version",
+        "edited-config",
+        "other-account",
+        "newer-format",
+        "no-account",
+        "targets",
+        "guards",
+        "label",
+        "revision",
+        "no-digest",
+    ],
 )
 def test_a_saved_plan_that_does_not_hold_is_refused_with_the_reason(
     account, config_repo: git.Repo, tmp_path: Path, capsys, calls, edit: Any, reason: str
@@ -296,6 +330,50 @@ def test_a_saved_plan_that_does_not_hold_is_refused_with_the_reason(
     assert reason in err
     assert not stack_writes(calls)
     assert stacks(account) == {}
+
+
+def test_a_plan_labelled_with_a_commit_applies_only_that_commits_config(
+    account,
+    config_repo: git.Repo,
+    example_config: dict[str, Any],
+    tmp_path: Path,
+    capsys,
+    calls,
+    monkeypatch,
+) -> None:
+    """Issue 19, item 2: another plan's config and spec hashes spliced into a plan labelled
+    with a commit (digests recomputed) applied that config and recorded the commit as
+    applied. In the repository it is refused; away from it, no commit is recorded."""
+    labelled = tmp_path / "labelled.json"
+    other = tmp_path / "other.json"
+    assert run(capsys, "plan", "--repo", config_repo.working_dir, "--out", str(labelled))[0] == 2
+    example_config["pipelines"] = example_config["pipelines"][:1]
+    path = tmp_path / "other-config.json"
+    path.write_text(json.dumps(example_config))
+    assert run(capsys, "plan", "--config", str(path), "--out", str(other))[0] == 2
+    spliced = json.loads(labelled.read_text())
+    donor = json.loads(other.read_text())
+    for field in ("spec_hashes", "deployed", "actions"):
+        spliced[field] = donor[field]
+    spliced["config"].update(text=donor["config"]["text"], sha256=donor["config"]["sha256"])
+    if "digest" in spliced:  # (files before issue 19 had none)
+        spliced["digest"] = planfile.digest(spliced)
+    labelled.write_text(json.dumps(spliced))
+    monkeypatch.chdir(config_repo.working_dir)
+    calls.clear()
+
+    code, _, err = run(capsys, "apply", str(labelled))
+
+    assert code == 1
+    assert "its config is not mlops-config.json@" in err
+    assert not stack_writes(calls)
+    monkeypatch.chdir(tmp_path)
+
+    code, out, err = run(capsys, "apply", str(labelled))
+
+    assert code == 0, out + err
+    assert "applied as a config without a commit, and the ledger records none" in err
+    assert ledger(example_config).pointer() is None, "no commit is recorded as applied"
 
 
 def test_a_saved_plan_takes_no_source_or_settings_flags(tmp_path: Path, capsys) -> None:
@@ -343,6 +421,69 @@ def test_a_targeted_apply_writes_only_its_stacks_and_leaves_the_commit_unapplied
     assert run(capsys, "apply", "--auto-approve", "--repo", config_repo.working_dir)[0] == 0
     pointer = ledger(example_config).pointer()
     assert pointer is not None and pointer.ok
+
+
+def test_a_pipeline_target_never_adds_the_delete_of_its_removed_stacks(
+    account, config_repo, example_config, capsys
+) -> None:
+    """Issue 19, item 3: `--target MODEL` planned the delete of that model's removed stacks
+    too, though deletes are never added to a target implicitly."""
+    example_config["pipelines"] = example_config["pipelines"][:2]
+    commit_config(config_repo, example_config, "Two pipelines")
+    assert run(capsys, "apply", "--auto-approve", "--repo", config_repo.working_dir)[0] == 0
+    example_config["pipelines"] = example_config["pipelines"][:1]
+    example_config["pipelines"][0]["inference_instance"] = "ml.m5.xlarge"
+    commit_config(config_repo, example_config, "Remove the batch pipeline, scale up")
+
+    code, out, _ = run(
+        capsys, "plan", "--repo", config_repo.working_dir, "--target", "linearlearner", "-o", "json"
+    )
+    named = run(capsys, "plan", "--repo", config_repo.working_dir, "--target", BATCH, "-o", "json")
+
+    assert code == 2
+    assert [(c["name"], c["action"]) for c in json.loads(out)["changes"]] == [(REALTIME, "update")]
+    assert [(c["name"], c["action"]) for c in json.loads(named[1])["changes"]] == [
+        (BATCH, "delete")
+    ], "a stack named by its own name is deleted"
+
+
+def test_a_targeted_apply_of_an_unpushed_commit_never_stops_ci_applying_the_branch(
+    account, config_repo, example_config, tmp_path, capsys
+) -> None:
+    """Issue 19, item 3: a targeted apply of a commit CI's clone never sees moved the ledger's
+    pointer to it, and every later CI run refused ("cannot tell whether commit ... is
+    older") and could not correct what the targeted apply deployed."""
+    example_config["pipelines"] = example_config["pipelines"][:2]
+    commit_config(config_repo, example_config, "Two pipelines")
+    origin = git.Repo.init(tmp_path / "origin.git", bare=True, initial_branch="main")
+    config_repo.create_remote("origin", origin.git_dir).push("main:main")
+    assert run(capsys, "apply", "--auto-approve", "--repo", config_repo.working_dir)[0] == 0
+    pushed = config_repo.head.commit.hexsha
+    example_config["pipelines"][0]["inference_instance"] = "ml.m5.xlarge"
+    commit_config(config_repo, example_config, "Scale up (not pushed)")
+    targeted = run(
+        capsys,
+        "apply",
+        "--auto-approve",
+        "--repo",
+        config_repo.working_dir,
+        "--target",
+        "linearlearner",
+    )
+    assert targeted[0] == 0, targeted
+    assert ledger(example_config).history(1)[0].commit == config_repo.head.commit.hexsha
+    clone = git.Repo.clone_from(origin.git_dir, tmp_path / "ci-clone")
+
+    code, out, err = run(capsys, "apply", "--auto-approve", "--repo", clone.working_dir)
+
+    assert code == 0, out + err
+    assert "cannot tell whether commit" not in out + err
+    pointer = ledger(example_config).pointer()
+    assert pointer is not None and (pointer.commit, pointer.ok) == (pushed, True)
+    live = stacks(account)[REALTIME]["Parameters"]
+    assert {p["ParameterKey"]: p["ParameterValue"] for p in live}["InferenceInstance"] == (
+        "ml.m5.large"
+    ), "CI put the branch's value back"
 
 
 def test_an_unknown_target_is_named_with_a_suggestion(account, config_repo, capsys, calls):

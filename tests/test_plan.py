@@ -261,3 +261,35 @@ def test_run_once_jobs_that_have_not_run_are_planned(example_config):
     monitor = by_type(plan, "byom_data_quality_monitor")
     assert actions(plan)[monitor] is Action.WAIT
     assert "baseline" in plan.by_name()[monitor].reason
+
+
+def test_a_template_change_lists_added_deleted_and_replaced_resources() -> None:
+    """Issue 19, item 1, offline: logical ids only in the deployed template are deleted, a
+    changed type is a replacement, an unreadable deployed template is a problem value."""
+    from controller.core.template_diff import compare
+
+    deployed = (
+        "Resources:\n  Topic:\n    Type: AWS::SNS::Topic\n"
+        "  Model:\n    Type: AWS::SageMaker::Model\n"
+        "  Queue:\n    Type: AWS::SQS::Queue\n"
+    )
+    new = json.dumps(
+        {
+            "Resources": {
+                "Model": {"Type": "AWS::SageMaker::Model"},
+                "Queue": {"Type": "AWS::SNS::Topic"},
+                "Role": {"Type": "AWS::IAM::Role", "Properties": {"Path": {"Ref": "X"}}},
+            }
+        }
+    )
+
+    changes = compare(deployed, new)
+
+    assert changes.removed == (("Topic", "AWS::SNS::Topic"),)
+    assert changes.replaced == (("Queue", "AWS::SQS::Queue", "AWS::SNS::Topic"),)
+    assert changes.added == (("Role", "AWS::IAM::Role"),)
+    assert changes.deletes == ("Topic", "Queue")
+    assert compare(new, new).any is False
+    broken = compare("Resources: [unclosed", new)
+    assert broken.problem.startswith("the deployed template cannot be read")
+    assert broken.deletes == ()

@@ -41,6 +41,14 @@ SIGNATURE = "SECRET-SIGNATURE-a1b2c3"
             "s3://bucket/key and git@github.com:o/r.git",
             "s3://bucket/key and git@github.com:o/r.git",
         ),
+        # Issue 19, item 8: every credential-shaped query parameter, not a list of names.
+        ("https://api.example.com/v1?api_key=" + TOKEN + "&q=1", "?api_key=***&q=1"),
+        ("http://proxy.example.com:3128/?apikey=" + TOKEN, "?apikey=***"),
+        ("https://idp.example.com/t?client_id=ml&client_secret=" + TOKEN, "client_id=ml&"),
+        ("https://gitlab.example.com/r.git?private_token=" + TOKEN, "?private_token=***"),
+        ("https://h.example.com/o?X-Goog-Signature=" + SIGNATURE + "#top", "Signature=***#top"),
+        ("https://h.example.com/?AccessKey=" + TOKEN + ";session_id=" + SIGNATURE, "Key=***;"),
+        ("https://h.example.com/?db_password=" + TOKEN, "?db_password=***"),
     ],
 )
 def test_redact_hides_url_credentials_and_keeps_the_rest(text: str, shown: str) -> None:

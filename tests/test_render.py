@@ -145,6 +145,98 @@ def assets_key_document() -> dict[str, Any]:
     }
 
 
+ALARMS = ["churn-5xx", "churn-latency-p99"]
+VPC = {"subnet_ids": ["subnet-0a1b2c3d", "subnet-4e5f6a7b"], "security_group_ids": ["sg-0a1b2c3d"]}
+
+
+def rollout_document() -> dict[str, Any]:
+    """Realtime pipelines with every rollout key (docs/rollout.md): each deployment strategy,
+    autoscaling, instance counts, a VPC, serverless and asynchronous endpoints, with and
+    without their optional values."""
+    data = _example()
+    builtin, custom = "byom_realtime_builtin", "byom_realtime_custom"
+    scaling = {"min_instances": 2, "max_instances": 8, "target_invocations_per_instance": 1000}
+    canary = {
+        "strategy": "canary",
+        "canary_percent": 10,
+        "wait_seconds": 600,
+        "rollback_alarms": ALARMS,
+        "termination_wait_seconds": 300,
+        "max_execution_seconds": 3600,
+    }
+    pipelines = [
+        _variant(
+            data,
+            builtin,
+            "ro-canary",
+            endpoint_name="ro-canary",
+            instance_count=2,
+            autoscaling=scaling,
+            deployment=canary,
+            vpc=VPC,
+        ),
+        _variant(
+            data,
+            custom,
+            "ro-linear",
+            endpoint_name="ro-linear",
+            deployment={"strategy": "linear", "linear_step_percent": 20, "rollback_alarms": ["a"]},
+        ),
+        _variant(
+            data,
+            builtin,
+            "ro-rolling",
+            endpoint_name="ro-rolling",
+            instance_count=4,
+            deployment={"strategy": "rolling", "rolling_batch_percent": 25, "wait_seconds": 300},
+        ),
+        _variant(
+            data,
+            custom,
+            "ro-once",
+            endpoint_name="ro-once",
+            kms_key_arn=KMS,
+            deployment={"strategy": "all_at_once"},
+        ),
+        _variant(
+            data,
+            builtin,
+            "ro-serverless",
+            drop=("inference_instance",),
+            endpoint_name="ro-serverless",
+            serverless={
+                "memory_size_mb": 2048,
+                "max_concurrency": 20,
+                "provisioned_concurrency": 2,
+            },
+            deployment={"strategy": "canary", "canary_percent": 20, "rollback_alarms": ALARMS},
+        ),
+        _variant(
+            data,
+            custom,
+            "ro-async",
+            endpoint_name="ro-async",
+            kms_key_arn=KMS,
+            async_inference={
+                "output_location": "mlops-data-example/async/out",
+                "failure_location": "s3://mlops-data-example/async/failed",
+                "max_concurrent_invocations_per_instance": 4,
+                "success_topic_arn": "arn:aws:sns:us-east-1:123456789012:churn-results",
+                "error_topic_arn": "arn:aws:sns:us-east-1:123456789012:churn-errors",
+            },
+            autoscaling={**scaling, "min_instances": 1},
+        ),
+        _variant(
+            data,
+            builtin,
+            "ro-async-min",
+            endpoint_name="ro-async-min",
+            async_inference={"output_location": "mlops-data-example/async/min"},
+        ),
+    ]
+    return {"settings": data["settings"], "pipelines": pipelines}
+
+
 def load_document(document: dict[str, Any]) -> Config:
     result = load(json.dumps(document).encode(), "mlops-config.json", environ={})
     assert result.config is not None, [d.format() for d in result.diagnostics]
@@ -171,6 +263,7 @@ def _configs() -> tuple[Config, ...]:
         load_document(variants_document()),
         load_document(assets_key_document()),
         training_config(),
+        load_document(rollout_document()),
     )
 
 
@@ -414,7 +507,16 @@ def test_no_iam_statement_grants_every_action() -> None:
                 stack.stack_name
             )
             if statement.get("Resource") == "*":
-                assert actions in (["ecr:GetAuthorizationToken"], ["cloudwatch:PutMetricData"])
+                assert actions in (
+                    ["ecr:GetAuthorizationToken"],
+                    ["cloudwatch:PutMetricData"],
+                    [f"ec2:Describe{what}" for what in VPC_DESCRIBES],
+                )
+
+
+VPC_DESCRIBES = ("DhcpOptions", "NetworkInterfaces", "SecurityGroups", "Subnets", "Vpcs")
+"""What SageMaker reads to place a model in a VPC: EC2's Describe actions have no
+resource-level permissions."""
 
 
 def test_no_template_creates_a_bucket_or_hard_codes_a_sagemaker_name() -> None:

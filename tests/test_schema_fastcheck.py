@@ -114,6 +114,20 @@ DEV = {
 }
 
 
+SCALING = {"min_instances": 1, "max_instances": 4, "target_invocations_per_instance": 0.5}
+CANARY = {
+    "instance_count": 2,
+    "autoscaling": SCALING,
+    "deployment": {"strategy": "canary", "canary_percent": 10, "rollback_alarms": ["a"]},
+    "vpc": {"subnet_ids": ["subnet-0a1b2c3d"], "security_group_ids": ["sg-0a1b2c3d"]},
+}
+"""Rollout keys (docs/rollout.md): uniqueItems and exclusiveMinimum are compiled too."""
+
+
+def _alarms(names: list[str]) -> dict[str, Any]:
+    return {"strategy": "linear", "rollback_alarms": names}
+
+
 @pytest.mark.parametrize(
     ("edit", "valid"),
     [
@@ -130,6 +144,22 @@ DEV = {
         (lambda d: d["settings"].update(stages=[]), False),
         (lambda d: d["settings"].update(stages=[DEV]), True),
         (lambda d: d["settings"].update(stages=STAGED["settings"]["stages"]), True),
+        (lambda d: d["pipelines"][0].update(CANARY), True),
+        (lambda d: d["pipelines"][0].update(deployment={**CANARY["deployment"], "x": 1}), False),
+        (lambda d: d["pipelines"][0].update(deployment=_alarms(["a", "a"])), False),
+        (lambda d: d["pipelines"][0].update(deployment=_alarms(["a", "b"])), True),
+        (
+            lambda d: d["pipelines"][0].update(
+                autoscaling={**SCALING, "target_invocations_per_instance": 0}
+            ),
+            False,
+        ),
+        (
+            lambda d: d["pipelines"][0].update(
+                serverless={"memory_size_mb": 2048, "max_concurrency": 5}
+            ),
+            False,
+        ),
     ],
     ids=[
         "example",
@@ -145,6 +175,12 @@ DEV = {
         "no-stages",
         "one-stage",
         "three-stages",
+        "rollout-keys",
+        "unknown-deployment-key",
+        "repeated-alarm",
+        "distinct-alarms",
+        "zero-target-is-not-positive",
+        "serverless-with-an-instance-type",
     ],
 )
 def test_the_compiled_check_on_chosen_cases(edit, valid):

@@ -99,3 +99,33 @@ def test_a_first_config_diffs_as_all_additions(tmp_path: Path) -> None:
 
     assert diff is not None
     assert [line for line in diff.splitlines()[3:]] == ["+{", '+  "pipelines": []', "+}"]
+
+
+def test_a_config_linked_out_of_the_repository_is_refused_naming_the_file(
+    aws: str, tmp_path: Path, example_config: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 19, item 4: a committed symlink to a file outside the repository is neither
+    planned as "uncommitted changes" (without the stale-commit guard) nor read at a commit."""
+    import json
+
+    from controller.cli.main import main
+
+    outside = tmp_path / "elsewhere" / "config.json"
+    outside.parent.mkdir()
+    outside.write_text(json.dumps(example_config))
+    repo = git.Repo.init(tmp_path / "repo", initial_branch="main")
+    with repo.config_writer() as writer:
+        writer.set_value("user", "name", "Test").set_value("user", "email", "t@example.com")
+    link = Path(repo.working_dir) / "mlops-config.json"
+    link.symlink_to(outside)
+    repo.index.add(["mlops-config.json"])
+    repo.index.commit("config as a link")
+
+    code = main(["plan", "--repo", repo.working_dir])
+
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert "mlops-config.json is a symbolic link out of the repository" in out + err
+    assert "Traceback" not in out + err
+    with pytest.raises(source.SourceError, match="is a symbolic link in commit"):
+        source.read_git(repo.working_dir, "HEAD")

@@ -234,6 +234,9 @@ def allowed(statements: list[dict[str, Any]], action: str) -> list[dict[str, Any
 
 
 CONDITIONAL = {
+    "lambda:DeleteProvisionedConcurrencyConfig": "Lambda scalable targets (ours scale endpoints)",
+    "lambda:GetProvisionedConcurrencyConfig": "Lambda scalable targets (ours scale endpoints)",
+    "lambda:PutProvisionedConcurrencyConfig": "Lambda scalable targets (ours scale endpoints)",
     "ec2:": "VPC configuration (the blueprints deploy no VPC)",
     "elasticfilesystem:": "EFS mounts",
     "s3files:": "EFS mounts",
@@ -300,6 +303,8 @@ def test_the_stage_role_allows_every_call_the_controller_makes_in_a_stage_accoun
         "states:StartExecution",
         "states:DescribeExecution",
         "sagemaker:DescribeEndpoint",
+        "cloudwatch:DescribeAlarms",
+        "sagemaker:ListMonitoringExecutions",
     ]
     assert [c for c in calls if not allowed(statements, c)] == []
     assert not allowed(statements, "s3:GetObject")

@@ -3,7 +3,10 @@
 A stack created from `render` output with the AWS CLI carries no ownership tags, so the
 planner (rightly) refuses to touch it. Adopting writes the tags `stack_tags` gives, with an
 UpdateStack that keeps the template and every parameter as they are, so nothing but the tags
-changes. What was deployed keeps its own `SpecHash` parameter (render writes it), so when it
+changes. The next apply, though, puts the config's blueprint in place: adopting reads the
+deployed template, shows what that does to its resources, and refuses without `--force` when
+it would delete one (a stack of the original orchestrator holding an SNS topic, say).
+What was deployed keeps its own `SpecHash` parameter (render writes it), so when it
 differs from what the config asks for the next plan shows the update instead of calling it
 unchanged. It never happens implicitly, and a stack another controller owns is adopted only
 when forced.
@@ -13,10 +16,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from controller.aws import templates
 from controller.aws.discover import from_api
 from controller.aws.lock import Lease, this_process
 from controller.aws.session import Aws
@@ -26,6 +30,7 @@ from controller.core.events import EventSink
 from controller.core.plan import FAILED_CREATE, ParameterChange
 from controller.core.render import RenderedStack
 from controller.core.stacks import BOOKKEEPING_PARAMETERS, DeployedStack, stack_tags
+from controller.core.template_diff import ResourceChanges, compare
 
 UPDATABLE = frozenset(
     {
@@ -55,6 +60,8 @@ class Adoption:
     deployed_hash: str
     parameter_changes: tuple[ParameterChange, ...]
     """How the deployed parameters differ from the config's: the next apply changes these."""
+    resources: ResourceChanges = field(default_factory=ResourceChanges)
+    """What the next apply's template does to the stack's resources (deployed template read)."""
 
     @property
     def already_owned(self) -> bool:
@@ -88,6 +95,14 @@ def inspect(aws: Aws, desired: RenderedStack, controller_id: str, *, force: bool
             else "wait until it settles, then adopt it"
         )
         raise AdoptError(f"{stack.name} is {stack.status} and cannot be updated: {advice}")
+    resources = _resource_changes(cfn, stack, desired)
+    if (resources.deletes or resources.problem) and not force:
+        raise AdoptError(
+            f"the first apply after adopting {stack.name} would change its resources, since "
+            f"its template is not the config's blueprint: {_listed(resources)}. Nothing was "
+            "written: move what must stay out of the stack first, or pass --force if that "
+            "is intended"
+        )
     capabilities = tuple(raw.get("Capabilities") or desired.capabilities)
     deployed = {k: v for k, v in stack.parameters.items() if k not in BOOKKEEPING_PARAMETERS}
     wanted = {k: v for k, v in desired.parameters if k not in BOOKKEEPING_PARAMETERS}
@@ -101,7 +116,23 @@ def inspect(aws: Aws, desired: RenderedStack, controller_id: str, *, force: bool
         capabilities=capabilities,
         deployed_hash=stack.spec_hash or "",
         parameter_changes=_changes(deployed, wanted),
+        resources=resources,
     )
+
+
+def _resource_changes(cfn: Any, stack: DeployedStack, desired: RenderedStack) -> ResourceChanges:
+    """The deployed template against the blueprint, read with GetTemplate: an adopted stack's
+    template is by definition not one this controller rendered."""
+    body = templates.body(cfn, stack.stack_id)
+    if isinstance(body, Exception):
+        return ResourceChanges(problem=f"the deployed template could not be read ({body})")
+    return compare(body, desired.template_body)
+
+
+def _listed(resources: ResourceChanges) -> str:
+    if resources.problem:
+        return resources.problem
+    return "; ".join(line.split(": the new")[0] for line in resources.lines() if line[0] == "-")
 
 
 def adopt(

@@ -27,13 +27,14 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
-from controller.aws import runs
+from controller.aws import runs, verification
 from controller.aws.discover import describe, discover
 from controller.aws.schedule import Schedule
 from controller.aws.session import Aws
 from controller.aws.uploads import put_uploads
 from controller.aws.waiting import POLL_SECONDS, TIMEOUT_SECONDS
 from controller.aws.watcher import IN_PROGRESS, Operation, Settled, Watcher
+from controller.core import render
 from controller.core.clarify import Upload
 from controller.core.events import EventSink, StackEvent
 from controller.core.plan import Action, Plan, PlannedAction, replan
@@ -45,7 +46,7 @@ from controller.core.results import (
     Outcome,
     ResultSink,
 )
-from controller.core.stacks import DeployedStack, stack_tags
+from controller.core.stacks import SPEC_HASH_PARAMETER, DeployedStack, stack_tags
 
 MAX_TEMPLATE_BODY = 51_200
 RECHECK_ONE_BY_ONE = 10
@@ -91,7 +92,14 @@ cannot be proved."""
 
 
 class WriteRefused(Exception):
-    """A write gate refused a write: the applier issues no further writes in this run."""
+    """A write gate refused a write: the applier issues no further writes in this run.
+
+    The message names the stack whose write was refused; `reason` says why without naming
+    it, which is what every other stack the refusal stops is told (never another's name)."""
+
+    def __init__(self, message: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 def moved_since_plan(aws: Aws, plan: Plan) -> str:
@@ -145,6 +153,8 @@ class _Flow:
     """Levels of dependants below it: its steps are sent first (`_ApplyLoop.backlog`)."""
     started: float = field(default_factory=time.monotonic)
     deadline: float = 0.0
+    wrote: bool = False
+    """An operation of this action was started: a refusal after it stops the action midway."""
 
 
 @dataclass
@@ -311,6 +321,9 @@ class Applier:
         The run's execution name changes exactly when the job's inputs change, so an update
         that only touches, say, a monitor's schedule keeps its baseline and its schedule.
         """
+        pause = render.scaling_pause(rendered, deployed.parameters)
+        if pause is not None:
+            deployed = yield from self._pause_scaling(rendered, deployed, pause)
         run = rendered.run
         run_done = run_done or (run is not None and deployed.run_done(run.execution_name))
         gate = {run.gate_parameter: "true"} if run and run.gate_parameter and run_done else {}
@@ -339,7 +352,55 @@ class Applier:
         verb = "record" if deployed.spec_hash == rendered.spec_hash else "update"
         kind = f"{verb} {rendered.pipeline.type}"
         settled = yield Operation(rendered.stack_name, deployed.stack_id, token, since, kind)
+        if settled.status != "UPDATE_COMPLETE" and not settled.timed_out:
+            alarms = self._rolled_back_by(rendered, since + CLOCK_SKEW)
+            if alarms:
+                reason = settled.failure_reason or "no reason given"
+                raise _StackFailed(
+                    f"endpoint update rolled back by alarm {alarms} ({settled.status}: {reason})"
+                )
         return _settled(settled, ok=("UPDATE_COMPLETE",))
+
+    def _pause_scaling(
+        self, rendered: RenderedStack, deployed: DeployedStack, template: str
+    ) -> Waits:
+        """Deregister the variant's autoscaling before its instance type changes: the same
+        parameters, the template without the scalable target and its policy."""
+        since = _now()
+        token = self._token("pause-scaling", rendered, deployed)
+        values = {**deployed.parameters, SPEC_HASH_PARAMETER: render.SCALING_PAUSED}
+        self._gate(rendered.stack_name)
+        self._still_ours(deployed)
+        try:
+            self.cfn.update_stack(
+                StackName=deployed.stack_id,
+                TemplateBody=template,
+                Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()],
+                Capabilities=list(rendered.capabilities),
+                Tags=stack_tags(self.options.controller_id, rendered),
+                ClientRequestToken=token,
+            )
+        except ClientError as exc:
+            if NO_UPDATES in _client_error(exc):
+                return deployed  # Paused by an earlier run whose second update failed.
+            raise
+        kind = f"pause autoscaling of {rendered.pipeline.type}"
+        settled = yield Operation(rendered.stack_name, deployed.stack_id, token, since, kind)
+        return _settled(settled, ok=("UPDATE_COMPLETE",))
+
+    def _rolled_back_by(self, rendered: RenderedStack, sent: datetime) -> str:
+        """The rollback alarms that stopped a failed update of an endpoint with deployment
+        guardrails: SageMaker rolls it back when one fires, and CloudFormation's reason does
+        not reliably name it. An alarm counts when it is in ALARM, or changed state after the
+        update was `sent` (it fired and recovered); empty when none did."""
+        names = [v for k, v in rendered.parameters if k.startswith(ROLLBACK_ALARM)]
+        if not names:
+            return ""
+        try:
+            fired = verification.fired_since(self.aws.client("cloudwatch"), names, sent)
+        except ClientError:
+            return ""  # The stack's own failure is reported either way.
+        return ", ".join(fired)
 
     def _delete(self, deployed: DeployedStack) -> Generator[Operation, Settled, None]:
         since = _now()
@@ -384,14 +445,15 @@ class Applier:
             written.result()
 
     def _gate(self, stack_name: str) -> None:
-        """The caller's gate (the lease), once refused, refuses every later write too."""
+        """The caller's gate (the lease), once refused, refuses every later write too; each
+        stack is told why in its own words, never with the name of the stack refused first."""
         if self._refused:
-            raise WriteRefused(self._refused)
+            raise WriteRefused(f"{self._refused}; {stack_name} was not written", self._refused)
         try:
             self.before_write(stack_name)
         except WriteRefused as exc:
             with self._lock:
-                self._refused = self._refused or str(exc) or "a write was refused"
+                self._refused = self._refused or exc.reason or "a write was refused"
             raise
 
     def _still_ours(self, planned: DeployedStack) -> None:
@@ -609,7 +671,7 @@ class _ApplyLoop:
         except _Moved as exc:
             outcome, message = Outcome.SKIPPED, f"skipped: {exc}"
         except WriteRefused as exc:
-            outcome, message = Outcome.SKIPPED, f"skipped: write refused: {exc}"
+            outcome, message = _refused_midway(flow, exc)
         action = flow.action
         return ActionResult(
             action.stack_name,
@@ -624,6 +686,7 @@ class _ApplyLoop:
         if isinstance(result, ActionResult):
             self._record(result)
             return
+        flow.wrote = True
         if self.stopped:
             self._record(_left_running(flow, self.stopped))
             return
@@ -738,6 +801,18 @@ class _ApplyLoop:
             sink(current)
 
 
+def _refused_midway(flow: _Flow, exc: WriteRefused) -> tuple[Outcome, str]:
+    """A refused write of an action that already wrote (a created batch stack whose transform
+    was to start next) is not "skipped": its stack changed, and the next run continues it."""
+    if not flow.wrote:
+        return Outcome.SKIPPED, f"skipped: write refused: {exc}"
+    done = flow.action.action.value
+    return (
+        Outcome.WAITING,
+        f"{done} done, then stopped before its next write: {exc.reason}; the next run continues",
+    )
+
+
 def _left_running(flow: _Flow, why: str) -> ActionResult:
     action = flow.action
     return ActionResult(
@@ -748,6 +823,10 @@ def _left_running(flow: _Flow, why: str) -> ActionResult:
         f"left running ({why}); the next run picks it up",
         time.monotonic() - flow.started,
     )
+
+
+ROLLBACK_ALARM = "RollbackAlarm"
+"""Parameters `RollbackAlarm<n>` of a realtime stack name its rollback alarms."""
 
 
 def _settled(settled: Settled, ok: tuple[str, ...]) -> DeployedStack:
@@ -800,9 +879,12 @@ def _is_pending_run(action: PlannedAction) -> bool:
     )
 
 
+CLOCK_SKEW = timedelta(seconds=5)
+
+
 def _now() -> datetime:
     """A little in the past: the server's clock may be behind ours."""
-    return datetime.now(UTC) - timedelta(seconds=5)
+    return datetime.now(UTC) - CLOCK_SKEW
 
 
 def _code(exc: ClientError) -> str:

@@ -45,7 +45,12 @@ CALLS: tuple[ApiCall, ...] = (
     ApiCall(
         "cloudformation.DescribeStackEvents", "cloudformation:DescribeStackEvents", STACK, "events"
     ),
-    ApiCall("cloudformation.GetTemplate", "cloudformation:GetTemplate", STACK, "show templates"),
+    ApiCall(
+        "cloudformation.GetTemplate",
+        "cloudformation:GetTemplate",
+        STACK,
+        "plans and adopt: the resources a template change deletes",
+    ),
     ApiCall("cloudformation.CreateStack", "cloudformation:CreateStack", STACK, "apply"),
     ApiCall("cloudformation.CreateStack", "cloudformation:TagResource", STACK, "ownership tags"),
     ApiCall("cloudformation.UpdateStack", "cloudformation:UpdateStack", STACK, "apply"),
@@ -105,6 +110,18 @@ CALLS: tuple[ApiCall, ...] = (
         "status",
     ),
     ApiCall("sns.Publish", "sns:Publish", "{topic}", "notifications"),
+    ApiCall(
+        "cloudwatch.DescribeAlarms",
+        "cloudwatch:DescribeAlarms",
+        "arn:{partition}:cloudwatch:{region}:{account}:alarm:churn-5xx",
+        "the rollback alarm that stopped an endpoint update; promote_after alarms",
+    ),
+    ApiCall(
+        "sagemaker.ListMonitoringExecutions",
+        "sagemaker:ListMonitoringExecutions",
+        "*",
+        "promote_after monitors: clean",
+    ),
     ApiCall("codebuild.clone", "codecommit:GitPull", PULL_REQUESTS, "the build's git clone"),
     ApiCall(
         "codecommit.GetCommentsForPullRequest",

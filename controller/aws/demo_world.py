@@ -125,3 +125,17 @@ def approve(sagemaker: Any, package_arn: str, training_job: str) -> None:
         ModelApprovalStatus="Approved",
         CustomerMetadataProperties={"TrainingJobName": training_job},
     )
+
+
+def alarm(aws: Aws, name: str) -> None:
+    """An endpoint's 5xx alarm, as a team makes it in their account."""
+    aws.client("cloudwatch").put_metric_alarm(
+        AlarmName=name,
+        Namespace="AWS/SageMaker",
+        MetricName="Invocation5XXErrors",
+        Statistic="Sum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )

@@ -58,18 +58,30 @@ class Ledger:
         self.prefix = f"mlops-controller/{controller_id}/ledger/"
 
     def record(
-        self, deployment: Deployment, *, key: str = "", wrote: bool = False, whole: bool = True
+        self,
+        deployment: Deployment,
+        *,
+        key: str = "",
+        wrote: bool = False,
+        whole: bool = True,
+        moves_pointer: bool = True,
     ) -> str:
         """Write the record and move the pointer to its commit when the apply wrote
         anything (`wrote`, even if it then failed) or succeeded; never for a refusal.
 
         A failed apply that wrote moves it too: a late build of an older commit must not
         undo what it wrote. A partial apply (`--target`) is not the whole commit: its pointer
-        says not ok, so `watch` applies the commit again. Call it while holding the lease.
+        says not ok, so `watch` applies the commit again. A partial apply of a commit the
+        deployment branch does not hold (`moves_pointer` False: an unpushed commit) does not
+        move it at all: CI's clone could never place that commit, and would refuse every later
+        commit of the branch, which must stay free to correct what it deployed. Call it while
+        holding the lease.
         """
         key = key or self.prefix + deployment.key_name
         self._put(key, deployment.to_json())
         done = deployment.ok and whole
+        if not moves_pointer:
+            return key
         if deployment.commit and not deployment.refusal and (wrote or done):
             pointer = {"commit": deployment.commit, "time": deployment.to_json()["time"]}
             self._put(self.prefix + LAST_APPLIED, {**pointer, "record": key, "ok": done})
@@ -119,7 +131,9 @@ class Ledger:
         interrupted = None
         if not self._exists(intent.record):
             interrupted = intent.deployment
-            self.record(interrupted, key=intent.record, wrote=True)
+            self.record(
+                interrupted, key=intent.record, wrote=True, moves_pointer=intent.moves_pointer
+            )
         self.finish()
         return interrupted
 

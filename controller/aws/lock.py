@@ -34,7 +34,11 @@ from botocore.parsers import ResponseParserError
 from controller.aws.apply import WriteRefused
 from controller.aws.session import Aws
 
-LEASE_SECONDS = float(os.environ.get("MLOPS_LOCK_SECONDS", "120"))
+MAX_LEASE_SECONDS = 3600.0
+"""The longest a lease may live without a renewal, whatever its record says: an `expires`
+further than this after the object was written (by S3's clock, `LastModified`) cannot come
+from a controller, so a lease planted to expire in 2099 does not block applies until 2099."""
+LEASE_SECONDS = min(float(os.environ.get("MLOPS_LOCK_SECONDS", "120")), MAX_LEASE_SECONDS)
 """How long a lease lives without a renewal; renewed every quarter of it, so a long apply
 (endpoint creation takes 5-20 minutes) holds it through renewals, and a killed one blocks
 others for at most this long."""
@@ -87,12 +91,14 @@ class LeaseRecord:
 
     @staticmethod
     def from_json(body: bytes) -> LeaseRecord:
+        """The record; ValueError (or KeyError, TypeError) when it is not one a controller
+        writes, a time without a time zone included (it cannot be compared with now)."""
         data = json.loads(body)
         holder = data["holder"]
         return LeaseRecord(
             Holder(str(holder["host"]), int(holder["pid"]), str(holder.get("commit", ""))),
-            datetime.fromisoformat(data["acquired"]),
-            datetime.fromisoformat(data["expires"]),
+            _aware(data["acquired"], "acquired"),
+            _aware(data["expires"], "expires"),
             str(data["nonce"]),
         )
 
@@ -100,6 +106,15 @@ class LeaseRecord:
 def lease_of(aws: Aws, bucket: str, controller_id: str, holder: Holder) -> Lease:
     """The controller's lease, in the session's account."""
     return Lease(aws.client("s3"), bucket, controller_id, holder)
+
+
+def _aware(value: object, name: str) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError(f"{name} is not a time")
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"{name} {value!r} has no time zone")
+    return moment
 
 
 def lock_key(controller_id: str) -> str:
@@ -134,7 +149,7 @@ class Lease:
         self.bucket = bucket
         self.key = lock_key(controller_id)
         self.holder = holder
-        self.seconds = LEASE_SECONDS if seconds is None else seconds
+        self.seconds = min(LEASE_SECONDS if seconds is None else seconds, MAX_LEASE_SECONDS)
         self.margin = self.seconds / 3
         self.nonce = uuid.uuid4().hex
         self._acquired = _now()
@@ -144,6 +159,10 @@ class Lease:
         self._lost = ""
         self._stop = threading.Event()
         self._renewer: threading.Thread | None = None
+        self._unreadable = ""
+        """Why the last lease read could not be used as a lease (empty when it could)."""
+        self.notes: tuple[str, ...] = ()
+        """What taking the lease found worth reporting (an unreadable lease taken over)."""
 
     def __enter__(self) -> Lease:
         self.acquire()
@@ -158,12 +177,18 @@ class Lease:
             if not ours:
                 if current is not None and current.expires > _now():
                     raise LockHeld(_held(current))
+                unreadable = self._unreadable
                 # Absent again (released meanwhile), expired or unreadable: take it over,
                 # conditionally, so that two takers cannot both win.
                 condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
                 ours, current, _ = self._claim(**condition)
                 if not ours:
                     raise LockHeld(_held(current) if current else "lock changed hands")
+                if unreadable:
+                    self.notes = (
+                        f"the apply lease s3://{self.bucket}/{self.key} was unreadable "
+                        f"({unreadable}) and was taken over",
+                    )
         except (ClientError, BotoCoreError, ResponseParserError) as exc:
             raise LockError(f"cannot take the lock s3://{self.bucket}/{self.key}: {exc}") from exc
         self._renewer = threading.Thread(target=self._renew_until_released, daemon=True)
@@ -172,14 +197,14 @@ class Lease:
     def before_write(self, what: str) -> None:
         """Return only while this process can prove it holds the lease; else LeaseLost."""
         if self._lost:
-            raise LeaseLost(f"{self._lost}; {what} was not written")
+            raise LeaseLost(f"{self._lost}; {what} was not written", self._lost)
         left = self._valid_until - time.monotonic()
         if left < self.margin:
-            raise LeaseLost(
+            why = (
                 f"the apply lease s3://{self.bucket}/{self.key} has not been renewed for "
-                f"{self.seconds - left:.0f} s and another apply may take it over soon; "
-                f"{what} was not written"
+                f"{self.seconds - left:.0f} s and another apply may take it over soon"
             )
+            raise LeaseLost(f"{why}; {what} was not written", why)
 
     def release(self) -> None:
         self._stop.set()
@@ -258,11 +283,25 @@ class Lease:
                 return None, ""
             raise
         body = response["Body"].read()
+        etag = str(response.get("ETag", ""))
+        self._unreadable = ""
         try:
-            return LeaseRecord.from_json(body), str(response.get("ETag", ""))
-        except (ValueError, KeyError, TypeError):
+            record = LeaseRecord.from_json(body)
+        except (ValueError, KeyError, TypeError) as exc:
             # Unreadable lease: treat it as expired so a broken object cannot wedge applies.
-            return None, str(response.get("ETag", ""))
+            self._unreadable = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            return None, etag
+        written = response.get("LastModified")
+        if isinstance(written, datetime) and record.expires - written > timedelta(
+            seconds=MAX_LEASE_SECONDS + self.margin
+        ):
+            until = record.expires.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+            self._unreadable = (
+                f"it expires {until}, more than the maximum lease lifetime of "
+                f"{MAX_LEASE_SECONDS:.0f} s after it was written"
+            )
+            return None, etag
+        return record, etag
 
 
 def _held(record: LeaseRecord) -> str:

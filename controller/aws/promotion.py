@@ -7,10 +7,12 @@
 
 A key says everything a gate needs (stage, commit, time, outcome or decision, approver), so a
 gate costs one List call and no reads; the bodies add the actor, the message and the
-approver's ARN for `history`. Records are only ever added, never changed: the bucket is the
-audit trail. The approver's AWS user id is part of an approval's key, and the approver policy
-of blueprints/bootstrap.yaml lets each person write only under their own id (`${aws:userid}`),
-so the key proves who approved; the controller's own role may not write approvals at all.
+approver's note for `history` (an approver is shown by the user id of the key alone).
+Records are only ever added, never changed: the bucket is the audit trail. The approver's AWS
+user id is part of an approval's key, and the approver policy of blueprints/bootstrap.yaml lets
+each person write only under their own id (`${aws:userid}`; a role session only under the name
+of its source identity), so the key proves who approved; no role of the controller may write
+approvals at all (the bucket policy refuses them).
 """
 
 from __future__ import annotations
@@ -78,10 +80,15 @@ class Promotions:
         prefix = f"{self.prefix}{PROMOTIONS}{stage}/{commit}/"
         return tuple(p.outcome for _, p in sorted(self._promotion_keys(prefix), key=_time))
 
+    def attempts(self, stage: str, commit: str) -> tuple[Promotion, ...]:
+        """Every record of `commit` at `stage` (keys only: outcome and time), oldest first."""
+        prefix = f"{self.prefix}{PROMOTIONS}{stage}/{commit}/"
+        return tuple(p for _, p in sorted(self._promotion_keys(prefix), key=_time))
+
     def reached(self, stage: str, commit: str) -> bool:
         """The newest attempt applied `commit` completely (a later failure closes the gate
         an earlier success opened)."""
-        outcomes = self.outcomes(stage, commit)
+        outcomes = [o for o in self.outcomes(stage, commit) if o is not PromotionOutcome.VERIFIED]
         return bool(outcomes) and outcomes[-1] is PromotionOutcome.APPLIED
 
     # The policy in force
@@ -173,8 +180,9 @@ class Promotions:
         )
 
     def _with_body(self, key: str, approval: Approval) -> Approval:
-        """The ARN and note from the body; stage, commit, decision, time and user id only
-        ever from the key, which the approver could not have chosen freely."""
+        """The note from the body; who, stage, commit, decision and time only ever from the
+        key, which the approver could not have chosen freely. The body's ARN is never shown:
+        its writer chose it, and a body under their own user id may name anyone."""
         body = self._get(key)
         return Approval(
             approval.stage,
@@ -182,8 +190,7 @@ class Promotions:
             approval.decision,
             approval.time,
             approval.user_id,
-            str(body.get("arn", "")) if body.get("user_id") == approval.user_id else "",
-            str(body.get("note", "")),
+            note=str(body.get("note", "")),
         )
 
     def _get(self, key: str) -> Mapping[str, Any]:

@@ -19,7 +19,7 @@ import git
 
 from controller.aws import demo_world
 from controller.aws.emulator import Emulator, MissingEmulator
-from controller.cli import demo_stages, demo_training
+from controller.cli import demo_rollout, demo_stages, demo_training
 from controller.core import config as config_module
 from controller.gitops import source
 from controller.present import Console, report
@@ -67,6 +67,9 @@ def _story(console: Console, workdir: Path) -> bool:
     realtime["inference_instance"] = "ml.m5.xlarge"
     commit(repo, example, f"Scale {realtime['model_name']} endpoint to ml.m5.xlarge")
     ok &= _reconcile(console, repo, aws)
+
+    _rule(console, "2b. Guard the endpoint, then a new fleet goes out as a canary")
+    ok &= demo_rollout.canary_update(console, repo, example, aws, _reconcile, commit)
 
     _rule(console, "3. Remove a pipeline: only it is deleted")
     removed = example["pipelines"].pop(4)

@@ -507,10 +507,11 @@ def _apply_saved(options: Options) -> int:
         raise UsageError(f"cannot read {name}: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
         raise UsageError(str(exc)) from None
+    revision = saved_plans.revision_of(saved, name)
     result = config_module.load(
         saved.config_text.encode(),
         saved.config_name,
-        revision=saved.revision,
+        revision=revision,
         flags=saved.settings,
         environ={},
     )
@@ -581,7 +582,9 @@ class StopOnInterrupt:
         from controller.aws.apply import WriteRefused
 
         if self.requested.is_set():
-            raise WriteRefused(f"interrupted (Ctrl-C) before writing {stack_name}")
+            raise WriteRefused(
+                f"interrupted (Ctrl-C) before writing {stack_name}", "interrupted (Ctrl-C)"
+            )
 
     def __enter__(self) -> StopOnInterrupt:
         if threading.current_thread() is threading.main_thread():

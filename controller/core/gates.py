@@ -9,19 +9,23 @@ The rules:
 - a commit reaches a stage only after the stage before it applied that same commit completely;
 - a stage with `"approval": "manual"` waits for an approval of that exact commit for it (an
   approval of an older commit does not carry over);
-- a rejection of that commit for that stage, or a failed stage, stops the promotion there.
+- a rejection of that commit for that stage, or a failed stage, stops the promotion there;
+- a stage with `promote_after` passes a commit on only once it has run there, clean, for the
+  soak (`verify`): its alarms OK and no monitoring violations. Evidence comes from AWS; the
+  verdict, once it holds, is recorded (`PromotionOutcome.VERIFIED`) and is not asked again.
 
 The chain itself is `controller.core.chain`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
-from controller.core.config.model import Stage
+from controller.core.config.model import PromoteAfter, Stage
 from controller.core.plan import Action, Plan
 from controller.core.results import ApplyResult
 
@@ -38,6 +42,8 @@ class PromotionOutcome(StrEnum):
     """A safety guard (delete guards, the lease, a stale plan) refused the plan."""
     UNREACHABLE = "unreachable"
     """The stage's role could not be assumed."""
+    VERIFIED = "verified"
+    """The stage's `promote_after` held for this commit: the next stage may take it."""
 
 
 class Decision(StrEnum):
@@ -123,6 +129,103 @@ def gate(
         GateState.WAITING,
         f"waits for approval: mlops-controller approve --stage {stage.name} --commit {commit}",
     )
+
+
+# Verification between stages (`promote_after`)
+
+
+@dataclass(frozen=True)
+class AlarmState:
+    """One alarm as CloudWatch describes it now."""
+
+    name: str
+    state: str
+    """OK, ALARM or INSUFFICIENT_DATA."""
+    changed: datetime
+    """When it last changed state (StateUpdatedTimestamp)."""
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A monitoring execution of the stage that completed with violations."""
+
+    schedule: str
+    time: datetime
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What AWS says about a stage, for `verify`."""
+
+    alarms: tuple[AlarmState, ...] = ()
+    violations: tuple[Violation, ...] = ()
+
+
+def verify(
+    rule: PromoteAfter, stage: str, commit: str, arrived: datetime, now: datetime, seen: Evidence
+) -> Gate:
+    """Has `commit` proven itself in `stage` (which applied it completely at `arrived`)?
+
+    The soak is a stretch of `soak_minutes` in which the stage stayed clean: every alarm OK
+    and unchanged, no monitoring violation. An alarm that changed state or a violation after
+    the commit arrived restarts the soak from that moment, so what holds is always "clean for
+    the whole soak", read from one DescribeAlarms and one ListMonitoringExecutions and no
+    history. An alarm that does not exist fails closed: nothing could show it was OK.
+    """
+    short = commit[:12]
+    found = {a.name: a for a in seen.alarms}
+    missing = [name for name in rule.alarms if name not in found]
+    if missing:
+        return Gate(
+            GateState.WAITING,
+            f"{short} waits in {stage}: alarm {', '.join(missing)} does not exist there",
+        )
+    firing = [found[name] for name in rule.alarms if found[name].state != "OK"]
+    if firing:
+        listed = ", ".join(f"{a.name} is {a.state}" for a in firing)
+        return Gate(GateState.WAITING, f"{short} waits in {stage}: {listed}")
+    start, why = arrived, ""
+    for name in rule.alarms:
+        if found[name].changed > start:
+            start, why = found[name].changed, f" (restarted: alarm {name} changed state)"
+    if rule.monitors_clean:
+        for violation in seen.violations:
+            if violation.time > start:
+                start = violation.time
+                why = f" (restarted: monitoring schedule {violation.schedule} found violations)"
+    due = start + timedelta(minutes=rule.soak_minutes)
+    if now < due:
+        left = math.ceil((due - now).total_seconds() / 60)
+        return Gate(
+            GateState.WAITING,
+            f"{short} soaks in {stage} until {_when(due)}, {left} min left{why}",
+        )
+    checks = [f"soaked {rule.soak_minutes} min in {stage}"]
+    if rule.alarms:
+        checks.append(f"alarms {', '.join(rule.alarms)} OK")
+    if rule.monitors_clean:
+        checks.append("monitors clean")
+    return Gate(GateState.OPEN, ", ".join(checks))
+
+
+def verified_before(stage: Stage | None, records: Sequence[Promotion], commit: str) -> Gate | None:
+    """The recorded verdict on `commit` in `stage`: open when it was verified, None when it
+    must be evaluated (or the stage has no `promote_after`: then None too, nothing to do)."""
+    if stage is None or stage.promote_after is None:
+        return None
+    done = [r for r in records if r.commit == commit and r.outcome is PromotionOutcome.VERIFIED]
+    if done:
+        first = min(done, key=lambda r: r.time)
+        return Gate(GateState.OPEN, f"verified in {stage.name} at {_when(first.time)}")
+    return None
+
+
+def arrival(records: Sequence[Promotion], commit: str) -> datetime | None:
+    """When the stage first applied `commit` completely: the soak starts there."""
+    applied = [
+        r.time for r in records if r.commit == commit and r.outcome is PromotionOutcome.APPLIED
+    ]
+    return min(applied, default=None)
 
 
 def settled(plan: Plan) -> bool:

@@ -13,10 +13,11 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from controller.core import replacement
+from controller.core import replacement, rollout, template_diff
 from controller.core.drift import DELETED, ResourceDrift, StackDrift
 from controller.core.errors import UsageError
 from controller.core.pipelines import KINDS, Family
+from controller.core.redact import redact
 from controller.core.replacement import Replacement
 from controller.core.stacks import BOOKKEEPING_PARAMETERS, PIPELINE_TAG, DeployedStack
 
@@ -71,6 +72,14 @@ class PlannedAction:
     replacements: tuple[Replacement, ...] = ()
     """Resources the update replaces (create-only properties), known offline."""
     drift: tuple[ResourceDrift, ...] = ()
+    resources: template_diff.ResourceChanges | None = None
+    """What the update's template change does to the stack's resources (None: no change of
+    template, or not compared)."""
+    drift_unchecked: str = ""
+    """Why drift detection, asked for, could not tell this stack's drift (empty when it could
+    or was not asked): every output format shows it, since "no drift found" would be a lie."""
+    endpoint_rollout: str = ""
+    """How the update reaches a realtime endpoint ("in place, canary 10 % ...", "replaced")."""
 
     @property
     def is_change(self) -> bool:
@@ -124,12 +133,15 @@ def make_plan(request: PlanInput) -> Plan:
     owned = [s for s in request.deployed if s.owned_by(request.controller_id)]
     deps = pipeline_dependencies([d.pipeline for d in request.desired])
     actions = [
-        _desired_action(
-            r,
-            deployed.get(r.stack_name),
-            request.controller_id,
-            deps[r.stack_name],
-            request.drift.get(r.stack_name, StackDrift()),
+        replace(
+            _desired_action(
+                r,
+                deployed.get(r.stack_name),
+                request.controller_id,
+                deps[r.stack_name],
+                request.drift.get(r.stack_name, StackDrift()),
+            ),
+            drift_unchecked=request.drift.get(r.stack_name, StackDrift()).problem,
         )
         for r in request.desired
     ]
@@ -152,6 +164,60 @@ def with_preflight(plan: Plan, failures: Mapping[str, str]) -> Plan:
         for a in plan.actions
     ]
     return replace(plan, actions=_ordered(_propagate(actions)))
+
+
+def template_changes(plan: Plan) -> tuple[PlannedAction, ...]:
+    """The updates whose deployed template may differ from the rendered one (the spec hash
+    differs); a no-op plan has none."""
+    return tuple(
+        a
+        for a in plan.actions
+        if a.action is Action.UPDATE
+        and a.desired is not None
+        and a.deployed is not None
+        and a.deployed.spec_hash != a.desired.spec_hash
+    )
+
+
+def templates_to_read(plan: Plan) -> tuple[DeployedStack, ...]:
+    """Deployed stacks whose template an update changes and is not known offline: the only
+    ones whose template is read (GetTemplate)."""
+    return tuple(
+        a.deployed
+        for a in template_changes(plan)
+        if a.deployed is not None
+        and a.desired is not None
+        and template_diff.known_body(a.desired, a.deployed) is None
+    )
+
+
+def with_resource_changes(plan: Plan, read: Mapping[str, str | Exception]) -> Plan:
+    """Each update with what its template change does to resources: from the deployed
+    template known offline, else from `read` (stack name -> template body, or why it could
+    not be read)."""
+    found: dict[str, template_diff.ResourceChanges] = {}
+    for action in template_changes(plan):
+        assert action.desired is not None and action.deployed is not None
+        body: str | Exception | None = template_diff.known_body(action.desired, action.deployed)
+        if body is None:
+            body = read.get(action.stack_name)
+        if body is None:
+            continue
+        if isinstance(body, Exception):
+            changes = template_diff.ResourceChanges(
+                problem=f"the deployed template could not be read ({redact(str(body))})"
+            )
+        else:
+            changes = template_diff.compare(body, action.desired.template_body)
+        if changes.any:
+            found[action.stack_name] = changes
+    if not found:
+        return plan
+    actions = tuple(
+        replace(a, resources=found[a.stack_name]) if a.stack_name in found else a
+        for a in plan.actions
+    )
+    return replace(plan, actions=actions)
 
 
 def replan(action: PlannedAction, now: DeployedStack | None, controller_id: str) -> PlannedAction:
@@ -257,6 +323,7 @@ def _desired_action(
                 f"changed: {names}",
                 changes=_blamed(changes, replaced),
                 replacements=replaced,
+                endpoint_rollout=_endpoint_rollout(rendered, stack, replaced, changes),
             )
         if status == "UPDATE_ROLLBACK_COMPLETE":
             return act(Action.UPDATE, f"the last update failed and rolled back{_because(stack)}")
@@ -267,6 +334,26 @@ def _desired_action(
         found = "; ".join(f"{c.key} is {c.old}, git says {c.new}" for c in drifted)
         return act(Action.UPDATE, f"drifted: {found}", changes=drifted)
     return _run_state(rendered, stack, act, drift.problem)
+
+
+def _endpoint_rollout(
+    rendered: RenderedStack,
+    stack: DeployedStack,
+    replaced: Sequence[Replacement],
+    changes: Sequence[ParameterChange],
+) -> str:
+    from controller.core import render
+
+    if rendered.pipeline.kind.family is not Family.REALTIME:
+        return ""
+    described = rollout.describe_change(
+        rollout.of(rendered.pipeline.values),
+        frozenset(r.logical_id for r in replaced),
+        frozenset(c.key for c in changes),
+    )
+    if described and render.scaling_pause(rendered, stack.parameters) is not None:
+        return f"autoscaling paused for the new instance type, then {described}"
+    return described
 
 
 def _resource_drift(drifted: tuple[ResourceDrift, ...], act: _Act) -> PlannedAction:
@@ -459,8 +546,10 @@ def targeted(plan: Plan, names: Collection[str], guards: Guards) -> Plan:
     As in Terraform, what a targeted create or update depends on comes along (an image
     builder before its custom model, the realtime endpoint before its monitor), since it
     could not succeed without it. Deletes are never added implicitly: a target deletes only
-    the stacks it names. The delete guards are evaluated again on what is left, so a
-    targeted delete is counted against `max_deletes` and the "delete everything" guard.
+    the stacks it names by their stack names (a pipeline's name selects the stacks the config
+    keeps, never the delete of those it removed). The delete guards are evaluated again on
+    what is left, so a targeted delete is counted against `max_deletes` and the "delete
+    everything" guard.
     """
     if not names:
         return plan
@@ -468,7 +557,7 @@ def targeted(plan: Plan, names: Collection[str], guards: Guards) -> Plan:
     picked: set[str] = set()
     unknown = []
     for name in names:
-        hits = {a.stack_name for a in plan.actions if name in (a.stack_name, _pipeline_of(a))}
+        hits = {a.stack_name for a in plan.actions if _named(a, name)}
         if not hits:
             unknown.append(name)
         picked |= hits
@@ -488,6 +577,14 @@ def targeted(plan: Plan, names: Collection[str], guards: Guards) -> Plan:
     if refusal == _delete_guard(plan.actions, plan.owned, guards):
         refusal = _delete_guard(kept, plan.owned, guards)
     return replace(plan, actions=tuple(kept), refusal=refusal)
+
+
+def _named(action: PlannedAction, name: str) -> bool:
+    """A stack is targeted by its own name; by its pipeline's name only while the config
+    keeps it, so a pipeline's name never pulls in the delete of its removed stacks."""
+    if name == action.stack_name:
+        return True
+    return action.desired is not None and name == _pipeline_of(action)
 
 
 def _pipeline_of(action: PlannedAction) -> str | None:

@@ -25,7 +25,8 @@ from controller.core.plan import Plan
 from controller.core.stacks import DeployedStack
 
 FORMAT = "mlops-controller plan"
-VERSION = 1
+VERSION = 2
+"""2: the digest covers every field (issue 19); a file of format 1 is refused, not trusted."""
 
 
 class PlanFileError(UsageError):
@@ -128,6 +129,7 @@ def dumps(
         "actions": {a.stack_name: a.action.value for a in shown.actions},
         "refusal": shown.refusal or None,
     }
+    document["digest"] = digest(document)
     return json.dumps(document, indent=2, sort_keys=False) + "\n"
 
 
@@ -137,6 +139,16 @@ def _settings(config: Config) -> dict[str, Any]:
     settings = {k: v for k, v in asdict(config.settings).items() if v is not None}
     settings.pop("max_deletes", None)
     return {**settings, **config.policy.overrides}
+
+
+def digest(document: Mapping[str, Any]) -> str:
+    """The SHA-256 of every field but itself: the config, settings, targets, guards, account,
+    revision, label and what the plan saw and showed. Whatever decides what is applied or
+    recorded is covered, so a field spliced in from another plan, or edited, is refused. It
+    is a check against edits, not a signature: `apply FILE` also checks the revision against
+    git and the account against the credentials, and recomputes the plan."""
+    fields = {k: v for k, v in document.items() if k != "digest"}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
 def loads(text: str, name: str) -> SavedPlan:
@@ -151,6 +163,11 @@ def loads(text: str, name: str) -> SavedPlan:
         raise PlanFileError(
             f"{name}: plan file format {data.get('version')!r}; this mlops-controller reads "
             f"format {VERSION}: make the plan again with this version"
+        )
+    if data.get("digest") != digest(data):
+        raise PlanFileError(
+            f"{name}: the plan file was edited since `plan --out` wrote it (its digest does not "
+            "match its contents); make the plan again"
         )
     try:
         config = data["config"]
@@ -177,13 +194,16 @@ def loads(text: str, name: str) -> SavedPlan:
         raise PlanFileError(f"{name}: not a plan file (missing or malformed {exc})") from None
 
 
-def stale(saved: SavedPlan, full: Plan, shown: Plan, account: str | None) -> str:
+def stale(saved: SavedPlan, full: Plan, shown: Plan, account: str) -> str:
     """Why `saved` may not be applied any more, or "" when the plan is exactly as saved.
 
     `full` and `shown` are the plan computed again now from the saved config (before and
-    after `--target`); `account` is the account the credentials now reach.
+    after `--target`); `account` is the account the credentials now reach. A plan file
+    without an account is refused: a missing account never turns the check off.
     """
-    if saved.account and account and saved.account != account:
+    if not saved.account:
+        return "the plan file names no account, so it cannot be checked against the credentials"
+    if saved.account != account:
         return (
             f"the plan was made for account {saved.account}, but these credentials reach "
             f"account {account}"

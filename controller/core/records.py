@@ -124,13 +124,24 @@ class Intent:
     """What it was about to do: every planned write, with the outcome "interrupted"."""
     record: str
     """The key its record gets when it finishes."""
+    moves_pointer: bool = True
+    """False for a targeted apply of a commit the deployment branch does not hold: its
+    record, interrupted or not, never moves the pointer (see `Ledger.record`)."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"record": self.record, "deployment": self.deployment.to_json()}
+        return {
+            "record": self.record,
+            "deployment": self.deployment.to_json(),
+            "moves_pointer": self.moves_pointer,
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Intent:
-        return cls(Deployment.from_json(data["deployment"]), str(data["record"]))
+        return cls(
+            Deployment.from_json(data["deployment"]),
+            str(data["record"]),
+            bool(data.get("moves_pointer", True)),
+        )
 
     @classmethod
     def of(cls, plan: Plan, *, actor: str, source: str, now: datetime, prefix: str) -> Intent:

@@ -18,9 +18,23 @@ _USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)[^/\s?#]*@")
 
 _QUERY_SECRET = re.compile(
     r"(?P<key>\b(?:X-Amz-(?:Credential|Signature|Security-Token)|Signature|AWSAccessKeyId"
-    r"|access_token|token|sig|password|passwd)=)[^&\s\"'<>]+",
+    r"|access_token|token|sig|password|passwd)=)[^&#\s\"'<>]+",
     re.IGNORECASE,
 )
+"""Signing and token parameters, wherever `name=` appears (also outside a URL's query)."""
+
+_SECRET_NAME = (
+    r"[\w.\-]*(?:token|secret|passw|pwd|key|signature|sig|credential|auth|session|cookie)"
+    r"[\w.\-]*"
+)
+_QUERY_PARAMETER = re.compile(
+    rf"(?P<key>[?&;](?:{_SECRET_NAME})=)[^&;#\s\"'<>]+",
+    re.IGNORECASE,
+)
+"""Any credential-shaped parameter of a URL's query (`api_key`, `apikey`, `client_secret`,
+`private_token`, `X-Goog-Signature`, `sessionid`...): a name is matched by what it looks
+like, not looked up in a list, since every service names its keys differently. Inside a query
+only, so that `key=` in ordinary text (an S3 key) stays readable."""
 
 
 _HOST_TOKEN = re.compile(
@@ -37,9 +51,10 @@ _AUTH_HEADER = re.compile(
 
 
 def redact(text: str) -> str:
-    """`text` with URL credentials (user-info, signing and token query parameters), git
+    """`text` with URL credentials (user-info, credential-shaped query parameters), git
     hosts' tokens and authorization headers hidden."""
     text = _USERINFO.sub(lambda m: f"{m.group('scheme')}{HIDDEN}@", text)
     text = _AUTH_HEADER.sub(lambda m: f"{m.group('key')}{HIDDEN}", text)
     text = _HOST_TOKEN.sub(HIDDEN, text)
-    return _QUERY_SECRET.sub(lambda m: f"{m.group('key')}{HIDDEN}", text)
+    text = _QUERY_SECRET.sub(lambda m: f"{m.group('key')}{HIDDEN}", text)
+    return _QUERY_PARAMETER.sub(lambda m: f"{m.group('key')}{HIDDEN}", text)

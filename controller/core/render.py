@@ -22,12 +22,12 @@ import functools
 import hashlib
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import jinja2
 
-from controller.core import clarify, images, training
+from controller.core import clarify, images, rollout, training
 from controller.core.clarify import Upload
 from controller.core.config.model import Config, Pipeline, S3Location, Settings
 from controller.core.pipelines import KINDS, Family, PipelineKind
@@ -128,6 +128,18 @@ class Shape:
     """A training or tuning job whose model is registered in `model_package_group_name`."""
     spot: bool = False
     """A training or tuning job on spot instances, which checkpoints."""
+    instance_count: bool = False
+    autoscaling: bool = False
+    deployment: str = ""
+    """The deployment strategy (`rollout.STRATEGIES`), empty for SageMaker's default."""
+    rollback_alarms: int = 0
+    """How many alarms roll an update back: one parameter each."""
+    serverless: bool = False
+    async_inference: bool = False
+    vpc: bool = False
+    scaling_paused: bool = False
+    """The autoscaling resources left out while the applier changes an autoscaled variant's
+    instance type (`scaling_pause`); never rendered from a config."""
 
 
 def render(pipeline: Pipeline, settings: Settings) -> RenderedStack:
@@ -197,6 +209,7 @@ def shape_of(pipeline: Pipeline, settings: Settings) -> Shape:
         validation=pipeline.get("validation_data") is not None,
         register=pipeline.get("model_package_group_name") is not None,
         spot=kind.builtin and kind.family is Family.TRAINING and training.spot(pipeline),
+        **_rollout_shape(pipeline),
     )
 
 
@@ -204,6 +217,22 @@ def _typed_problem(kind: PipelineKind) -> bool:
     """Templates that differ per problem type: model quality monitors, and Autopilot, which
     takes an objective only together with a problem type."""
     return kind.monitor == "model_quality" or kind.type == "model_autopilot_training"
+
+
+def _rollout_shape(pipeline: Pipeline) -> dict[str, Any]:
+    """The rollout switches of a realtime pipeline, all off when it sets none of the keys."""
+    if pipeline.kind.family is not Family.REALTIME:
+        return {}
+    plan = rollout.of(pipeline.values)
+    return {
+        "instance_count": plan.instance_count is not None,
+        "autoscaling": plan.autoscaling is not None,
+        "deployment": plan.deployment.strategy if plan.deployment else "",
+        "rollback_alarms": len(plan.deployment.rollback_alarms) if plan.deployment else 0,
+        "serverless": plan.serverless is not None,
+        "async_inference": plan.async_inference is not None,
+        "vpc": plan.vpc is not None,
+    }
 
 
 def reads_assets(pipeline: Pipeline, settings: Settings) -> bool:
@@ -247,7 +276,40 @@ def shape_for_parameters(pipeline_type: str, parameters: Mapping[str, str]) -> S
         validation="ValidationDataBucket" in parameters,
         register="ModelPackageGroupName" in parameters,
         spot='"CheckpointConfig"' in parameters.get("JobRequest", ""),
+        instance_count="InstanceCount" in parameters,
+        autoscaling="MinInstances" in parameters,
+        deployment=_strategy_of(parameters),
+        rollback_alarms=sum(1 for key in parameters if key.startswith("RollbackAlarm")),
+        serverless="ServerlessMemorySize" in parameters,
+        async_inference="AsyncOutputBucket" in parameters,
+        vpc="VpcSubnetIds" in parameters,
     )
+
+
+def _strategy_of(parameters: Mapping[str, str]) -> str:
+    routing = parameters.get("TrafficRoutingType")
+    if routing is not None:
+        return routing.lower()
+    return "rolling" if "DeploymentStepPercent" in parameters else ""
+
+
+SCALING_PAUSED = "scaling-paused"
+"""The spec hash a stack holds while its autoscaling is paused: no render has it, so a stack
+left paused (the second update failed) is planned for an update, never taken as done."""
+
+
+def scaling_pause(rendered: RenderedStack, deployed: Mapping[str, str]) -> str | None:
+    """The template that deregisters a deployed variant's autoscaling, when the update to
+    `rendered` changes the variant's instance type: SageMaker refuses to change it while the
+    variant is registered. The applier updates the stack to this first (same parameters),
+    then to `rendered`, which registers the variant again. None when no pause is needed."""
+    old = shape_for_parameters(rendered.pipeline.type, deployed)
+    if old is None or not old.autoscaling:
+        return None
+    instance = dict(rendered.parameters).get("InferenceInstance")
+    if deployed.get("InferenceInstance") == instance:
+        return None
+    return template_text(replace(old, scaling_paused=True))
 
 
 @functools.cache
@@ -336,7 +398,8 @@ def _image(pipeline: Pipeline, provided: Callable[[], str]) -> Parameters:
 
 def _model(pipeline: Pipeline, settings: Settings) -> Parameters:
     """The model's identity: a registry package, or an image plus an artifact."""
-    values: Parameters = {"InferenceInstance": str(pipeline.get("inference_instance"))}
+    instance = pipeline.get("inference_instance")
+    values: Parameters = {} if instance is None else {"InferenceInstance": str(instance)}
     package = pipeline.get("model_package_name")
     if package is not None:
         return {**values, "ModelPackageName": str(package), "AssetsBucket": settings.assets_bucket}
@@ -360,7 +423,64 @@ def _realtime(pipeline: Pipeline, settings: Settings) -> Built:
     }
     if pipeline.endpoint_name is not None:
         values["EndpointName"] = pipeline.endpoint_name
+    values |= _rollout_values(rollout.of(pipeline.values))
     return values, None, ()
+
+
+def _rollout_values(plan: rollout.Rollout) -> Parameters:
+    """The parameters of the rollout switches `_rollout_shape` turned on; "" for an optional
+    value that is not given (the template then leaves its property out)."""
+    values: Parameters = {}
+    if plan.instance_count is not None:
+        values["InstanceCount"] = str(plan.instance_count)
+    if plan.autoscaling is not None:
+        values["MinInstances"] = str(plan.autoscaling.min_instances)
+        values["MaxInstances"] = str(plan.autoscaling.max_instances)
+        values["TargetInvocationsPerInstance"] = _number(
+            plan.autoscaling.target_invocations_per_instance
+        )
+    deployment = plan.deployment
+    if deployment is not None:
+        if deployment.blue_green:
+            values["TrafficRoutingType"] = rollout.TRAFFIC_ROUTING[deployment.strategy]
+            values["TerminationWaitSeconds"] = _optional(deployment.termination_wait_seconds)
+        if deployment.step_percent is not None:
+            values["DeploymentStepPercent"] = str(deployment.step_percent)
+        values["DeploymentWaitSeconds"] = _optional(deployment.wait_seconds)
+        values["MaxExecutionSeconds"] = _optional(deployment.max_execution_seconds)
+        for index, alarm in enumerate(deployment.rollback_alarms, 1):
+            values[f"RollbackAlarm{index}"] = alarm
+    if plan.serverless is not None:
+        values["ServerlessMemorySize"] = str(plan.serverless.memory_size_mb)
+        values["ServerlessMaxConcurrency"] = str(plan.serverless.max_concurrency)
+        values["ProvisionedConcurrency"] = _optional(plan.serverless.provisioned_concurrency)
+    if plan.async_inference is not None:
+        config = plan.async_inference
+        values |= _folder("AsyncOutput", S3Location.parse(config["output_location"]))
+        failure = config.get("failure_location")
+        values |= (
+            _folder("AsyncFailure", S3Location.parse(failure))
+            if failure
+            else {"AsyncFailureBucket": "", "AsyncFailurePrefix": ""}
+        )
+        values["MaxConcurrentInvocations"] = _optional(
+            config.get("max_concurrent_invocations_per_instance")
+        )
+        values["SuccessTopicArn"] = str(config.get("success_topic_arn", ""))
+        values["ErrorTopicArn"] = str(config.get("error_topic_arn", ""))
+    if plan.vpc is not None:
+        values["VpcSubnetIds"] = ",".join(plan.vpc["subnet_ids"])
+        values["VpcSecurityGroupIds"] = ",".join(plan.vpc["security_group_ids"])
+    return values
+
+
+def _optional(value: int | None) -> str:
+    return "" if value is None else str(value)
+
+
+def _number(value: float) -> str:
+    """1000.0 as "1000": the parameter reads as the user wrote it."""
+    return str(int(value)) if value == int(value) else repr(value)
 
 
 def _batch(pipeline: Pipeline, settings: Settings) -> Built:

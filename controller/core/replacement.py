@@ -95,7 +95,7 @@ def replacements(old: Side, new: Side) -> tuple[Replacement, ...]:
             break
         replaced = found
     return tuple(
-        _describe(logical, old, new, properties, causes)
+        _describe(logical, old, new, properties, causes, frozenset(replaced))
         for logical, (properties, causes) in sorted(replaced.items())
     )
 
@@ -160,13 +160,20 @@ def _at(node: Any, path: list[str]) -> Any:
 
 
 def _describe(
-    logical: str, old: Side, new: Side, properties: tuple[str, ...], causes: set[str]
+    logical: str,
+    old: Side,
+    new: Side,
+    properties: tuple[str, ...],
+    causes: set[str],
+    replaced: frozenset[str],
 ) -> Replacement:
+    """A name made from an attribute of a replaced resource (`${Endpoint.EndpointName}-x`)
+    changes with it: the new resource has a new name."""
     resource_type = new.template["Resources"][logical]["Type"]
     name = str(_type(resource_type).get("name") or "")
     named = bool(name) and name in new.template["Resources"][logical].get("Properties", {})
     renamed = named and _at(_properties(old, logical, frozenset()), [name]) != _at(
-        _properties(new, logical, frozenset()), [name]
+        _properties(new, logical, replaced, "@new"), [name]
     )
     return Replacement(logical, resource_type, properties, tuple(sorted(causes)), named, renamed)
 

@@ -50,7 +50,7 @@ from controller.core.gates import (
 )
 from controller.core.plan import Guards, Plan, TargetError, targeted, with_preflight
 from controller.core.results import BAD_OUTCOMES, ApplyResult, ResultSink
-from controller.gitops import reconcile
+from controller.gitops import reconcile, verify
 from controller.present import Console, report
 from controller.present import chain as present
 
@@ -284,6 +284,9 @@ def _promote_step(
     manual = step.stage is not None and step.stage.manual
     decisions = store.decisions(step.name, commit) if manual else ()
     opened = gate(step.stage, commit, step.previous, previous_applied, decisions)
+    if opened.open:
+        verified = verify.gate_after(chain, step, commit, store, sessions.of, request.actor)
+        opened = verified or opened
     if not opened.open:
         return StepResult(step, opened, message=opened.reason)
     return _apply(step, opened, chain, sessions, store, request)

@@ -45,6 +45,7 @@ def read(repo_dir: str | PathLike[str], path: str = source.DEFAULT_CONFIG) -> Ch
     committed = _committed(repo_dir, path) if head else None
     if not on_disk.exists() and head:
         return Checkout(committed or source.read_git(repo_dir, "HEAD", path), head, False)
+    source.refuse_link_out_of(Path(repo.working_tree_dir), path)
     text = source.read_file(_shown(on_disk))
     if committed is not None and committed.raw == text.raw:
         return Checkout(committed, head, False)

@@ -20,7 +20,7 @@ from datetime import datetime
 
 import git
 
-from controller.aws import drift, notify, preflight
+from controller.aws import drift, notify, preflight, templates
 from controller.aws.apply import Applier, ApplyOptions, WriteGate, WriteRefused, moved_since_plan
 from controller.aws.discover import deployed as deployed_stacks
 from controller.aws.ledger import Ledger, LedgerError
@@ -30,7 +30,16 @@ from controller.aws.lock import Lease, LeaseLost, LockError, LockHeld, lease_of,
 from controller.aws.session import Aws
 from controller.core.config.model import Config
 from controller.core.events import EventSink, StackEvent
-from controller.core.plan import Action, Guards, Plan, PlanInput, make_plan, with_preflight
+from controller.core.plan import (
+    Action,
+    Guards,
+    Plan,
+    PlanInput,
+    make_plan,
+    templates_to_read,
+    with_preflight,
+    with_resource_changes,
+)
 from controller.core.progress import ProgressSink
 from controller.core.records import Deployment, Intent
 from controller.core.redact import redact
@@ -53,6 +62,7 @@ def plan_for(config: Config, aws: Aws, guards: Guards, *, detect_drift: bool = F
     checked = [s for s in deployed if s.owned_by(controller_id) and s.name in wanted]
     found = drift.detect_in(aws, checked) if detect_drift else {}
     plan = make_plan(PlanInput(desired, deployed, controller_id, config.revision, guards, found))
+    plan = with_resource_changes(plan, templates.read_in(aws, templates_to_read(plan)))
     plan = with_preflight(plan, preflight.check_in(aws, plan))
     # Reasons quote what AWS said about a stack, which may hold a URL with credentials.
     return replace(plan, actions=tuple(replace(a, reason=redact(a.reason)) for a in plan.actions))
@@ -144,6 +154,8 @@ def apply_plan(
         ledger_now(),
         whole=not partial,
         asked_first=before_write,
+        moves_pointer=not partial
+        or source.published(repo, plan.revision, config.settings.deployment_branch),
     )
     result = _redacted(
         run.apply(
@@ -183,6 +195,8 @@ class _RecordedApply:
     """False for a targeted apply: it does not apply the commit as a whole."""
     asked_first: WriteGate | None = None
     """The caller's own write gate (Ctrl-C), asked before the lease's."""
+    moves_pointer: bool = True
+    """False for a targeted apply of a commit the deployment branch does not hold."""
     recorded: Deployment | None = None
 
     def record(self, result: ApplyResult, *, key: str = "", wrote: bool = False) -> None:
@@ -193,7 +207,9 @@ class _RecordedApply:
             source=self.config.source,
             now=self.started,
         )
-        self.ledger.record(deployment, key=key, wrote=wrote, whole=self.whole)
+        self.ledger.record(
+            deployment, key=key, wrote=wrote, whole=self.whole, moves_pointer=self.moves_pointer
+        )
         self.recorded = deployment
 
     def _refused(self, result: ApplyResult) -> ApplyResult:
@@ -239,7 +255,7 @@ class _RecordedApply:
         allow_older: bool,
     ) -> ApplyResult:
         plan = self.plan
-        notes = _interrupted_note(self.ledger.settle_interrupted())
+        notes = (*lease.notes, *_interrupted_note(self.ledger.settle_interrupted()))
         found = None if allow_older else stale(self.ledger, plan.revision, repo)
         if found is not None and found.superseded:
             return ApplyResult(plan.revision, (), found.message, notes=notes, superseded=True)
@@ -255,6 +271,7 @@ class _RecordedApply:
             now=self.started,
             prefix=self.ledger.prefix,
         )
+        intent = replace(intent, moves_pointer=self.moves_pointer)
         gate = _WriteGate(lease, self.ledger, intent, self.asked_first)
         applier = Applier(
             self.aws, options, on_event=on_event, on_result=on_result, before_write=gate
@@ -306,7 +323,9 @@ class _WriteGate:
                 try:
                     self.ledger.begin(self.intent)
                 except LedgerError as exc:
-                    raise IntentNotRecorded(f"{exc}; {stack_name} was not written") from exc
+                    raise IntentNotRecorded(
+                        f"{exc}; {stack_name} was not written", str(exc)
+                    ) from exc
             self.lease.before_write(stack_name)
             self.opened = True
 

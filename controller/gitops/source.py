@@ -22,6 +22,8 @@ from controller.core.diagnostics import Diagnostic, error
 from controller.core.errors import SourceProblem
 
 DEFAULT_CONFIG = "mlops-config.json"
+SYMLINK_MODE = 0o120000
+"""A git tree entry's mode for a symbolic link: its blob is the link's target, not a file."""
 
 
 @dataclass(frozen=True)
@@ -98,9 +100,32 @@ def read_git(
         ) from None
     if blob.type != "blob":
         raise _fail(name, f"{path} is a directory in commit {commit.hexsha[:12]}", "a JSON file")
+    if blob.mode == SYMLINK_MODE:
+        raise _fail(
+            name,
+            f"{path} is a symbolic link in commit {commit.hexsha[:12]}, not a file",
+            "the config itself committed as a regular file",
+        )
     if blob.size > MAX_BYTES:  # from the object's header: nothing is read
         raise _too_big(name, blob.size)
     return ConfigText(name, blob.data_stream.read(), commit.hexsha)
+
+
+def refuse_link_out_of(root: Path, path: str) -> None:
+    """SourceError when `path` in the working tree `root` is (or lies under) a symbolic link
+    that leads out of the repository: the config would then be a file the repository does
+    not hold, planned as "uncommitted changes" and so without the stale-commit guard."""
+    on_disk = root / path
+    top = root.resolve()
+    target = on_disk.resolve()
+    if target == top or top in target.parents:
+        return
+    how = "is a symbolic link" if on_disk.is_symlink() else "leads"
+    raise _fail(
+        str(on_disk),
+        f"{path} {how} out of the repository (to {target})",
+        "the config as a file inside the repository",
+    )
 
 
 def _fail(name: str, message: str, expected: str, code: str = "E000") -> SourceError:
@@ -146,6 +171,43 @@ def is_superseded(repo: git.Repo, commit: str, last_applied: str | None) -> bool
             "applied: run from a full clone (CodeBuild: clone depth 0) that has that commit"
         )
     return known
+
+
+def committed_as(repo_dir: str | PathLike[str], revision: str, name: str, text: str) -> bool | None:
+    """Whether `text` is the config `name` (`path@commit`, as `read_git` names it) holds at
+    `revision`: True, False, or None when it cannot be told here (no repository, the commit
+    is not in it). A saved plan records its revision only when this is True."""
+    path, _, short = name.rpartition("@")
+    if not path or not revision.startswith(short):
+        return False
+    try:
+        found = read_git(repo_dir, revision, path)
+    except SourceError:
+        try:
+            resolve(open_repo(repo_dir), revision)
+        except SourceError:
+            return None
+        return False
+    return bytes(found.raw).decode("utf-8-sig", errors="replace") == text
+
+
+def published(repo: git.Repo | None, commit: str | None, branch: str) -> bool:
+    """Whether the deployment branch holds `commit`: as its remotes have it (a remote-tracking
+    `<remote>/<branch>`), or, in a repository with no remote, as the local branch has it.
+    An unpushed commit is not published: CI's clone will never see it."""
+    if repo is None or not commit:
+        return False
+    if repo.remotes:
+        refs = [f"refs/remotes/{remote.name}/{branch}" for remote in repo.remotes]
+    else:
+        refs = [f"refs/heads/{branch}"]
+    for ref in refs:
+        try:
+            if repo.is_ancestor(repo.commit(commit), repo.commit(ref)):
+                return True
+        except (git.GitCommandError, git.BadName, ValueError):
+            continue
+    return False
 
 
 def _known_ancestry(repo: git.Repo, commit: str, last_applied: str) -> bool | None:

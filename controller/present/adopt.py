@@ -11,8 +11,9 @@ def print_adoption(adoption: Adoption, console: Console) -> None:
     """What adopting changes (tags only) and what the next plan will then do."""
     stack = adoption.stack
     console.print(
-        f"Adopt {stack.name} ({stack.status}, {adoption.desired.pipeline.type}): the "
-        "template and every parameter stay as they are; these tags are written:",
+        f"Adopt {stack.name} ({stack.status}, {adoption.desired.pipeline.type}): adopting "
+        "writes only these tags; the template and every parameter stay as they are until "
+        "the next apply:",
         markup=False,
         soft_wrap=True,
     )
@@ -27,3 +28,11 @@ def print_adoption(adoption: Adoption, console: Console) -> None:
     else:
         after = "an update to the config's template (same parameter values)"
     console.print(f"Then `plan` shows {after}.", markup=False, soft_wrap=True)
+    if adoption.resources.any:
+        console.print(
+            "The next apply replaces its template with the config's blueprint, and so:",
+            markup=False,
+            soft_wrap=True,
+        )
+        for line in adoption.resources.lines():
+            console.print(f"  {line}", markup=False, soft_wrap=True)

@@ -29,6 +29,7 @@ from controller.present import report
 
 OUTCOME_STYLE = {
     PromotionOutcome.APPLIED: "green",
+    PromotionOutcome.VERIFIED: "green",
     PromotionOutcome.INCOMPLETE: "blue",
     PromotionOutcome.FAILED: "bold red",
     PromotionOutcome.REFUSED: "bold red",
@@ -42,12 +43,16 @@ def describe(step: Step) -> str:
     if stage is None:
         return f"{step.name}: this account, {step.region}, image builders"
     approval = ", manual approval" if stage.manual else ""
-    return f"{step.name}: account {stage.account_id}, {stage.region}{approval}"
+    verified = f", promotes after {stage.promote_after.describe()}" if stage.promote_after else ""
+    return f"{step.name}: account {stage.account_id}, {stage.region}{approval}{verified}"
 
 
 def order(chain: Sequence[Step]) -> str:
     return " -> ".join(
-        s.name + (" (approval)" if s.stage and s.stage.manual else "") for s in chain
+        s.name
+        + (" (approval)" if s.stage and s.stage.manual else "")
+        + (f" ({s.stage.promote_after.describe()})" if s.stage and s.stage.promote_after else "")
+        for s in chain
     )
 
 

@@ -139,25 +139,46 @@ def print_plan(plan: Plan, console: Console, source: str = "", *, show_all: bool
     else:
         console.print(title)
     for action in plan.actions:
-        if action.changes:
+        resources = action.resources.lines() if action.resources else []
+        if action.changes or resources:
             console.print(Text(f"~ {action.stack_name}", style="yellow"))
             for line in _diff_lines(action.changes):
                 console.print(f"    {line}", markup=False, highlight=False)
+            for line in resources:
+                console.print(Text(f"    {line}", style="bold red" if line[0] in "-?" else ""))
             for note in _replacement_notes(action):
                 console.print(Text(f"    ! {note}", style="bold red"))
+            if action.endpoint_rollout:
+                console.print(Text(f"    > endpoint: {action.endpoint_rollout}", style="cyan"))
+    for action in plan.actions:
+        if action.drift_unchecked:
+            console.print(
+                Text(f"? {action.stack_name}: drift not checked: {action.drift_unchecked}"),
+                style="yellow",
+            )
     if plan.refusal:
         console.print(Text.assemble(("Refused:", "bold red"), f" {plan.refusal}"))
     console.print(summary(plan))
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:
-    return {
+    """The plan as JSON; `drift_not_checked` is there whenever drift detection could not tell
+    some stack's drift (an unchanged stack included), and only then."""
+    payload: dict[str, Any] = {
         "revision": plan.revision,
         "refusal": plan.refusal or None,
         "summary": {a.value: n for a, n in Counter(x.action for x in plan.actions).items()},
         "changes": [_action_json(a) for a in plan.actions if a.action is not Action.UNCHANGED],
         "unchanged": [a.stack_name for a in plan.actions if a.action is Action.UNCHANGED],
     }
+    unchecked = [
+        {"name": a.stack_name, "reason": a.drift_unchecked}
+        for a in plan.actions
+        if a.drift_unchecked
+    ]
+    if unchecked:
+        payload["drift_not_checked"] = unchecked
+    return payload
 
 
 def _action_json(action: PlannedAction) -> dict[str, Any]:
@@ -184,6 +205,9 @@ def _action_json(action: PlannedAction) -> dict[str, Any]:
             for r in action.replacements
         ],
         "drift": [d.to_json() for d in action.drift],
+        "resources": action.resources.to_json() if action.resources else None,
+        "drift_not_checked": action.drift_unchecked or None,
+        "endpoint_rollout": action.endpoint_rollout or None,
     }
 
 
@@ -232,10 +256,28 @@ def plan_markdown(plan: Plan, source: str = "", limit: int | None = None) -> str
             f"> **⚠ {_cell(action.stack_name)}** {md_code(note)}"
             for note in _replacement_notes(action)
         ]
+        if action.resources:
+            diffs += [
+                f"> **⚠ {_cell(action.stack_name)}** {md_code(line)}"
+                for line in action.resources.lines()
+            ]
+        if action.endpoint_rollout:
+            rollout = md_code(f"endpoint: {action.endpoint_rollout}")
+            diffs += [f"> {_cell(action.stack_name)} {rollout}", ""]
     if rows:
         lines += ["| action | stack | type | reason |", "|---|---|---|---|"]
     unchanged = sum(1 for a in plan.actions if a.action is Action.UNCHANGED)
     tail = [f"_{unchanged} pipeline(s) unchanged._"] if unchanged else []
+    unchecked = [a for a in plan.actions if a.drift_unchecked]
+    if unchecked:
+        lines += [f"> **⚠ Drift not checked on {len(unchecked)} stack(s).**", ""]
+        tail += [
+            "",
+            *(
+                f"- drift not checked: {_cell(a.stack_name)} {md_code(a.drift_unchecked)}"
+                for a in unchecked
+            ),
+        ]
     return _fit(lines, rows, diffs, tail, limit)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from controller.core import images
+from controller.core import images, rollout
 from controller.core.config.model import Config, Pipeline
 from controller.core.diagnostics import Diagnostic, error, warning
 from controller.core.pipelines import INTEGER_KEYS, Family
@@ -26,7 +26,15 @@ LIMITS = {
 
 def run(config: Config) -> list[Diagnostic]:
     found: list[Diagnostic] = []
-    for rule in (_duplicates, _stack_names, _ranges, _images, _endpoints, _search_ranges):
+    for rule in (
+        _duplicates,
+        _stack_names,
+        _ranges,
+        _images,
+        _endpoints,
+        _search_ranges,
+        _rollouts,
+    ):
         found.extend(rule(config))
     return found
 
@@ -161,3 +169,25 @@ def _valid_range(spec: list[object]) -> bool:
     if isinstance(low, bool) or isinstance(high, bool) or low >= high:
         return False
     return kind == "continuous" or (isinstance(low, int) and isinstance(high, int))
+
+
+def _rollouts(config: Config) -> Iterator[Diagnostic]:
+    """SageMaker's exclusions for how an endpoint is sized and updated (see `rollout`), and
+    Model Monitor, which cannot watch a serverless endpoint."""
+    serverless: dict[str, Pipeline] = {}
+    for pipeline in config.pipelines:
+        if pipeline.kind.family is Family.REALTIME:
+            plan = rollout.of(pipeline.values)
+            yield from rollout.problems(plan, pipeline.values, _path(pipeline))
+            if plan.serverless is not None and pipeline.endpoint_name:
+                serverless[pipeline.endpoint_name] = pipeline
+    for pipeline in config.pipelines:
+        name = pipeline.endpoint_name
+        if pipeline.kind.family is Family.MONITOR and name in serverless:
+            yield error(
+                "C108",
+                _path(pipeline, "endpoint_name"),
+                f"endpoint {name} is serverless ($.pipelines[{serverless[name].index}]): "
+                "SageMaker captures no data of it, so no monitor can watch it",
+                "an endpoint served by instances",
+            )

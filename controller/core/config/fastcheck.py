@@ -123,6 +123,11 @@ def _keyword(
     if key in ("minimum", "maximum"):
         low = key == "minimum"
         return lambda v: not _is_number(v) or (v >= rule if low else v <= rule)
+    if key in ("exclusiveMinimum", "exclusiveMaximum"):
+        low = key == "exclusiveMinimum"
+        return lambda v: not _is_number(v) or (v > rule if low else v < rule)
+    if key == "uniqueItems":
+        return lambda v: not rule or not isinstance(v, list) or _unique(v)
     if key in ("allOf", "anyOf"):
         subs = [build(sub) for sub in rule]
         if key == "allOf":
@@ -173,6 +178,11 @@ def _equal(one: Any, two: Any) -> bool:
     if isinstance(one, list | dict) or isinstance(two, list | dict):
         return False
     return bool(one == two)
+
+
+def _unique(items: list[Any]) -> bool:
+    """No two items equal as JSON values (lists here are short: alarm names, subnets)."""
+    return not any(_equal(a, b) for i, a in enumerate(items) for b in items[i + 1 :])
 
 
 def _always(_: Any) -> bool:

@@ -46,6 +46,27 @@ class Settings:
 
 
 @dataclass(frozen=True)
+class PromoteAfter:
+    """A stage's `promote_after`: what must hold in it before the next stage gets a commit."""
+
+    soak_minutes: int = 0
+    alarms: tuple[str, ...] = ()
+    """CloudWatch alarms of the stage's account that must stay OK for the whole soak."""
+    monitors_clean: bool = False
+    """No monitoring execution of the stage's schedules found violations during the soak."""
+
+    def describe(self) -> str:
+        """ "soak 60 min, 2 alarms OK, monitors clean": counts, never names, so that it may go
+        into a pull-request comment as it is."""
+        parts = [f"soak {self.soak_minutes} min"]
+        if self.alarms:
+            parts.append(f"{len(self.alarms)} alarm{'s' if len(self.alarms) > 1 else ''} OK")
+        if self.monitors_clean:
+            parts.append("monitors clean")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True)
 class Stage:
     """One account of a multi-account config (`settings.stages`), in promotion order."""
 
@@ -59,6 +80,9 @@ class Stage:
     manual: bool = False
     """`"approval": "manual"`: a commit waits here until someone approves it for this stage."""
     external_id: str | None = None
+    promote_after: PromoteAfter | None = None
+    """The verification gate between this stage and the next (None: the next one follows as
+    soon as this one applied a commit completely)."""
 
 
 POLICY_SETTINGS = ("stages", "max_deletes")

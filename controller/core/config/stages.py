@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from controller.core.config.document import Document, Path, format_path
-from controller.core.config.model import Config, Stage
+from controller.core.config.model import Config, PromoteAfter, Stage
 from controller.core.diagnostics import Diagnostic, error
 from controller.core.pipelines import KINDS, Family
 
@@ -34,6 +34,11 @@ OBJECT_VALUED = frozenset(
         "algo_hyperparamaters",
         "tuner_configs",
         "hyperparamaters_ranges",
+        "autoscaling",
+        "deployment",
+        "serverless",
+        "async_inference",
+        "vpc",
     }
 )
 """Keys whose value is itself an object. Such a value is per stage only when every one of its
@@ -104,9 +109,24 @@ def configured(raw: Any, default_region: Any) -> tuple[Stage, ...]:
                 index=index,
                 manual=entry.get("approval") == "manual",
                 external_id=external if isinstance(external, str) else None,
+                promote_after=_promote_after(entry.get("promote_after")),
             )
         )
     return tuple(stages)
+
+
+def _promote_after(raw: Any) -> PromoteAfter | None:
+    """The gate as written; the schema reports what is wrong with it, so a value of the
+    wrong type here only has to be harmless (it is read as the strictest it could mean)."""
+    if not isinstance(raw, dict):
+        return None
+    soak = raw.get("soak_minutes", 0)
+    alarms = raw.get("alarms", [])
+    return PromoteAfter(
+        soak_minutes=soak if isinstance(soak, int) else 0,
+        alarms=tuple(str(a) for a in alarms) if isinstance(alarms, list) else (),
+        monitors_clean=raw.get("monitors") == "clean",
+    )
 
 
 def split(doc: Document, merged: Mapping[str, Any]) -> Split | None:

@@ -54,6 +54,8 @@ class Call:
     """`json` (X-Amz-Target), `rest-xml` (S3) or `query` (CloudFormation, SNS, ...)."""
     attempt: int = 1
     """Which attempt of the call this is, as the SDK says (`amz-sdk-request: attempt=2`)."""
+    token: str = ""
+    """The request's ClientRequestToken, if it has one (query protocol)."""
 
 
 Matcher = Callable[[Call], bool]
@@ -82,6 +84,8 @@ class FaultProxy:
         timeout_mode: str = "before",
         hold_seconds: float = 0.0,
         match: Matcher | None = None,
+        html_errors: bool = False,
+        errors_after: bool = False,
     ) -> None:
         parsed = urllib.parse.urlsplit(upstream)
         if parsed.scheme != "http" or not parsed.hostname:
@@ -98,6 +102,10 @@ class FaultProxy:
         self.timeout_mode = timeout_mode
         self.hold_seconds = hold_seconds
         self.match = match
+        self.html_errors = html_errors
+        """Errors are a web server's own HTML 500 page (`HTML_500`), which no SDK parses."""
+        self.errors_after = errors_after
+        """Forward a call before answering it with an error: it took effect all the same."""
         self.stats: Counter[str] = Counter()
         """`requests`, `finished` (handled, whatever the answer), `forwarded`, `throttled`,
         `errors`, `timeouts`."""
@@ -221,7 +229,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(*_throttling(call))
         elif fault == "error":
             proxy.count("errors")
-            self._answer(*_server_error(call, proxy.choose((500, 503))))
+            if proxy.errors_after:
+                self._forward(body, reply=False)
+            if proxy.html_errors:
+                self._answer(500, "text/html; charset=utf-8", HTML_500)
+            else:
+                self._answer(*_server_error(call, proxy.choose((500, 503))))
         elif fault == "timeout":
             proxy.count("timeouts")
             if proxy.timeout_mode == "after":
@@ -305,7 +318,17 @@ def _describe(method: str, path: str, headers: Any, body: bytes) -> Call:
     if not fields:
         fields = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
     action = fields.get("Action", [""])[0]
-    return Call(method, path, service, action or method, "query" if action else "rest", number)
+    token = fields.get("ClientRequestToken", [""])[0]
+    protocol = "query" if action else "rest"
+    return Call(method, path, service, action or method, protocol, number, token)
+
+
+HTML_500 = (
+    b"<!doctype html>\n<html lang=en>\n<title>500 Internal Server Error</title>\n"
+    b"<h1>Internal Server Error</h1>\n<p>The server encountered an internal error and was "
+    b"unable to complete your request.</p>\n"
+)
+"""What the emulator's web server (werkzeug) answers when a handler fails."""
 
 
 def _throttling(call: Call) -> tuple[int, str, bytes]:

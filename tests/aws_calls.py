@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 
@@ -56,3 +57,21 @@ def count_stack_writes(monkeypatch: pytest.MonkeyPatch) -> Counter[tuple[str, st
 
     monkeypatch.setattr(aws_module.Aws, "_count", count)
     return counted
+
+
+def s3_keys(monkeypatch: pytest.MonkeyPatch) -> set[tuple[str, str]]:
+    """(`s3.Operation`, the ARN of the bucket or object it names) of every S3 call."""
+    touched: set[tuple[str, str]] = set()
+    original = aws_module.Aws._count
+
+    def count(self: aws_module.Aws, model: Any, **kwargs: Any) -> None:
+        original(self, model, **kwargs)
+        params = kwargs.get("params", {})
+        if model.service_model.service_name != "s3" or not isinstance(params, dict):
+            return
+        path = params.get("auth_path") or params.get("url_path", "")
+        bucket = unquote(str(path).lstrip("/").split("?")[0]).rstrip("/")
+        touched.add((f"s3.{model.name}", f"arn:aws:s3:::{bucket}"))  # bucket or bucket/key
+
+    monkeypatch.setattr(aws_module.Aws, "_count", count)
+    return touched

@@ -3,8 +3,11 @@
 Enough of IAM's rules for the policies the controller ships, and strict where it is not
 sure: an explicit Deny wins over any Allow; `Action`/`NotAction` match case-insensitively with
 `*` and `?` wildcards; `Resource`/`NotResource` match case-sensitively with the same
-wildcards; a `Condition` allows only when every operator is one this evaluator knows and every
-key is satisfied by the request's context (an unknown operator or a missing key never allows).
+wildcards; policy variables (`${aws:userid}`) in resources and condition values take the
+request context's value, and match nothing when it has none; a `Condition` allows only when
+every operator is one this evaluator knows and every key is satisfied by the request's context
+(an unknown operator or a missing key never allows, except that a negated operator holds for a
+missing key, as does an `...IfExists` one, and `Null` tests presence, as in IAM).
 """
 
 from __future__ import annotations
@@ -30,26 +33,51 @@ def _listed(value: Any) -> list[str]:
     return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
 
+_VARIABLE = re.compile(r"\$\{([\w:/.-]+)\}")
+
+
+def substituted(pattern: str, context: Context) -> str | None:
+    """A policy variable (`${aws:userid}`) replaced by the request's value; None when the
+    request has no single value for it, in which case IAM matches nothing."""
+    missing = False
+
+    def value(match: re.Match[str]) -> str:
+        nonlocal missing
+        found = context.get(match.group(1))
+        if not isinstance(found, str):
+            missing = True
+            return ""
+        return found
+
+    replaced = _VARIABLE.sub(value, pattern)
+    return None if missing else replaced
+
+
 def _condition_holds(condition: Mapping[str, Any], context: Context) -> bool:
     for operator, tests in condition.items():
-        # `...IfExists` holds when the key is absent; `StringNotLike` when no value matches.
+        if operator == "Null":
+            for key, expected in tests.items():
+                absent = context.get(key) is None
+                if absent != (str(expected).lower() == "true"):
+                    return False
+            continue
+        # `...IfExists` holds when the key is absent, like a negated operator.
         if_exists = operator.endswith("IfExists")
         base = operator.removesuffix("IfExists")
-        negated = base.startswith("StringNot")
-        match = _OPERATORS.get(base.replace("Not", "", 1) if negated else base)
+        negated = base in _NEGATIONS
+        match = _OPERATORS.get(_NEGATIONS.get(base, base))
         if match is None:
             return False
         for key, expected in tests.items():
             actual = context.get(key)
             if actual is None:
-                if if_exists:
-                    continue
+                if negated or if_exists:
+                    continue  # a missing key satisfies a negated or IfExists operator, as in IAM
                 return False
             actuals = actual if isinstance(actual, list) else [actual]
-            if negated:
-                if any(match(e, a) for e in _listed(expected) for a in actuals):
-                    return False
-            elif not all(any(match(e, a) for e in _listed(expected)) for a in actuals):
+            values = [v for e in _listed(expected) if (v := substituted(e, context)) is not None]
+            found = all(any(match(v, a) for v in values) for a in actuals)
+            if found == negated:
                 return False
     return True
 
@@ -61,6 +89,17 @@ _OPERATORS = {
     "ArnLike": lambda e, a: wildcard(e, a),
     "Bool": lambda e, a: e.lower() == a.lower(),
 }
+_NEGATIONS = {
+    "StringNotEquals": "StringEquals",
+    "StringNotLike": "StringLike",
+    "ArnNotEquals": "ArnEquals",
+    "ArnNotLike": "ArnLike",
+}
+
+
+def _names(pattern: str, resource: str, context: Context) -> bool:
+    filled = substituted(pattern, context)
+    return filled is not None and wildcard(filled, resource)
 
 
 @dataclass(frozen=True)
@@ -91,9 +130,9 @@ class Statement:
         else:
             acted = not any(wildcard(p, action, case_sensitive=False) for p in self.not_actions)
         if self.resources:
-            placed = any(wildcard(p, resource) for p in self.resources)
+            placed = any(_names(p, resource, context) for p in self.resources)
         else:
-            placed = not any(wildcard(p, resource) for p in self.not_resources)
+            placed = not any(_names(p, resource, context) for p in self.not_resources)
         return acted and placed and _condition_holds(self.condition, context)
 
 

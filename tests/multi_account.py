@@ -32,6 +32,7 @@ BUCKET = "mlops-assets-example"
 REALTIME = "mlops-pipeline-linearlearner-byompipelinerealtimebuiltin"
 CUSTOM = "mlops-pipeline-churnxgb-byompipelinerealtimecustom"
 BUILDER = "mlops-pipeline-churn-byompipelineimagebuilder"
+MONITOR = "mlops-pipeline-churnxgb-byomdataqualitymonitor"
 
 
 def staged_example() -> dict[str, Any]:

@@ -503,6 +503,14 @@ CASES = [
         "is not valid",
     ),
     Case(
+        # Stack names are lower-cased but the IAM policies name stacks, roles and functions
+        # by the prefix as given: every call of an upper-case prefix would be denied.
+        "upper-case-stack-prefix",
+        with_settings(stack_prefix="Team-A"),
+        "$.settings.stack_prefix",
+        '"Team-A" is not valid',
+    ),
+    Case(
         "region-from-env-names-its-origin",
         EXAMPLE_DATA,
         "$.settings.region",

@@ -85,13 +85,49 @@ def test_image_builders_run_once_in_the_orchestrator_account_everything_else_per
         assert [p.index for p in stage_config.pipelines] == [0, 1, 3, 4]
 
 
-def test_a_stage_region_defaults_to_the_settings_region_and_may_differ() -> None:
+def test_a_stage_region_defaults_to_the_settings_region() -> None:
+    top = load(STAGED_DATA).config
+    assert top is not None
+    assert [s.settings.region for s in top.stages] == ["us-east-1"] * 3
+    assert top.settings.region == "us-east-1"
+
+
+def test_a_stage_in_another_region_than_the_assets_is_refused() -> None:
+    """SageMaker reads a model's artifacts and images in the model's region: rendered with
+    the orchestrator region's bucket and image URIs, every stack of that stage would fail."""
     data = copy.deepcopy(STAGED_DATA)
     data["settings"]["stages"][2]["region"] = "eu-west-1"
-    top = load(data).config
-    assert top is not None
-    assert [s.settings.region for s in top.stages] == ["us-east-1", "us-east-1", "eu-west-1"]
-    assert top.settings.region == "us-east-1"
+    loaded = load(data)
+    assert loaded.config is None
+    found = {(d.code, d.path) for d in loaded.diagnostics if d.is_error}
+    assert found == {("C209", "$.settings.stages[2].region")}
+    (problem,) = [d for d in loaded.diagnostics if d.code == "C209"]
+    assert "'eu-west-1' is not settings.region 'us-east-1'" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("region", "role", "message"),
+    [
+        ("us-east-1", "arn:aws-cn:iam::333333333333:role/r", "not in the stage's region's ('aws')"),
+        ("us-east-1", "arn:aws-moon:iam::333333333333:role/r", "which AWS has not"),
+        (
+            "cn-north-1",
+            "arn:aws:iam::333333333333:role/r",
+            "not in the stage's region's ('aws-cn')",
+        ),
+    ],
+    ids=["china-role-in-aws", "made-up", "aws-role-in-china"],
+)
+def test_a_role_of_another_or_no_partition_is_refused(region: str, role: str, message: str) -> None:
+    data = copy.deepcopy(STAGED_DATA)
+    data["settings"]["region"] = region
+    home = "aws-cn" if region.startswith("cn-") else "aws"
+    for stage in data["settings"]["stages"]:
+        stage["role_arn"] = stage["role_arn"].replace("arn:aws:", f"arn:{home}:")
+    data["settings"]["stages"][2]["role_arn"] = role
+    found = {d.path: d for d in load(data).diagnostics if d.code == "C208"}
+    assert list(found) == ["$.settings.stages[2].role_arn"]
+    assert message in found["$.settings.stages[2].role_arn"].message
 
 
 def test_a_config_without_stages_is_todays_single_account_config() -> None:
@@ -248,13 +284,12 @@ def test_endpoint_names_must_be_unique_in_each_stage() -> None:
     assert found[0].line == 1 + line_of(data, '"churn-staging",\n        "prod": "linearlearner')
 
 
-def test_images_are_checked_in_each_stages_region() -> None:
+def test_images_are_checked_in_the_stages_region() -> None:
     data = copy.deepcopy(STAGED_DATA)
-    data["settings"]["stages"][2]["region"] = "ap-nowhere-9"
+    data["settings"]["region"] = "ap-nowhere-9"
     found = load(data).diagnostics
-    assert {(d.code, d.path) for d in found} == {("C104", "$.settings.stages[2].region")}
-    assert all("'ap-nowhere-9'" in d.message for d in found)
-    assert {d.line for d in found} == {line_of(data, '"ap-nowhere-9"')}
+    assert {d.code for d in found if d.is_error} == {"C104"}
+    assert all("'ap-nowhere-9'" in d.message for d in found if d.code == "C104")
 
 
 def test_a_monitor_warning_names_the_stage_whose_endpoint_is_missing() -> None:
@@ -313,9 +348,10 @@ def test_a_bad_stage_is_an_error_at_its_path(
     assert message in found[path].message
 
 
-def test_stages_in_one_account_but_different_regions_are_fine() -> None:
+def test_stages_in_one_account_in_different_regions_are_refused_for_the_region() -> None:
     found = stage_problems((2, "account_id", "111111111111"), (2, "region", "us-west-2"))
-    assert found == {"$.settings.stages[2].role_arn": found["$.settings.stages[2].role_arn"]}
+    assert "$.settings.stages[2].account_id" not in found
+    assert found["$.settings.stages[2].region"].code == "C209"
 
 
 def test_duplicate_and_reserved_stage_names_are_refused() -> None:

@@ -106,7 +106,7 @@ def test_stack_names_follow_the_originals_examples() -> None:
 
 
 def test_stack_prefix_setting_replaces_the_default_prefix() -> None:
-    loaded = load_ok(with_pipeline(EXAMPLE_DATA["pipelines"][2], stack_prefix="Team-A"))
+    loaded = load_ok(with_pipeline(EXAMPLE_DATA["pipelines"][2], stack_prefix="team-a"))
 
     assert loaded.pipelines[0].stack_name == "team-a-churn-byompipelineimagebuilder"
 

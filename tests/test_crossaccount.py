@@ -20,6 +20,7 @@ from tests.multi_account import (
     BUCKET,
     CUSTOM,
     DEV,
+    MONITOR,
     PROD,
     REALTIME,
     STAGING,
@@ -63,6 +64,29 @@ def test_a_stage_the_bucket_policy_does_not_name_is_blocked_with_what_is_missing
         "StageAccountIds)"
     )
     assert {a for a, _ in planned["prod"].values()} == {"blocked"}
+
+
+def test_a_bucket_policy_that_lets_stages_read_but_not_list_blocks_their_monitors(
+    repo, capsys
+) -> None:
+    """A monitor's baseline is an S3 prefix: reading it takes s3:ListBucket on the bucket,
+    which an objects-only grant (the bootstrap's before) does not give."""
+    home = seed_orchestrator(staged_example())
+    objects_only = {
+        **grants.bucket_statement(BUCKET, [DEV, STAGING, PROD]),
+        "Action": list(grants.READ_OBJECTS),
+        "Resource": f"arn:aws:s3:::{BUCKET}/*",
+    }
+    policy = {"Version": "2012-10-17", "Statement": [objects_only]}
+    home.client("s3").put_bucket_policy(Bucket=BUCKET, Policy=json.dumps(policy))
+
+    planned = plan(repo, capsys)
+
+    for stage, account in (("dev", DEV), ("staging", STAGING), ("prod", PROD)):
+        action, reason = planned[stage][MONITOR]
+        assert action == "blocked"
+        assert f"does not let account {account} (stage {stage}) list it" in reason
+        assert planned[stage][REALTIME][0] == "create"
 
 
 def test_without_a_bucket_policy_every_stage_is_blocked(repo, capsys) -> None:

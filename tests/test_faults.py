@@ -10,6 +10,7 @@ import copy
 import http.client
 import json
 import urllib.parse
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from botocore.exceptions import ClientError, ConnectionClosedError, EndpointConn
 from botocore.retries.standard import ExponentialBackoff
 
 from bench.proxy import FaultProxy
+from controller.aws import resend
 from controller.aws import session as aws_module
 from controller.aws.demo_world import seed
 from controller.cli.main import main
@@ -240,6 +242,33 @@ def test_apply_converges_through_throttling_errors_and_dropped_answers(faulty, t
         assert _apply(capsys, three)[0] == 0
     assert _converged(capsys, three)
     assert sorted(_stacks(aws)) == sorted(names)
+
+
+def test_a_write_answered_by_an_unparsable_html_500_is_sent_again_with_its_token(
+    faulty, three, aws, capsys, monkeypatch
+):
+    """A proxy's own HTML 500 page is no answer botocore can read or retry: the applier sends
+    the very same request again (its ClientRequestToken included), here after the first one
+    reached CloudFormation and created the stack, and no stack is created twice."""
+    monkeypatch.setattr(resend, "pause", lambda seconds: None)
+    sent: Counter[str] = Counter()
+
+    def first_create_of_each(call: Any) -> bool:
+        if call.operation != "CreateStack":
+            return False
+        sent[call.token] += 1
+        return sent[call.token] == 1
+
+    faulty.match = first_create_of_each
+    faulty.error_rate = 1.0
+    faulty.html_errors = True
+    faulty.errors_after = True
+    code, results = _apply(capsys, three)
+    assert faulty.stats["errors"] == 3
+    assert code == 0, results
+    assert {r["outcome"] for r in results.values()} == {"succeeded"}
+    assert sorted(sent.values()) == [2, 2, 2] and "" not in sent
+    assert sorted(_stacks(aws)) == sorted([REALTIME, BATCH, CUSTOM])
 
 
 def test_a_failed_create_is_reported_with_its_reason_while_others_converge(

@@ -1,13 +1,19 @@
-"""The build role in `blueprints/bootstrap.yaml` may do everything the controller needs in a
-real account, derived rather than guessed:
+"""The build role in `blueprints/bootstrap.yaml` and the stage role in
+`blueprints/stage-role.yaml` may do everything the controller needs in a real account, derived
+rather than guessed, and evaluated as IAM would, resources and conditions included:
 
 - for every resource of every rendered variant, every action its CloudFormation handlers
   call (create, update, delete, and read for drift detection), from the provider schemas that
   cfn-lint ships, on the ARN that resource will have (its explicit name, or the name
-  CloudFormation generates from the stack's);
-- every call of the controller's own (`controller.aws.calls.CALLS`).
+  CloudFormation generates from the stack's), with the condition keys the request carries (a
+  role is created only with its permissions boundary);
+- what services check on the caller's behalf and no schema lists (`calls.SERVICE_SIDE`);
+- every call of the controller's own (`controller.aws.calls.CALLS`), on its resource (S3 keys
+  included), by the role that makes it.
 
-moto allows every call, so these are the only checks that an apply works with this role.
+Each role is read as CloudFormation resolves it: its inline policies and the policies attached
+to it, with the stack's parameters. moto allows every call, so these checks (and the suite
+under IAM enforcement, tests/test_iam_enforced.py) are what say an apply works with the roles.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from controller.core import render
 from controller.core.intrinsics import ACCOUNT, REGION
 from controller.gitops import bootstrap
 from tests import iam, provider_schemas
-from tests.aws_calls import count_calls
+from tests.aws_calls import count_calls, s3_keys
 from tests.conftest import EXAMPLE
 from tests.stack_model import DeployedModel
 from tests.test_render import STACKS, example_config
@@ -53,29 +59,62 @@ def bootstrap_attribute(logical_id: str, attribute: str | None) -> str:
     return values.get((logical_id, attribute), f"<{logical_id}.{attribute}>")
 
 
+def role_policy(
+    text: str,
+    role: str,
+    parameters: Mapping[str, str],
+    stack_name: str,
+    attribute: Callable[[str, str | None], str],
+) -> iam.Policy:
+    """A role's statements (inline and attached policies), as CloudFormation would create
+    them from the template with these parameter values."""
+    template = cfn.load(text)
+    context = cfn.Context(parameters, stack_name, attribute, template)
+    statements: list[Mapping[str, Any]] = []
+    for logical, resource in template["Resources"].items():
+        if not context.exists(resource):
+            continue
+        properties = resource.get("Properties", {})
+        if logical == role:
+            for policy in properties.get("Policies", []):
+                statements += context.resolve(policy["PolicyDocument"])["Statement"]
+        elif resource["Type"] in ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy") and (
+            {"Ref": role} in properties.get("Roles", [])
+        ):
+            statements += context.resolve(properties["PolicyDocument"])["Statement"]
+    return iam.Policy.of(statements)
+
+
 def build_role(**overrides: str) -> iam.Policy:
-    """The build role's statements (inline and attached policies), as CloudFormation would
-    create them from bootstrap.yaml with these parameter values."""
-    template = cfn.load(bootstrap.template_text())
+    """The build role, with stage accounts (so its stage policy is there too)."""
     parameters = {
         "StackPrefix": SETTINGS.stack_prefix,
         "ConfigRepositoryName": "mlops-config",
         "ExistingS3Bucket": "",
         "DeploymentBranch": "main",
+        "StageAccountIds": ["111111111111", "222222222222"],  # type: ignore[dict-item]
+        "StageRoleName": "mlops-controller-stage",
         **overrides,
     }
-    context = cfn.Context(parameters, CONTROLLER_STACK, bootstrap_attribute, template)
-    statements: list[Mapping[str, Any]] = []
-    for logical, resource in template["Resources"].items():
-        properties = resource.get("Properties", {})
-        if logical == "ControllerBuildRole":
-            for policy in properties.get("Policies", []):
-                statements += context.resolve(policy["PolicyDocument"])["Statement"]
-        elif resource["Type"] in ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy") and (
-            {"Ref": "ControllerBuildRole"} in properties.get("Roles", [])
-        ):
-            statements += context.resolve(properties["PolicyDocument"])["Statement"]
-    return iam.Policy.of(statements)
+    text = bootstrap.template_text()
+    return role_policy(
+        text, "ControllerBuildRole", parameters, CONTROLLER_STACK, bootstrap_attribute
+    )
+
+
+STAGE_ROLE_TEMPLATE = Path(__file__).resolve().parent.parent / "blueprints" / "stage-role.yaml"
+
+
+def stage_role() -> iam.Policy:
+    """The stage role as stage-role.yaml creates it, in the stacks' account and region."""
+    parameters = {
+        "ControllerRoleArn": f"arn:aws:iam::{ACCOUNT}:role/controller",
+        "ExternalId": "",
+        "RoleName": "mlops-controller-stage",
+        "StackPrefix": SETTINGS.stack_prefix,
+    }
+    text = STAGE_ROLE_TEMPLATE.read_text()
+    return role_policy(text, "StageRole", parameters, "mlops-controller-stage", bootstrap_attribute)
 
 
 ROLE = build_role()
@@ -90,6 +129,9 @@ ON_GITHUB = {
 }
 ROLE_ON_GITHUB = build_role(**ON_GITHUB)
 """A config repository on GitHub, reached through a connection, its token in a secret."""
+STAGE = stage_role()
+ROLES = {calls.ORCHESTRATOR: ROLE, calls.STAGE: STAGE}
+BOUNDARY = f"arn:aws:iam::{ACCOUNT}:policy/{SETTINGS.stack_prefix}-boundary"
 
 
 # Which resource an action acts on ---------------------------------------------------------
@@ -158,12 +200,24 @@ class Need:
     handler: str
     action: str
     resource: str
+    context: tuple[tuple[str, str], ...] = ()
 
     def __str__(self) -> str:
         return (
             f"{self.action} on {self.resource} ({self.resource_type} {self.logical_id} "
             f"{self.handler} in {self.stack})"
         )
+
+    def allowed_by(self, policy: iam.Policy) -> bool:
+        return policy.allows(self.action, self.resource, dict(self.context))
+
+
+NEVER_GRANTED = {
+    "iam:DeleteRolePermissionsBoundary": (
+        "the update handler removes a role's boundary only when the template drops it, and "
+        "the blueprints always set it: a role without its boundary is what the boundary stops"
+    ),
+}
 
 
 def targets(
@@ -227,16 +281,56 @@ HANDLERS = ("create", "update", "delete", "read")
 """Read too: drift detection calls each resource's read handler with the caller's rights."""
 
 
-def needs(stack: render.RenderedStack) -> Iterator[Need]:
+def boundaries(model: DeployedModel) -> dict[str, str]:
+    """Each role's ARN -> its permissions boundary: the `iam:PermissionsBoundary` key of any
+    request that changes the role (its own handlers', or a policy's that names it)."""
+    return {
+        model.arn(logical): str(properties["PermissionsBoundary"])
+        for logical, rtype, properties in model.existing()
+        if rtype == "AWS::IAM::Role" and "PermissionsBoundary" in properties
+    }
+
+
+_NEEDS: dict[str, tuple[Need, ...]] = {}
+
+
+def needs(stack: render.RenderedStack) -> tuple[Need, ...]:
+    """Derived once per stack: the build role and the stage role are judged on the same."""
+    if stack.stack_name not in _NEEDS:
+        _NEEDS[stack.stack_name] = tuple(_derived(stack))
+    return _NEEDS[stack.stack_name]
+
+
+def _derived(stack: render.RenderedStack) -> Iterator[Need]:
     model = DeployedModel(stack)
+    bounded = boundaries(model)
     for logical, rtype, properties in model.existing():
         declared = provider_schemas.handlers(rtype)
         read = provider_schemas.schema(rtype).get("handlers", {}).get("read", {})
         actions = {**declared.all(), "read": tuple(read.get("permissions", ()))}
         for handler in HANDLERS:
             for action in actions[handler]:
+                if action in NEVER_GRANTED:
+                    continue
                 for arn in targets(model, logical, rtype, properties, action):
-                    yield Need(stack.stack_name, logical, rtype, handler, action, arn)
+                    context = (
+                        (("iam:PermissionsBoundary", bounded[arn]),)
+                        if action.startswith("iam:") and arn in bounded
+                        else ()
+                    ) + tuple(CONTEXT.get(action, {}).items())
+                    yield Need(stack.stack_name, logical, rtype, handler, action, arn, context)
+        for side in calls.SERVICE_SIDE:
+            if _anywhere(properties, side.when) is not None:
+                arn = fill(side.resource)
+                yield Need(
+                    stack.stack_name, logical, rtype, "service", side.action, arn, side.context
+                )
+
+
+def in_stages(stack: render.RenderedStack) -> bool:
+    """Image builders and training run once, in the orchestrator account; the rest in every
+    stage."""
+    return not stack.pipeline.kind.orchestrator_only
 
 
 SHAPES = {s.shape: s for s in STACKS}
@@ -250,14 +344,90 @@ SHAPES = {s.shape: s for s in STACKS}
 def test_the_build_role_allows_every_action_the_stacks_handlers_call(
     stack: render.RenderedStack,
 ) -> None:
-    missing = sorted(
-        {
-            str(n)
-            for n in needs(stack)
-            if not ROLE.allows(n.action, n.resource, CONTEXT.get(n.action))
-        }
-    )
+    missing = sorted({str(n) for n in needs(stack) if not n.allowed_by(ROLE)})
     assert not missing, "\n".join(missing)
+
+
+@pytest.mark.parametrize(
+    "stack",
+    [s for s in SHAPES.values() if in_stages(s)],
+    ids=[s.stack_name.removeprefix("mlops-pipeline-") for s in SHAPES.values() if in_stages(s)],
+)
+def test_the_stage_role_allows_every_action_the_stacks_handlers_call(
+    stack: render.RenderedStack,
+) -> None:
+    """Read handlers included: drift detection in a stage account calls them as this role."""
+    missing = sorted({str(n) for n in needs(stack) if not n.allowed_by(STAGE)})
+    assert not missing, "\n".join(missing)
+
+
+@pytest.mark.parametrize("role", [ROLE, STAGE], ids=["build", "stage"])
+def test_a_role_is_created_only_with_the_permissions_boundary(role: iam.Policy) -> None:
+    """Neither role may create a role, or change what one may do, without the boundary:
+    a role it could create without it could do anything the role itself cannot."""
+    role_arn = f"arn:aws:iam::{ACCOUNT}:role/{SETTINGS.stack_prefix}-x-Role-1"
+    bounded = {"iam:PermissionsBoundary": BOUNDARY}
+    other = {"iam:PermissionsBoundary": f"arn:aws:iam::{ACCOUNT}:policy/AdministratorAccess"}
+    for action in ("iam:CreateRole", "iam:PutRolePolicy", "iam:PutRolePermissionsBoundary"):
+        assert role.allows(action, role_arn, bounded), action
+        assert not role.allows(action, role_arn, other), action
+        assert not role.allows(action, role_arn), action
+    assert not role.allows("iam:DeleteRolePermissionsBoundary", role_arn, bounded)
+    assert not role.allows("iam:AttachRolePolicy", role_arn, bounded)
+
+
+def test_every_role_of_every_blueprint_carries_the_boundary() -> None:
+    for stack in SHAPES.values():
+        model = DeployedModel(stack)
+        for logical, rtype, properties in model.existing():
+            if rtype == "AWS::IAM::Role":
+                assert properties.get("PermissionsBoundary") == BOUNDARY, (
+                    stack.stack_name,
+                    logical,
+                )
+
+
+def boundary_statements(text: str) -> list[Mapping[str, Any]]:
+    template = cfn.load(text)
+    parameters = {"StackPrefix": SETTINGS.stack_prefix, "ExistingS3Bucket": ""}
+    context = cfn.Context(parameters, CONTROLLER_STACK, bootstrap_attribute, template)
+    document = template["Resources"]["PipelineBoundary"]["Properties"]["PolicyDocument"]
+    statements: list[Mapping[str, Any]] = context.resolve(document)["Statement"]
+    return statements
+
+
+def test_the_boundary_holds_what_the_blueprints_roles_do_and_never_an_approval() -> None:
+    """Every action of every role the blueprints create is inside the boundary (else the
+    role could not do its job), the boundary is the same in the orchestrator and in every
+    stage account, and no role under it may write an approval, whatever its own policies."""
+    here = boundary_statements(bootstrap.template_text())
+    assert here == boundary_statements(STAGE_ROLE_TEMPLATE.read_text())
+    boundary = iam.Policy.of(here)
+    for stack in SHAPES.values():
+        for _, rtype, properties in DeployedModel(stack).existing():
+            documents = [p["PolicyDocument"] for p in properties.get("Policies", [])]
+            if rtype == "AWS::IAM::Policy":
+                documents.append(properties["PolicyDocument"])
+            for document in documents:
+                for statement in document["Statement"]:
+                    for action in iam._listed(statement["Action"]):
+                        for resource in iam._listed(statement.get("Resource", "*")):
+                            assert boundary.allows(action, str(resource)), (action, resource)
+    approval = f"arn:aws:s3:::{ASSETS}/mlops-controller/c/approvals/prod/{'c' * 40}/AIDA/x.json"
+    assert not boundary.allows("s3:PutObject", approval)
+    assert not boundary.allows("iam:CreateRole", f"arn:aws:iam::{ACCOUNT}:role/x")
+    assert not boundary.allows("states:StartExecution", "*")
+
+
+def test_the_service_side_needs_are_reached_and_can_fail() -> None:
+    """A KMS-encrypted endpoint needs kms:CreateGrant (with GrantIsForAWSResource) from
+    whichever role deploys it; without the condition key the grant is refused."""
+    kms = [s for s in SHAPES.values() if "KmsKeyArn" in dict(s.parameters)]
+    grants = [n for s in kms for n in needs(s) if n.action == "kms:CreateGrant"]
+    assert grants
+    for need in grants:
+        assert need.allowed_by(ROLE) and need.allowed_by(STAGE)
+        assert not ROLE.allows(need.action, need.resource)
 
 
 def test_every_resource_type_of_the_blueprints_has_derived_permissions() -> None:
@@ -299,7 +469,7 @@ def test_every_name_the_blueprints_give_falls_inside_the_role() -> None:
             arn = need.resource.split(":")
             own = len(arn) > 2 and need.action.split(":")[0] == arn[2]
             if need.handler == "create" and own:
-                assert ROLE.allows(need.action, need.resource, CONTEXT.get(need.action)), str(need)
+                assert need.allowed_by(ROLE), str(need)
 
 
 # The controller's own calls ----------------------------------------------------------------
@@ -317,6 +487,8 @@ def fill(pattern: str) -> str:
         repository="mlops-config",
         connection=CONNECTION,
         token_secret=TOKEN_SECRET,
+        stage_role="mlops-controller-stage",
+        assets_key=KEY,
     )
 
 
@@ -324,24 +496,33 @@ NO_PERMISSION_NEEDED = frozenset({"sts:GetCallerIdentity"})
 """Every identity may call these; IAM does not check them."""
 
 
+ROLE_CALLS = [(role, call) for call in calls.CALLS for role in call.roles]
+
+
+@pytest.mark.parametrize("setup", ["new-bucket", "existing", "github"])
 @pytest.mark.parametrize(
-    "role",
-    [ROLE, ROLE_WITH_EXISTING_BUCKET, ROLE_ON_GITHUB],
-    ids=["new-bucket", "existing", "github"],
+    ("role", "call"),
+    ROLE_CALLS,
+    ids=[
+        f"{role}:{c.operation}:{c.action}:{c.resource.rsplit('/', 1)[-1]}" for role, c in ROLE_CALLS
+    ],
 )
-@pytest.mark.parametrize(
-    "call", calls.CALLS, ids=[f"{c.operation}:{c.action}" for c in calls.CALLS]
-)
-def test_the_build_role_allows_every_call_of_the_controller(
-    role: iam.Policy, call: calls.ApiCall
+def test_each_role_allows_every_call_of_the_controller_on_its_resource(
+    role: str, call: calls.ApiCall, setup: str
 ) -> None:
+    """A `*` in a listed resource is any name there: the role must allow all of them."""
     if call.action in NO_PERMISSION_NEEDED:
         return
-    if call.when and role is not ROLE_ON_GITHUB:
+    policy = ROLES[role]
+    if role == calls.ORCHESTRATOR:
+        policy = {"existing": ROLE_WITH_EXISTING_BUCKET, "github": ROLE_ON_GITHUB}.get(setup, ROLE)
+    if call.when and policy is not ROLE_ON_GITHUB:
         # Least privilege: a CodeCommit setup may use no connection and read no secret.
-        assert not role.allows(call.action, fill(call.resource)), call.action
+        assert not policy.allows(call.action, fill(call.resource)), call.action
         return
-    assert role.allows(call.action, fill(call.resource)), f"{call.action} on {fill(call.resource)}"
+    assert policy.allows(call.action, fill(call.resource), dict(call.context)), (
+        f"{role} role: {call.action} on {fill(call.resource)}"
+    )
 
 
 def test_a_git_hosts_role_reads_only_its_token_and_uses_only_its_connection() -> None:
@@ -397,6 +578,7 @@ def test_the_list_holds_every_call_the_controller_makes(
     path = tmp_path / "mlops-config.json"
     path.write_text(json.dumps(document))
     made = count_calls(monkeypatch)
+    touched = s3_keys(monkeypatch)
     for argv in (
         ["apply", "--auto-approve", "--config", str(path)],
         ["apply", "--auto-approve", "--config", str(path)],
@@ -408,3 +590,14 @@ def test_the_list_holds_every_call_the_controller_makes(
     listed = {c.operation for c in calls.CALLS}
     assert set(made) - listed == set()
     assert {"s3.DeleteObject", "stepfunctions.StartExecution", "s3.PutObject"} <= set(made)
+    unlisted = [
+        f"{operation} {arn}"
+        for operation, arn in sorted(touched)
+        if not any(
+            c.operation == operation and iam.wildcard(fill(c.resource), arn) for c in calls.CALLS
+        )
+    ]
+    assert unlisted == []
+    assert any(
+        arn.endswith("/ledger/intent.json") for op, arn in touched if op == "s3.DeleteObject"
+    )

@@ -53,7 +53,7 @@ def test_history_is_newest_first_and_filters_by_stage(store) -> None:
     promotions, approvals = store.history()
     assert [p.stage for p in promotions] == ["staging", "dev"]
     assert promotions[1].message == "4 succeeded"
-    assert [(a.stage, a.who) for a in approvals] == [("staging", "arn:alice")]
+    assert [(a.stage, a.who) for a in approvals] == [("staging", "AIDAALICE")]
     assert [p.stage for p in store.history("dev")[0]] == ["dev"]
 
 
@@ -66,6 +66,20 @@ def test_who_approved_is_the_user_id_of_the_key_never_a_claim_in_the_body(store)
 
     assert decision.user_id == "AIDAMALLORY"
     assert decision.arn == "" and decision.who == "AIDAMALLORY"
+
+
+def test_a_body_under_the_writers_own_id_naming_someone_else_shows_the_writer(store) -> None:
+    """The approver policy lets Mallory write under AIDAMALLORY only; whatever the body
+    claims, only that id is proven, so only that id is shown."""
+    stamp = T0.strftime("%Y%m%dT%H%M%S.%fZ")
+    forged = {"user_id": "AIDAMALLORY", "arn": "arn:aws:iam::123456789012:user/alice"}
+    put(f"approvals/prod/{COMMIT}/AIDAMALLORY/{stamp}-approved.json", forged)
+
+    (decision,) = store.decisions("prod", COMMIT)
+    (shown,) = store.history("prod")[1]
+
+    assert decision.who == shown.who == "AIDAMALLORY"
+    assert "alice" not in decision.who + shown.who
 
 
 def test_keys_that_are_not_decisions_are_ignored(store) -> None:

@@ -183,7 +183,6 @@ STAGES = [
         "name": "prod",
         "account_id": "333333333333",
         "role_arn": "arn:aws:iam::333333333333:role/mlops-controller-stage",
-        "region": "eu-west-1",
     }
 ]
 
@@ -222,8 +221,9 @@ def test_the_assets_key_must_be_a_key_arn_of_the_orchestrators_region() -> None:
     assert "S106 $.settings.assets_kms_key_arn" in line and "not an alias" in line
 
 
-def test_a_stage_in_another_region_still_reads_the_key_of_the_orchestrators_bucket() -> None:
-    """The key is checked against settings.region, not against each stage's region."""
+def test_a_stage_reads_the_key_of_the_orchestrators_bucket_in_the_settings_region() -> None:
+    """The key is checked against settings.region, the assets bucket's (and every stage's:
+    a stage in another region is refused, C209)."""
     staged = {**FILE, "region": "us-east-1", "stages": STAGES}
     ok = {**staged, "assets_kms_key_arn": KEY.format(region="us-east-1")}
     assert problems({"settings": ok, "pipelines": []}) == []

@@ -23,6 +23,7 @@ from cfnlint.api import lint
 from controller.core import grants
 from controller.core.pipelines import KINDS, Family
 from controller.gitops import bootstrap
+from tests import iam
 from tests.conftest import ROOT
 from tests.multi_account import DEV, PROD, STAGING, account_client
 
@@ -87,6 +88,10 @@ def bootstrap_with(accounts: list[str]) -> dict[str, Any]:
         "AssetsBucket": "assets",
         "AssetsBucket.Arn": "arn:aws:s3:::assets",
         "ControllerKey.Arn": "arn:aws:kms:us-east-1:123456789012:key/k",
+        "ControllerBuildRole.Arn": (
+            "arn:aws:iam::123456789012:role/mlops-controller-ControllerBuildRole-1A2B"
+        ),
+        "StackPrefix": "mlops-pipeline",
         "AWS::Partition": "aws",
         "AWS::Region": "us-east-1",
         "AWS::AccountId": "123456789012",
@@ -117,6 +122,7 @@ def test_the_bootstrap_grants_every_stage_account_what_the_pre_flight_checks() -
     repository = json.dumps(resources["EcrRepository"]["Properties"]["RepositoryPolicyText"])
     for account in ACCOUNTS:
         assert grants.allows(bucket, account, grants.READ_OBJECTS, "arn:aws:s3:::assets/m.tar.gz")
+        assert grants.allows(bucket, account, grants.LIST_OBJECTS, "arn:aws:s3:::assets")
         assert grants.allows(key, account, ("kms:Decrypt",), "*")
         assert grants.allows(repository, account, grants.PULL_IMAGES, "*")
     assert not grants.allows(bucket, "444444444444", grants.READ_OBJECTS, "arn:aws:s3:::assets/m")
@@ -127,7 +133,11 @@ def test_without_stage_accounts_the_bootstrap_grants_nothing_more() -> None:
     assert "StagePromotionPolicy" not in resources and "ApproverPolicy" not in resources
     assert "RepositoryPolicyText" not in resources["EcrRepository"]["Properties"]
     bucket = resources["AssetsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
-    assert [s["Sid"] for s in bucket] == ["DenyInsecureTransport"]
+    assert [s["Sid"] for s in bucket] == [
+        "DenyInsecureTransport",
+        "NoApprovalsByTheController",
+        "NoApprovalsFromOtherAccounts",
+    ]
     key = resources["ControllerKey"]["Properties"]["KeyPolicy"]["Statement"]
     assert "StageAccountsDecryptAssets" not in [s["Sid"] for s in key]
 
@@ -157,6 +167,56 @@ def test_an_approver_may_record_decisions_only_under_their_own_user_id() -> None
     )
     assert not grants._glob(mine, False).fullmatch(
         "arn:aws:s3:::assets/" + key.format(c="c" * 40, who="AIDABOB")
+    )
+
+
+APPROVAL = "arn:aws:s3:::assets/mlops-controller/mlops-controller/approvals/prod/{c}/{who}/x.json"
+
+
+def test_the_bucket_policy_keeps_every_role_of_the_controller_from_writing_an_approval() -> None:
+    """Whatever a role's own policies allow (here: all of S3), the bucket refuses an approval
+    written by the build role, a role its stacks create, a stage role or another account; an
+    approver of the account may still write theirs."""
+    statements = bootstrap_with(ACCOUNTS)["AssetsBucketPolicy"]["Properties"]["PolicyDocument"]
+    everything = {"Effect": "Allow", "Action": "s3:*", "Resource": "*"}
+    policy = iam.Policy.of([everything, *statements["Statement"]])
+    approval = APPROVAL.format(c="c" * 40, who="AIDAX")
+
+    def writes(principal: str) -> bool:
+        account = principal.split(":")[4]
+        context = {
+            "aws:PrincipalArn": principal,
+            "aws:PrincipalAccount": account,
+            "aws:SecureTransport": "true",
+        }
+        return policy.allows("s3:PutObject", approval, context)
+
+    assert not writes("arn:aws:iam::123456789012:role/mlops-controller-ControllerBuildRole-1A2B")
+    assert not writes("arn:aws:iam::123456789012:role/mlops-pipeline-x-StateMachineRole-1A2B")
+    assert not writes(f"arn:aws:iam::{PROD}:role/mlops-controller-stage")
+    assert not writes(f"arn:aws:iam::{PROD}:role/anything")
+    assert writes("arn:aws:iam::123456789012:user/alice")
+
+
+def test_people_sharing_an_approver_role_cannot_approve_as_each_other() -> None:
+    """`${aws:userid}` of a role session is ROLEID:<session name>, chosen by its caller: only
+    a session named after its source identity may record a decision under that id."""
+    policy_document = bootstrap_with(ACCOUNTS)["ApproverPolicy"]["Properties"]["PolicyDocument"]
+    policy = iam.Policy.of(policy_document["Statement"])
+
+    def writes(userid: str, source_identity: str | None = None) -> bool:
+        context = {"aws:userid": userid}
+        if source_identity is not None:
+            context["aws:SourceIdentity"] = source_identity
+        return policy.allows("s3:PutObject", APPROVAL.format(c="c" * 40, who=userid), context)
+
+    assert writes("AIDAALICE")
+    assert writes("AROAAPPROVER:alice", "alice")
+    assert not writes("AROAAPPROVER:bob", "alice")
+    assert not writes("AROAAPPROVER:bob")
+    bob_as_alice = {"aws:userid": "AROAAPPROVER:bob", "aws:SourceIdentity": "alice"}
+    assert not policy.allows(
+        "s3:PutObject", APPROVAL.format(c="c" * 40, who="AROAAPPROVER:alice"), bob_as_alice
     )
 
 
@@ -248,6 +308,7 @@ CONDITIONAL = {
     "lambda:GetCodeSigningConfig": "code signing",
     "lambda:PutFunctionCodeSigningConfig": "code signing",
     "lambda:DeleteFunctionCodeSigningConfig": "code signing",
+    "iam:AttachRolePolicy": "managed policies (no blueprint attaches one)",
     "iam:PutRolePermissionsBoundary": "permission boundaries",
     "iam:DeleteRolePermissionsBoundary": "permission boundaries",
     "iam:PutGroupPolicy": "policies on groups",

@@ -702,8 +702,9 @@ def test_the_state_machine_role_allows_every_call_it_makes(stack: render.Rendere
 
 ASSETS = "mlops-assets-example"
 KEY_REGION = "eu-west-1"
-"""The orchestrator's region, where the bucket and its key are; the stacks model a stage in
-us-east-1, so a statement naming the stack's own region instead of the key's would fail."""
+"""The orchestrator's region, where the bucket and its key are (and the stage, which must be
+in it); the stacks' model resolves `AWS::Region` to us-east-1, so a statement naming the
+stack's own region instead of the key's would fail."""
 ASSETS_KEY = f"arn:aws:kms:{KEY_REGION}:123456789012:key/0b3d3a80-1e8e-11ef-8d2e-0affd4e0a1b3"
 THROUGH_S3 = {"kms:ViaService": f"s3.{KEY_REGION}.amazonaws.com"}
 """What KMS sees when S3 decrypts an object for the reader."""
@@ -724,7 +725,6 @@ def staged_stacks(key: str | None) -> tuple[render.RenderedStack, ...]:
                 "name": "prod",
                 "account_id": "333333333333",
                 "role_arn": "arn:aws:iam::333333333333:role/mlops-controller-stage",
-                "region": "us-east-1",
             }
         ],
     }

@@ -29,6 +29,7 @@ from botocore.parsers import ResponseParserError
 
 from controller.aws import runs, verification
 from controller.aws.discover import describe, discover
+from controller.aws.resend import resent
 from controller.aws.schedule import Schedule
 from controller.aws.session import Aws
 from controller.aws.uploads import put_uploads
@@ -277,7 +278,8 @@ class Applier:
         try:
             self._gate(rendered.stack_name)
             self._upload(rendered)
-            response = self.cfn.create_stack(
+            response = resent(
+                self.cfn.create_stack,
                 StackName=rendered.stack_name,
                 **self._template(rendered),
                 Parameters=rendered.boto_parameters(),
@@ -333,7 +335,8 @@ class Applier:
             self._gate(rendered.stack_name)
             self._still_ours(deployed)
             self._upload(rendered)
-            self.cfn.update_stack(
+            resent(
+                self.cfn.update_stack,
                 StackName=deployed.stack_id,
                 **self._template(rendered),
                 Parameters=rendered.boto_parameters(**gate),
@@ -407,7 +410,7 @@ class Applier:
         token = self._token("delete", None, deployed, deployed.status)
         self._gate(deployed.name)
         self._still_ours(deployed)
-        self.cfn.delete_stack(StackName=deployed.stack_id, ClientRequestToken=token)
+        resent(self.cfn.delete_stack, StackName=deployed.stack_id, ClientRequestToken=token)
         settled = yield Operation(deployed.name, deployed.stack_id, token, since, "delete")
         if settled.timed_out:
             raise _Busy(settled.failure_reason)

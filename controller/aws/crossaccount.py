@@ -23,7 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from controller.aws.preflight import NEEDS_ASSETS, required_objects
 from controller.aws.session import Aws
 from controller.core import grants
-from controller.core.config.model import Pipeline, Stage
+from controller.core.config.model import Pipeline, S3Location, Stage
 from controller.core.plan import Plan
 
 AWS_MANAGED_KEY = "alias/aws/s3"
@@ -132,9 +132,32 @@ def _problems(
                 "StageAccountIds)"
             )
         yield from _decrypt_problems(location.bucket, stage, assets_key, policies)
+    yield from _listing_problems(pipeline, stage, assets_bucket, policies)
     image = pipeline.get("custom_image_uri")
     if isinstance(image, str):
         yield from _image_problems(image, stage, policies)
+
+
+LISTED = ("baseline_data", "baseline_job_output_location")
+"""Keys whose jobs read an S3 prefix (a baseline, a Clarify dataset), so list the bucket."""
+
+
+def _listing_problems(
+    pipeline: Pipeline, stage: Stage, assets_bucket: str, policies: _Policies
+) -> Iterator[str]:
+    listed = [pipeline.get(key) for key in LISTED]
+    if not any(isinstance(at, S3Location) and at.bucket == assets_bucket for at in listed):
+        return
+    policy, trouble = policies.get(("bucket", assets_bucket))
+    if not trouble and not grants.allows(
+        policy, stage.account_id, grants.LIST_OBJECTS, f"arn:aws:s3:::{assets_bucket}"
+    ):
+        yield (
+            f"cross-account: the bucket policy of s3://{assets_bucket} does not let account "
+            f"{stage.account_id} (stage {stage.name}) list it, which reading a baseline or a "
+            "Clarify dataset (an S3 prefix) takes; add the statement `mlops-controller grants` "
+            "prints (or deploy the bootstrap with StageAccountIds)"
+        )
 
 
 def _decrypt_problems(

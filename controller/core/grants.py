@@ -22,6 +22,8 @@ from functools import cache
 from typing import Any
 
 READ_OBJECTS = ("s3:GetObject", "s3:GetObjectVersion")
+LIST_OBJECTS = ("s3:ListBucket",)
+"""Baselines and Clarify datasets are read as S3 prefixes, which takes listing the bucket."""
 PULL_IMAGES = ("ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability")
 DECRYPT = ("kms:Decrypt", "kms:DescribeKey")
 
@@ -39,8 +41,8 @@ def bucket_statement(
         "Sid": "StageAccountsReadAssets",
         "Effect": "Allow",
         "Principal": {"AWS": principals(accounts, partition)},
-        "Action": list(READ_OBJECTS),
-        "Resource": f"arn:{partition}:s3:::{bucket}/*",
+        "Action": [*READ_OBJECTS, *LIST_OBJECTS],
+        "Resource": [f"arn:{partition}:s3:::{bucket}", f"arn:{partition}:s3:::{bucket}/*"],
     }
 
 

@@ -30,6 +30,7 @@ import jinja2
 from controller.core import clarify, images, rollout, training
 from controller.core.clarify import Upload
 from controller.core.config.model import Config, Pipeline, S3Location, Settings
+from controller.core.partitions import partition_of
 from controller.core.pipelines import KINDS, Family, PipelineKind
 from controller.core.stacks import RUN_PARAMETERS, SPEC_HASH_PARAMETER, ownership_tags
 
@@ -142,6 +143,12 @@ class Shape:
     instance type (`scaling_pause`); never rendered from a config."""
 
 
+def boundary_name(stack_prefix: str) -> str:
+    """The permissions boundary policy of an account (blueprints/bootstrap.yaml and
+    stage-role.yaml create it under this name): every role the stacks create carries it."""
+    return f"{stack_prefix}-boundary"
+
+
 def render(pipeline: Pipeline, settings: Settings) -> RenderedStack:
     shape = shape_of(pipeline, settings)
     builder = _PARAMETER_BUILDERS[pipeline.kind.family]
@@ -151,6 +158,7 @@ def render(pipeline: Pipeline, settings: Settings) -> RenderedStack:
     # After the builders named the jobs: the key lets roles read, it changes no job.
     if shape.assets_key:
         values["AssetsKmsKeyArn"] = str(settings.assets_kms_key_arn)
+    values["PermissionsBoundary"] = boundary_name(settings.stack_prefix)
     parameters = tuple(sorted(values.items()))
     body = template_text(shape)
     return RenderedStack(
@@ -367,18 +375,12 @@ def _folder(prefix: str, location: S3Location) -> dict[str, str]:
     return {f"{prefix}Bucket": location.bucket, f"{prefix}Prefix": key}
 
 
-def _partition(region: str) -> str:
-    if region.startswith("cn-"):
-        return "aws-cn"
-    return "aws-us-gov" if region.startswith("us-gov-") else "aws"
-
-
 def _repository_arn(image_uri: str) -> str:
     """`<account>.dkr.ecr.<region>.<domain>/<repo>:<tag>` -> the repository's ARN."""
     registry, _, rest = image_uri.partition("/")
     account, _, _, region = registry.split(".")[:4]
     repository = rest.split("@")[0].rsplit(":", 1)[0]
-    return f"arn:{_partition(region)}:ecr:{region}:{account}:repository/{repository}"
+    return f"arn:{partition_of(region)}:ecr:{region}:{account}:repository/{repository}"
 
 
 # Parameters per family --------------------------------------------------------------------

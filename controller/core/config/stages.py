@@ -21,6 +21,7 @@ from typing import Any
 from controller.core.config.document import Document, Path, format_path
 from controller.core.config.model import Config, PromoteAfter, Stage
 from controller.core.diagnostics import Diagnostic, error
+from controller.core.partitions import PARTITIONS, partition_of
 from controller.core.pipelines import KINDS, Family
 
 ORCHESTRATOR = "orchestrator"
@@ -321,6 +322,7 @@ def _stage_problems(raw: list[Any], default_region: Any) -> _Found:
                 )
             region = entry.get("region")
             where = (account, str(region if isinstance(region, str) else default_region))
+            yield from _placement_problems(base, role, where[1], default_region)
             earlier = places.setdefault(where, index)
             if earlier != index:
                 yield _problem(
@@ -330,6 +332,34 @@ def _stage_problems(raw: list[Any], default_region: Any) -> _Found:
                     "would own the same stacks",
                     "a different account (or region) for each stage",
                 )
+
+
+def _placement_problems(base: Path, role: str, region: str, home: Any) -> _Found:
+    """The stage's role must be of its region's partition, and the stage in the assets'
+    region: SageMaker reads a model's artifacts and images in the model's region only."""
+    partition = role.split(":")[1] if role.count(":") >= 5 else ""
+    if partition and partition != partition_of(region):
+        known = partition in PARTITIONS
+        yield _problem(
+            (*base, "role_arn"),
+            "C208",
+            f"role is in partition {partition!r}, "
+            + (
+                f"not in the stage's region's ({partition_of(region)!r})"
+                if known
+                else "which AWS has not"
+            ),
+            f"a role ARN arn:{partition_of(region)}:iam::...",
+        )
+    if isinstance(home, str) and region != home:
+        yield _problem(
+            (*base, "region"),
+            "C209",
+            f"the stage's region {region!r} is not settings.region {home!r}, where the assets "
+            "bucket and the image builders' repository are: SageMaker reads a model's "
+            "artifacts and images in the model's own region",
+            f"{home!r} (or leave region out); use one config per region otherwise",
+        )
 
 
 def _nested_lines(doc: Document, per_stage: Mapping[_Key, Any]) -> dict[_Key, list[Path]]:

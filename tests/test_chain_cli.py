@@ -228,7 +228,7 @@ def test_approve_records_the_decision_under_the_profiles_identity(
     seed_orchestrator(document)
     repo = repo_with(tmp_path / "repo", document, "Three stages")
     iam = boto3.client("iam", region_name="us-east-1")
-    iam.create_user(UserName="alice")
+    alice = iam.create_user(UserName="alice")["User"]["UserId"]
     key = iam.create_access_key(UserName="alice")["AccessKey"]
     credentials = tmp_path / "credentials"
     credentials.write_text(
@@ -247,7 +247,7 @@ def test_approve_records_the_decision_under_the_profiles_identity(
     s3 = boto3.client("s3", region_name="us-east-1")
     store = Promotions(s3, document["settings"]["assets_bucket"], "mlops-controller")
     (decision,) = store.decisions("staging", repo.head.commit.hexsha)
-    assert decision.arn.endswith(":user/alice")
+    assert decision.user_id == alice
 
 
 def test_a_record_that_cannot_be_written_is_an_error_line_in_watch_never_a_traceback(

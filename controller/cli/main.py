@@ -395,6 +395,11 @@ def cmd_apply(options: Options) -> int:
     judged = _judged(options)
     console = _console(options)
     confirmed: dict[str, Any] = {}
+    if options.auto_approve:
+        from controller.present import chain as present
+
+        for line in present.policy_lines(judged.chain):
+            console.print(line, markup=False, soft_wrap=True)
     if options.auto_approve and options.targets:
         _planned(judged)  # a --target that names no pipeline is refused before any write
     if not options.auto_approve:

@@ -1,5 +1,6 @@
 """A local fake of the GitHub, GitLab and Bitbucket Cloud REST APIs, as much as `ci` and `bump`
-use: pull-request comments, commit statuses, opening a pull request, who the token is.
+use: pull-request comments, commit statuses, opening a pull request, who the token is; and a
+git remote over HTTPS's smart protocol (`serve_git`) that `bump` pushes its branch to.
 
 An `http.server` on loopback, so the real client libraries (PyGithub, python-gitlab,
 `requests`) make real HTTP calls. Each host is under its own prefix (`/github`,
@@ -9,8 +10,11 @@ An `http.server` on loopback, so the real client libraries (PyGithub, python-git
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import re
+import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -325,3 +329,82 @@ _BITBUCKET = (
     ("POST", _BB_REPO + r"/commit/([0-9a-f]{40})/statuses/build", _bb_status),
     ("POST", _BB_REPO + r"/pullrequests", _bb_open),
 )
+
+
+# A git remote over smart HTTP ------------------------------------------------------------------
+
+
+@dataclass
+class GitServer:
+    """Bare repositories under `root`, served by `git http-backend` to callers with the
+    credentials: a git host's HTTPS remote, as `bump` pushes to it."""
+
+    root: str
+    credentials: str
+    url: str = ""
+    authorizations: list[str] = field(default_factory=list)
+
+
+def serve_git(root: str, credentials: str) -> Iterator[GitServer]:
+    """Run the git server until the generator is closed (a pytest fixture's body)."""
+    state = GitServer(root, credentials)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _git_handler(state))
+    state.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _git_handler(state: GitServer) -> type[BaseHTTPRequestHandler]:
+    expected = "Basic " + base64.b64encode(state.credentials.encode()).decode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *_: Any) -> None:
+            pass
+
+        def _route(self) -> None:
+            given = self.headers.get("Authorization", "")
+            state.authorizations.append(given)
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if given != expected:
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="git"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            parts = urlsplit(self.path)
+            env = {
+                "PATH": os.environ.get("PATH", ""),
+                "GIT_PROJECT_ROOT": state.root,
+                "GIT_HTTP_EXPORT_ALL": "1",
+                "REMOTE_USER": BOT,
+                "REMOTE_ADDR": "127.0.0.1",
+                "REQUEST_METHOD": self.command,
+                "PATH_INFO": unquote(parts.path),
+                "QUERY_STRING": parts.query,
+                "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+                "CONTENT_LENGTH": str(len(body)),
+                "HTTP_CONTENT_ENCODING": self.headers.get("Content-Encoding", ""),
+                "GIT_PROTOCOL": self.headers.get("Git-Protocol", ""),
+            }
+            done = subprocess.run(
+                ["git", "http-backend"], input=body, env=env, capture_output=True, check=False
+            )
+            head, _, payload = done.stdout.partition(b"\r\n\r\n")
+            headers = [line.split(": ", 1) for line in head.decode().split("\r\n") if line]
+            status = next((int(v.split()[0]) for k, v in headers if k == "Status"), 200)
+            self.send_response(status)
+            for name, value in headers:
+                if name != "Status":
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = _route
+
+    return Handler

@@ -66,6 +66,11 @@ def patch_moto() -> None:
 
     def document(self: Any, policy: Any) -> None:
         if isinstance(policy, dict) and "policy_document" not in policy:
+            # A statement under `!If [cond, ..., !Ref AWS::NoValue]` is left as null by moto
+            # where CloudFormation drops it.
+            statements = policy.get("Statement")
+            if isinstance(statements, list):
+                policy = {**policy, "Statement": [s for s in statements if s is not None]}
             policy = json.dumps(policy)
         read(self, policy)
 

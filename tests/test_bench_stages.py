@@ -44,7 +44,14 @@ def test_a_no_op_plan_over_three_stages_costs_a_listing_and_an_assume_role_per_s
     three = stages.drive_phase("plan", staged_path)
 
     assert one["calls"] == {"cloudformation.DescribeStacks": 1}
-    assert first["calls"] == {"cloudformation.DescribeStacks": 2, "sts.AssumeRole": 1}
+    # With one stage of the three, the image builder's pull policy names one account: its
+    # update is pending, and the pre-flight reads its zip once.
+    assert first["calls"] == {
+        "cloudformation.DescribeStacks": 2,
+        "sts.AssumeRole": 1,
+        "s3.HeadObject": 1,
+    }
+    assert set(first["actions"]["orchestrator"]) == {"update"}
     assert three["calls"] == {"cloudformation.DescribeStacks": 4, "sts.AssumeRole": 3}
     assert three["pipelines"] == {"orchestrator": 1, "dev": 11, "staging": 11, "prod": 11}
     assert all(set(actions) == {"unchanged"} for actions in three["actions"].values())

@@ -20,9 +20,11 @@ from cfnlint.api import lint
 
 from controller import __version__
 from controller.cli.main import main
-from controller.core import intrinsics
+from controller.core import intrinsics, render
 from controller.gitops import bootstrap, ci, wheel
+from tests import iam
 from tests.conftest import ROOT
+from tests.test_stage_bootstrap import bootstrap_with
 
 TEMPLATE = bootstrap.template()
 RESOURCES = TEMPLATE["Resources"]
@@ -533,3 +535,48 @@ def test_bootstrap_deploys_a_git_host_setup_on_the_emulator(
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
     assert outputs["ConfigRepositoryName"] == "acme/mlops-config"
     assert "PushRuleArn" not in outputs and "ConfigRepositoryCloneUrlHttp" not in outputs
+
+
+# Issue 18 item 13: names and conditions a real account checks
+
+LONGEST_STACK_NAME = "m" + "-controller" * 11 + "x" * 6
+"""CloudFormation's longest stack name, 128 characters."""
+
+
+def test_a_stack_name_of_any_length_gives_a_model_group_sagemaker_accepts(
+    aws: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SageMaker refuses a group name over 63 characters, so `<stack>-models` failed the
+    bootstrap for a stack name over 56; the name stays `<stack>-models` when it fits."""
+    assert len(LONGEST_STACK_NAME) == 128
+    argv = ["bootstrap", "--stack-name", LONGEST_STACK_NAME, "--notification-email", "a@b.io"]
+
+    code = main([*argv, "--parameter", "UseModelRegistry=Yes"])
+
+    assert code == 0, capsys.readouterr().out
+    cfn = boto3.client("cloudformation", region_name="us-east-1")
+    (stack,) = cfn.describe_stacks(StackName=LONGEST_STACK_NAME)["Stacks"]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    group = outputs["ModelPackageGroupArn"].rsplit("/", 1)[1]
+    assert re.fullmatch(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}", group), group
+    assert group.startswith("m-controller-controller")
+    other = render.model_group_name(LONGEST_STACK_NAME[:-1] + "y")
+    assert other != group and len(other) <= 63
+    assert render.model_group_name("mlops-controller") == "mlops-controller-models"
+
+
+def test_sns_may_use_the_key_only_for_this_accounts_topics() -> None:
+    """The key's statement for the SNS service principal holds for a topic of this account,
+    not for SNS acting for another account's topic (the confused deputy)."""
+    statements = bootstrap_with([])["ControllerKey"]["Properties"]["KeyPolicy"]["Statement"]
+    (sns,) = [s for s in statements if s.get("Principal", {}).get("Service") == "sns.amazonaws.com"]
+    policy = iam.Policy.of([sns])
+
+    def for_topic(arn: str) -> dict[str, str]:
+        return {"aws:SourceArn": arn, "aws:SourceAccount": arn.split(":")[4]}
+
+    own = "arn:aws:sns:us-east-1:123456789012:mlops-controller-NotificationTopic-1A2B"
+    foreign = "arn:aws:sns:us-east-1:444444444444:someone-elses-topic"
+    assert policy.allows("kms:GenerateDataKey", "*", for_topic(own))
+    assert not policy.allows("kms:GenerateDataKey", "*", for_topic(foreign))
+    assert not policy.allows("kms:Decrypt", "*", {})

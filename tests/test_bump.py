@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from botocore.exceptions import ClientError
 from controller.core import pins
 from controller.core.config import document
 from controller.gitops import bump
+from tests import fake_git_hosts
 from tests.conftest import repo_with
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "training-config.json"
@@ -164,16 +166,22 @@ def test_the_command_pushes_the_branch_for_review(registry: Any, tmp_path: Path)
     assert pinned(origin, "main") == first  # deployment follows git, not the registry
 
 
-def test_the_pull_request_targets_the_deployment_branch_once_per_branch() -> None:
+def test_on_codecommit_the_pull_request_targets_the_deployment_branch_once_per_branch(
+    aws: str,
+) -> None:
     """moto has no CodeCommit pull requests: the Stubber checks the request against the
-    API's input shape."""
+    API's input shape. The opener is the one `ci`'s host choice gives with no git host set."""
     from botocore.stub import Stubber
 
-    from controller.aws.codecommit import CodeCommitPullRequests
+    from controller.aws.session import Aws
+    from controller.core.render import short_hash
+    from controller.gitops.providers import NewPullRequest, hosts
 
-    codecommit = boto3.client("codecommit", region_name="us-east-1")
-    requests = CodeCommitPullRequests(codecommit, "mlops-config")
-    with Stubber(codecommit) as stub:
+    session = Aws(region="us-east-1")
+    target = hosts.Target(hosts.provider_of({}), "mlops-config")
+    opener = hosts.opener_for(target, {}, session)
+    token = short_hash("mlops-config", "mlops-bump/churn-v2-1", "main", length=32)
+    with Stubber(session.client("codecommit")) as stub:
         for _ in range(2):
             stub.add_response(
                 "create_pull_request",
@@ -188,15 +196,102 @@ def test_the_pull_request_targets_the_deployment_branch_once_per_branch() -> Non
                             "destinationReference": "main",
                         }
                     ],
-                    "clientRequestToken": requests_token(),
+                    "clientRequestToken": token,
                 },
             )
-        assert requests.open("mlops-bump/churn-v2-1", "main", "t", "d") == "7"
-        assert requests.open("mlops-bump/churn-v2-1", "main", "t", "d") == "7"
+        request = NewPullRequest("mlops-bump/churn-v2-1", "main", "t", "d")
+        assert opener.open_pull_request(request).number == "7"
+        assert opener.open_pull_request(request).number == "7"
         stub.assert_no_pending_responses()
 
 
-def requests_token() -> str:
-    from controller.core.render import short_hash
+GITHUB_TOKEN = "ghp_" + "B0mpT0ken" * 4
+REPOSITORY = "acme/mlops-config"
 
-    return short_hash("mlops-config", "mlops-bump/churn-v2-1", "main", length=32)
+
+@pytest.fixture
+def github() -> Iterator[fake_git_hosts.FakeHosts]:
+    yield from fake_git_hosts.serve(GITHUB_TOKEN)
+
+
+@pytest.fixture
+def on_github(
+    registry: Any, tmp_path: Path, github: fake_git_hosts.FakeHosts, monkeypatch: Any
+) -> Iterator[tuple[fake_git_hosts.GitServer, git.Repo, git.Repo, str, str]]:
+    """The config repository on "GitHub": a bare repository served over HTTP with the token's
+    credentials, the build's clone of it, and the bootstrap's variables of a GitHub setup."""
+    first = register(registry, "churn", "Approved")
+    second = register(registry, "churn", "Approved")
+    origin = pinned_repo(tmp_path, first)
+    remote = git.Repo.clone_from(
+        origin.working_dir, tmp_path / "host" / f"{REPOSITORY}.git", bare=True
+    )
+    clone = git.Repo.clone_from(remote.git_dir, tmp_path / "clone")
+    monkeypatch.setenv("MLOPS_GIT_PROVIDER", "github")
+    monkeypatch.setenv("GITHUB_TOKEN", GITHUB_TOKEN)
+    monkeypatch.setenv("GITHUB_API_URL", f"{github.base}/github")
+    server = fake_git_hosts.serve_git(str(tmp_path / "host"), f"x-access-token:{GITHUB_TOKEN}")
+    served = next(server)
+    try:
+        yield served, remote, clone, first, second
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("token_in", ["environment", "secret"])
+def test_on_github_bump_pushes_with_the_token_and_opens_the_pull_request_there(
+    on_github: Any, github: fake_git_hosts.FakeHosts, capsys: Any, monkeypatch: Any, token_in: str
+) -> None:
+    """As the bump build runs on a GitHub setup; the token as `ci` finds it."""
+    from controller.cli.main import main
+
+    server, remote, clone, first, second = on_github
+    if token_in == "secret":
+        secrets = boto3.client("secretsmanager", region_name="us-east-1")
+        arn = secrets.create_secret(Name="mlops/github-token", SecretString=GITHUB_TOKEN)["ARN"]
+        monkeypatch.delenv("GITHUB_TOKEN")
+        monkeypatch.setenv("MLOPS_GIT_TOKEN_SECRET", arn)
+    url = f"{server.url}/{REPOSITORY}.git"
+
+    pull_request = ["--pull-request", REPOSITORY, "--into", "main"]
+    code = main(["bump", "--repo", clone.working_dir, "--push", url, *pull_request])
+
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    (branch,) = [h.name for h in remote.heads if h.name.startswith(bump.BRANCH_PREFIX)]
+    assert pinned(remote, branch) == second and pinned(remote, "main") == first
+    (opened,) = github.opened
+    assert (opened["host"], opened["head"], opened["base"]) == ("github", branch, "main")
+    assert f"{first} -> version 2" in opened["body"]
+    assert "pull request 1 into main: https://github.example/acme/mlops-config/pull/1" in out.out
+    # The push carried the token (the server refuses anything else), and nothing shows it:
+    # not the output, not the clone's configuration.
+    assert server.authorizations and GITHUB_TOKEN not in out.out + out.err
+    assert GITHUB_TOKEN not in (Path(clone.git_dir) / "config").read_text()
+
+
+def test_on_github_a_refused_push_opens_no_pull_request_and_shows_no_token(
+    on_github: Any, github: fake_git_hosts.FakeHosts, capsys: Any, monkeypatch: Any
+) -> None:
+    """The host refuses the token (revoked, or not allowed to push): the error is git's,
+    without the token, and no pull request points at a branch that is not there."""
+    from controller.cli.main import main
+
+    server, remote, clone, _, _ = on_github
+    wrong = GITHUB_TOKEN.replace("B0mp", "Wr0n")
+    monkeypatch.setenv("GITHUB_TOKEN", wrong)
+
+    url = f"{server.url}/{REPOSITORY}.git"
+    code = main(["bump", "--repo", clone.working_dir, "--push", url, "--pull-request", REPOSITORY])
+
+    out = capsys.readouterr()
+    assert code == 1 and "error:" in out.err, out.err
+    assert server.authorizations  # the host was asked, and refused the token
+    assert [h.name for h in remote.heads] == ["main"] and github.opened == []
+    assert wrong not in out.out + out.err
+
+
+def test_bump_pushes_only_its_own_branches(tmp_path: Path) -> None:
+    repo = repo_with(tmp_path / "repo", json.loads(EXAMPLE.read_text()), "config")
+    with pytest.raises(bump.BumpError, match="not a bump branch"):
+        bump.push(repo, str(tmp_path / "elsewhere"), "main", "x-access-token:t")

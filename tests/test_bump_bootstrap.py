@@ -15,23 +15,58 @@ from controller.cli.main import build_parser
 from controller.core import intrinsics as cfn
 from controller.gitops import bootstrap
 from tests import iam
-from tests.test_permissions import CONTROLLER_STACK, bootstrap_attribute, fill
+from tests.test_permissions import (
+    CONNECTION,
+    CONTROLLER_STACK,
+    ON_GITHUB,
+    TOKEN_SECRET,
+    bootstrap_attribute,
+    fill,
+)
 
 TEMPLATE = cfn.load(bootstrap.template_text())
 RESOURCES = TEMPLATE["Resources"]
 REPOSITORY = "arn:aws:codecommit:{region}:{account}:{repository}"
 
 
-def role(logical_id: str) -> iam.Policy:
+SETUPS = {
+    "codecommit": {},
+    "codecommit-with-a-secret": {"GitTokenSecretArn": TOKEN_SECRET},
+    "github": ON_GITHUB,
+    "github-without-secret": {**ON_GITHUB, "GitTokenSecretArn": ""},
+    "gitlab": {**ON_GITHUB, "GitProvider": "GitLab"},
+    "bitbucket": {**ON_GITHUB, "GitProvider": "Bitbucket"},
+    "github-enterprise": {
+        **ON_GITHUB,
+        "GitProvider": "GitHubEnterprise",
+        "GitServerUrl": "https://git.example.com",
+    },
+}
+"""Bootstrap parameters of each way the config repository can be reached."""
+
+
+def context(**overrides: str) -> cfn.Context:
     parameters = {
         "ConfigRepositoryName": "mlops-config",
         "ExistingS3Bucket": "",
         "DeploymentBranch": "main",
+        "GitProvider": "CodeCommit",
+        "ConnectionArn": "",
+        "GitRepository": "",
+        "GitServerUrl": "",
+        "GitTokenSecretArn": "",
+        "ControllerWheelKey": "mlops-controller/wheels/0123abcd/c-1-py3-none-any.whl",
+        "ControllerWheelSha256": "0" * 64,
+        **overrides,
     }
-    context = cfn.Context(parameters, CONTROLLER_STACK, bootstrap_attribute, TEMPLATE)
+    return cfn.Context(parameters, CONTROLLER_STACK, bootstrap_attribute, TEMPLATE)
+
+
+def role(logical_id: str, **overrides: str) -> iam.Policy:
+    context_ = context(**overrides)
     statements: list[Mapping[str, Any]] = []
     for policy in RESOURCES[logical_id]["Properties"]["Policies"]:
-        statements += context.resolve(policy["PolicyDocument"])["Statement"]
+        statements += context_.resolve(policy["PolicyDocument"])["Statement"]
     return iam.Policy.of(statements)
 
 
@@ -73,10 +108,67 @@ def test_only_an_approval_starts_the_bump_build() -> None:
     assert not starts.allows("codebuild:StartBuild", bump_project.replace("-bump", "-controller"))
 
 
-@pytest.mark.parametrize("call", calls.BUMP_CALLS, ids=[c.action for c in calls.BUMP_CALLS])
-def test_the_bump_role_allows_every_call_of_bump(call: calls.ApiCall) -> None:
-    context = {"codecommit:References": ["refs/heads/mlops-bump/churn-v2-1a2b3c4d"]}
-    assert role("BumpBuildRole").allows(call.action, fill(call.resource), context)
+def applies(call: calls.ApiCall, setup: str) -> bool:
+    """Whether `bump`'s build makes this call in this setup."""
+    on_codecommit = setup.startswith("codecommit")
+    return {
+        "": True,
+        "codecommit": on_codecommit,
+        "connection": not on_codecommit,
+        "token secret": not on_codecommit and setup != "github-without-secret",
+    }[call.when]
+
+
+@pytest.mark.parametrize("setup", list(SETUPS))
+@pytest.mark.parametrize(
+    "call", calls.BUMP_CALLS, ids=[f"{c.action}:{c.when or 'any'}" for c in calls.BUMP_CALLS]
+)
+def test_the_bump_role_allows_every_call_of_bump_in_its_setup_and_no_other(
+    call: calls.ApiCall, setup: str
+) -> None:
+    """Least privilege per setup: a git host's bump touches no CodeCommit repository, a
+    CodeCommit one uses no connection and reads no secret."""
+    policy = role("BumpBuildRole", **SETUPS[setup])
+    request = {"codecommit:References": ["refs/heads/mlops-bump/churn-v2-1a2b3c4d"]}
+    allowed = policy.allows(call.action, fill(call.resource), request)
+    assert allowed is applies(call, setup), f"{setup}: {call.action} on {fill(call.resource)}"
+
+
+def test_on_a_git_host_the_bump_role_reads_only_its_token_and_uses_only_its_connection() -> None:
+    policy = role("BumpBuildRole", **ON_GITHUB)
+    other_secret = TOKEN_SECRET.replace("github-token", "db-password")
+    assert not policy.allows("secretsmanager:GetSecretValue", other_secret)
+    other_connection = CONNECTION.replace("0b3d3a80", "deadbeef")
+    assert not policy.allows("codeconnections:UseConnection", other_connection)
+    assert not policy.allows("codecommit:GitPush", fill(calls.PULL_REQUESTS))
+
+
+@pytest.mark.parametrize("setup", list(SETUPS))
+def test_the_bump_build_takes_its_source_as_the_controller_build_does(setup: str) -> None:
+    """The same repository, reached the same way (CodeCommit, or the connection), and the
+    provider `ci` would give feedback on: bump's pull request opens where `ci` comments."""
+    resolved = context(**SETUPS[setup])
+    bump_source = resolved.resolve(RESOURCES["BumpProject"]["Properties"]["Source"])
+    ci_source = resolved.resolve(RESOURCES["ControllerProject"]["Properties"]["Source"])
+    assert {k: v for k, v in bump_source.items() if k != "BuildSpec"} == {
+        k: v for k, v in ci_source.items() if k != "BuildSpec"
+    }
+
+    def variables(logical_id: str) -> dict[str, str]:
+        environment = RESOURCES[logical_id]["Properties"]["Environment"]
+        found = resolved.resolve(environment["EnvironmentVariables"])
+        return {v["Name"]: v["Value"] for v in found}
+
+    bump_env, ci_env = variables("BumpProject"), variables("ControllerProject")
+    assert bump_env.get("MLOPS_GIT_PROVIDER") == ci_env.get("MLOPS_GIT_PROVIDER")
+    repository = SETUPS[setup].get("GitRepository", "mlops-config")
+    assert bump_env["MLOPS_CONFIG_REPOSITORY"] == repository
+    if setup.startswith("codecommit"):
+        assert "MLOPS_GIT_TOKEN_SECRET" not in bump_env
+    else:
+        assert bump_env.get("MLOPS_GIT_TOKEN_SECRET") == ci_env.get("MLOPS_GIT_TOKEN_SECRET")
+        assert bump_env["MLOPS_GIT_PROVIDER"] != "codecommit"
+        assert bump_source["Auth"] == {"Type": "CODECONNECTIONS", "Resource": CONNECTION}
 
 
 def test_the_bump_role_pushes_only_bump_branches_and_deploys_nothing() -> None:
@@ -97,5 +189,6 @@ def test_the_build_runs_bump_with_flags_the_command_has() -> None:
     command = next(c for c in spec["phases"]["build"]["commands"] if "mlops-controller" in c)
     argv = [part.strip('"') for part in command.split()[1:]]
     args = build_parser().parse_args(argv)
-    assert (args.push, args.into) == ("config", "$MLOPS_DEPLOYMENT_BRANCH")
+    # Back to where the source came from: CodeCommit or the git host.
+    assert (args.push, args.into) == ("$CODEBUILD_SOURCE_REPO_URL", "$MLOPS_DEPLOYMENT_BRANCH")
     assert args.pull_request == "$MLOPS_CONFIG_REPOSITORY"

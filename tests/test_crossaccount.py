@@ -6,14 +6,20 @@ anything is written; the policies are read in the orchestrator account."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import git
 import pytest
+import yaml
 
 from controller.cli.main import main
-from controller.core import grants
+from controller.core import grants, intrinsics, render
+from controller.core.config import load
+from controller.core.config.stages import IMAGE_BUILDER
 from tests.aws_calls import count_calls
 from tests.conftest import repo_with
 from tests.multi_account import (
@@ -100,9 +106,15 @@ def test_without_a_bucket_policy_every_stage_is_blocked(repo, capsys) -> None:
     assert planned["orchestrator"]  # the image builder reads in its own account
 
 
-def test_a_custom_image_the_repository_policy_does_not_share_is_blocked(repo, capsys) -> None:
-    home = seed_orchestrator(staged_example())
+def test_a_custom_image_the_repository_policy_does_not_share_is_blocked(
+    aws: str, tmp_path: Path, capsys
+) -> None:
+    """An image no image builder of the config pushes: its repository's policy decides."""
+    example = staged_example()
+    example["pipelines"] = [p for p in example["pipelines"] if "ecr_repo_name" not in p]
+    home = seed_orchestrator(example)
     home.client("ecr").delete_repository_policy(repositoryName="mlops-churn")
+    repo = repo_with(tmp_path / "staged-repo", example, "Three stages, a given image")
 
     planned = plan(repo, capsys)
 
@@ -110,6 +122,18 @@ def test_a_custom_image_the_repository_policy_does_not_share_is_blocked(repo, ca
     assert action == "blocked"
     assert "the repository policy of 123456789012/mlops-churn does not let account" in reason
     assert planned["dev"][REALTIME][0] == "create"
+
+
+def test_an_image_the_configs_builder_pushes_needs_no_grants_by_hand(repo, capsys) -> None:
+    """The image builder's build sets its repository's policy for the stage accounts, so the
+    stages that run its image are planned before the first build has run (no policy yet)."""
+    home = seed_orchestrator(staged_example())
+    home.client("ecr").delete_repository_policy(repositoryName="mlops-churn")
+
+    planned = plan(repo, capsys)
+
+    for stage in ("dev", "staging", "prod"):
+        assert planned[stage][CUSTOM][0] == "create", planned[stage][CUSTOM]
 
 
 def encrypt(home: Any, key: str | None) -> None:
@@ -235,3 +259,43 @@ def test_grants_names_the_assets_key_and_what_the_stage_roles_get(repo, capsys, 
         "Resource": key,
         "Condition": {"StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"}},
     }
+
+
+def _builder(config: Any) -> Any:
+    (stack,) = [s for s in render.render_all(config) if s.shape.pipeline_type == IMAGE_BUILDER]
+    return stack
+
+
+def test_the_image_builders_build_lets_every_stage_account_pull() -> None:
+    """The stage accounts reach the template as a parameter; the build's command writes the
+    statement `mlops-controller grants` prints, for those accounts, in the stack's partition."""
+    staged = load(json.dumps(staged_example()).encode(), "mlops-config.json", environ={}).config
+    assert staged is not None
+    stack = _builder(staged)
+    accounts = dict(stack.parameters)["PullAccounts"]
+    assert accounts == ",".join(sorted([DEV, STAGING, PROD]))
+    assert DEV not in stack.template_body
+    project = intrinsics.load(stack.template_body)["Resources"]["BuildProject"]["Properties"]
+    commands = yaml.safe_load(project["Source"]["BuildSpec"])["phases"]["pre_build"]["commands"]
+    (setting,) = [c for c in commands if "set-repository-policy" in c]
+    program = setting.split("python3 -c '", 1)[1].split("')\"", 1)[0]
+    env = {"PULL_ACCOUNTS": accounts, "PARTITION": "aws", "PATH": os.environ["PATH"]}
+    written = subprocess.run(
+        [sys.executable, "-c", program], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    policy = json.loads(written)
+    assert policy["Statement"] == [grants.repository_statement(sorted([DEV, STAGING, PROD]))]
+    for account in (DEV, STAGING, PROD):
+        assert grants.allows(policy, account, grants.PULL_IMAGES, "*")
+    assert not grants.allows(policy, "444444444444", grants.PULL_IMAGES, "*")
+
+
+def test_a_single_account_image_builder_sets_no_repository_policy() -> None:
+    example = {**staged_example()}
+    example["settings"] = {k: v for k, v in example["settings"].items() if k != "stages"}
+    example["pipelines"] = [p for p in example["pipelines"] if "ecr_repo_name" in p]
+    single = load(json.dumps(example).encode(), "mlops-config.json", environ={}).config
+    assert single is not None
+    stack = _builder(single)
+    assert "PullAccounts" not in dict(stack.parameters)
+    assert "set-repository-policy" not in stack.template_body

@@ -371,6 +371,7 @@ def test_on_codecommit_a_pull_request_opens_through_its_api(aws) -> None:
     from botocore.stub import Stubber
 
     from controller.aws.session import Aws
+    from controller.core.render import short_hash
 
     session = Aws(region="us-east-1")
     target = hosts.Target(hosts.provider_of({}), "mlops-config")
@@ -389,6 +390,7 @@ def test_on_codecommit_a_pull_request_opens_through_its_api(aws) -> None:
                     "destinationReference": "main",
                 }
             ],
+            "clientRequestToken": short_hash("mlops-config", "bump/churn", "main", length=32),
         },
     )
 

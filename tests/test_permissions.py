@@ -45,6 +45,7 @@ ASSETS = "mlops-assets-example"
 TOPIC = f"arn:aws:sns:{REGION}:{ACCOUNT}:{CONTROLLER_STACK}-NotificationTopic-1A2B3C4D5E6F7"
 KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/0b3d3a80-1e8e-11ef-8d2e-0affd4e0a1b3"
 SETTINGS = example_config().settings
+STAGE_ACCOUNTS = ("111111111111", "222222222222")
 
 
 def bootstrap_attribute(logical_id: str, attribute: str | None) -> str:
@@ -92,7 +93,7 @@ def build_role(**overrides: str) -> iam.Policy:
         "ConfigRepositoryName": "mlops-config",
         "ExistingS3Bucket": "",
         "DeploymentBranch": "main",
-        "StageAccountIds": ["111111111111", "222222222222"],  # type: ignore[dict-item]
+        "StageAccountIds": list(STAGE_ACCOUNTS),  # type: ignore[dict-item]
         "StageRoleName": "mlops-controller-stage",
         **overrides,
     }
@@ -489,6 +490,7 @@ def fill(pattern: str) -> str:
         token_secret=TOKEN_SECRET,
         stage_role="mlops-controller-stage",
         assets_key=KEY,
+        stage_account=STAGE_ACCOUNTS[0],
     )
 
 
@@ -520,7 +522,8 @@ def test_each_role_allows_every_call_of_the_controller_on_its_resource(
         # Least privilege: a CodeCommit setup may use no connection and read no secret.
         assert not policy.allows(call.action, fill(call.resource)), call.action
         return
-    assert policy.allows(call.action, fill(call.resource), dict(call.context)), (
+    context = {key: fill(value) for key, value in call.context}
+    assert policy.allows(call.action, fill(call.resource), context), (
         f"{role} role: {call.action} on {fill(call.resource)}"
     )
 
@@ -549,6 +552,16 @@ def test_the_role_refuses_what_the_controller_must_not_do() -> None:
         "lambda:UpdateFunctionCode", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:payments"
     )
     assert not ROLE.allows("s3:DeleteObject", f"arn:aws:s3:::{ASSETS}/churn/model.tar.gz")
+
+
+def test_the_build_role_assumes_the_stage_role_of_a_stage_account_only() -> None:
+    """The same role name in an account the config does not name (anyone may create one
+    trusting the build role) is not assumed: the stage role's trust alone cannot stop that."""
+    for account in STAGE_ACCOUNTS:
+        role = f"arn:aws:iam::{account}:role/mlops-controller-stage"
+        assert ROLE.allows("sts:AssumeRole", role, {"aws:ResourceAccount": account})
+    stranger = "arn:aws:iam::999999999999:role/mlops-controller-stage"
+    assert not ROLE.allows("sts:AssumeRole", stranger, {"aws:ResourceAccount": "999999999999"})
 
 
 def test_the_role_fits_iams_size_limit_for_inline_policies() -> None:

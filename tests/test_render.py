@@ -19,7 +19,7 @@ from controller.cli.main import main
 from controller.core import grants, intrinsics, render
 from controller.core.config import Config, load
 from controller.core.config.model import Pipeline, Settings
-from tests.conftest import EXAMPLE
+from tests.conftest import EXAMPLE, ROOT
 from tests.stack_model import DeployedModel
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
@@ -237,6 +237,16 @@ def rollout_document() -> dict[str, Any]:
     return {"settings": data["settings"], "pipelines": pipelines}
 
 
+def staged_document() -> dict[str, Any]:
+    """The staged example, its image builder named apart from the single-account one: the
+    orchestrator's part, an image builder whose build lets the stage accounts pull."""
+    data: dict[str, Any] = json.loads((ROOT / "examples" / "mlops-config.stages.json").read_text())
+    for pipeline in data["pipelines"]:
+        if pipeline["pipeline_type"] == "byom_image_builder":
+            pipeline["image_tag"] = "staged"
+    return data
+
+
 def load_document(document: dict[str, Any]) -> Config:
     result = load(json.dumps(document).encode(), "mlops-config.json", environ={})
     assert result.config is not None, [d.format() for d in result.diagnostics]
@@ -264,6 +274,7 @@ def _configs() -> tuple[Config, ...]:
         load_document(assets_key_document()),
         training_config(),
         load_document(rollout_document()),
+        load_document(staged_document()),
     )
 
 

@@ -20,6 +20,7 @@ import pytest
 import yaml
 from cfnlint.api import lint
 
+from controller.aws import calls
 from controller.core import grants
 from controller.core.pipelines import KINDS, Family
 from controller.gitops import bootstrap
@@ -146,10 +147,57 @@ def test_the_controller_may_assume_stage_roles_and_read_policies_but_never_appro
     statements = bootstrap_with(ACCOUNTS)["StagePromotionPolicy"]["Properties"]
     by_sid = {s["Sid"]: s for s in statements["PolicyDocument"]["Statement"]}
     assert by_sid["AssumeStageRoles"]["Resource"] == "arn:aws:iam::*:role/mlops-controller-stage"
+    assert by_sid["AssumeStageRoles"]["Condition"] == {
+        "StringEquals": {"aws:ResourceAccount": ACCOUNTS}
+    }
     deny = by_sid["NoSelfApproval"]
     assert deny["Effect"] == "Deny"
     approval = "arn:aws:s3:::assets/mlops-controller/mlops-controller/approvals/prod/c/AIDA/x.json"
     assert grants._glob(deny["Resource"], False).fullmatch(approval)
+
+
+def _controller_state() -> list[str]:
+    """The keys under mlops-controller/ the controller reads and writes for itself (every S3
+    call of calls.py there), but for the Clarify analysis configurations, which the stage's
+    jobs read; templates go to CloudFormation through URLs the orchestrator signs."""
+    keys = []
+    for call in calls.CALLS:
+        if not call.resource.startswith(calls.BUCKET + "/mlops-controller/"):
+            continue
+        if "/analysis/" in call.resource:
+            continue
+        keys.append(
+            call.resource.format(
+                partition="aws",
+                assets_bucket="assets",
+                controller_id="mlops-controller",
+                stack_prefix="mlops-pipeline",
+            ).replace("*", "x")
+        )
+    return keys
+
+
+def test_stage_accounts_read_what_their_stacks_read_and_not_the_controllers_state() -> None:
+    """Artifacts, baselines, datasets and analysis configurations, yes; the ledger, the
+    lease, promotions, approvals, the controller's wheel and build artifacts, no."""
+    statements = bootstrap_with(ACCOUNTS)["AssetsBucketPolicy"]["Properties"]["PolicyDocument"]
+    bucket = policy_of(statements["Statement"])
+    state = [
+        *_controller_state(),
+        "arn:aws:s3:::assets/mlops-controller/builds/x/report.xml",
+    ]
+    assert any("/ledger/" in k for k in state) and any("/approvals/" in k for k in state)
+    assert any("/wheels/" in k for k in state)
+    read = [
+        "arn:aws:s3:::assets/churn/model.tar.gz",
+        "arn:aws:s3:::assets/churn/baseline/data.csv",
+        "arn:aws:s3:::assets/mlops-controller/analysis/0123abcd.json",
+    ]
+    for account in ACCOUNTS:
+        for key in read:
+            assert grants.allows(bucket, account, grants.READ_OBJECTS, key), key
+        for key in state:
+            assert not grants.allows(bucket, account, grants.READ_OBJECTS, key), key
 
 
 def test_an_approver_may_record_decisions_only_under_their_own_user_id() -> None:

@@ -6,7 +6,8 @@ in each stage account) are evaluated against, resources and conditions included
 
 A resource is an ARN pattern with `{partition}`, `{region}`, `{account}`, `{assets_bucket}`,
 `{stack_prefix}`, `{controller_id}`, `{topic}`, `{repository}`, `{stage_role}`,
-`{assets_key}`, `{connection}` and `{token_secret}` to fill in;
+`{assets_key}`, `{connection}`, `{token_secret}` and `{stage_account}` (in a condition key's
+value: one of the config's stage accounts) to fill in;
 `*` stands for the part that varies (a stack's name after the prefix, an S3 key's stamp), so a
 role allows the call only if it allows every such name. The S3 keys are those the code writes
 (a test records the keys a run of the controller touches and matches each against this list).
@@ -39,7 +40,7 @@ class ApiCall:
     when: str = ""
     """A bootstrap choice the call is made under (`connection`: a repository on a git host
     reached through a CodeConnections connection; `token secret`: its token read from Secrets
-    Manager); empty for every setup."""
+    Manager; `codecommit`: the repository on CodeCommit); empty for every setup."""
 
 
 BOTH = (ORCHESTRATOR, STAGE)
@@ -64,7 +65,13 @@ CONNECTION_WHY = "the build's clone of a repository on a git host (CodeBuild, as
 
 CALLS: tuple[ApiCall, ...] = (
     ApiCall("sts.GetCallerIdentity", "sts:GetCallerIdentity", "*", "which account", BOTH),
-    ApiCall("sts.AssumeRole", "sts:AssumeRole", STAGE_ROLE, "each stage's session"),
+    ApiCall(
+        "sts.AssumeRole",
+        "sts:AssumeRole",
+        STAGE_ROLE,
+        "each stage's session, in a stage's account only",
+        context=(("aws:ResourceAccount", "{stage_account}"),),
+    ),
     ApiCall(
         "cloudformation.DescribeStacks", "cloudformation:DescribeStacks", "*", "discover", BOTH
     ),
@@ -205,12 +212,6 @@ CALLS: tuple[ApiCall, ...] = (
     ),
     ApiCall("codecommit.UpdateComment", "codecommit:UpdateComment", PULL_REQUESTS, "plan"),
     ApiCall(
-        "codecommit.CreatePullRequest",
-        "codecommit:CreatePullRequest",
-        PULL_REQUESTS,
-        "bump's pull requests (providers.codecommit)",
-    ),
-    ApiCall(
         "codebuild.clone",
         "codeconnections:GetConnection",
         CONNECTION,
@@ -242,13 +243,35 @@ CALLS: tuple[ApiCall, ...] = (
 
 BUMP_CALLS: tuple[ApiCall, ...] = (
     ApiCall("sagemaker.ListModelPackages", "sagemaker:ListModelPackages", "*", "Approved versions"),
-    ApiCall("codebuild.clone", "codecommit:GitPull", PULL_REQUESTS, "the build's git clone"),
-    ApiCall("git.push", "codecommit:GitPush", PULL_REQUESTS, "the bump branch"),
+    ApiCall(
+        "codebuild.clone",
+        "codecommit:GitPull",
+        PULL_REQUESTS,
+        "the build's git clone",
+        when="codecommit",
+    ),
+    ApiCall("git.push", "codecommit:GitPush", PULL_REQUESTS, "the bump branch", when="codecommit"),
     ApiCall(
         "codecommit.CreatePullRequest",
         "codecommit:CreatePullRequest",
         PULL_REQUESTS,
-        "the pull request that pins the approved version",
+        "the pull request that pins the approved version (providers.codecommit)",
+        when="codecommit",
+    ),
+    *(
+        ApiCall("codebuild.clone", action, CONNECTION, CONNECTION_WHY, when="connection")
+        for action in (
+            "codeconnections:GetConnection",
+            "codeconnections:GetConnectionToken",
+            "codeconnections:UseConnection",
+        )
+    ),
+    ApiCall(
+        "secretsmanager.GetSecretValue",
+        "secretsmanager:GetSecretValue",
+        "{token_secret}",
+        "the token bump pushes and opens its pull request with, on a git host (providers.hosts)",
+        when="token secret",
     ),
     ApiCall(
         "s3.GetObject",

@@ -113,28 +113,20 @@ class CodeCommitPullRequests:
     repository: str
 
     def open(self, branch: str, base: str, title: str, description: str) -> str:
-        """The token names the branch, so a retried build opens one pull request, not two."""
-        token = short_hash(self.repository, branch, base, length=32)
-        return self.create(branch, base, title[:150], description[:10240], token)
-
-    def create(
-        self, branch: str, base: str, title: str, description: str, token: str | None = None
-    ) -> str:
-        """The pull request's id."""
-        request: dict[str, Any] = {
-            "title": title,
-            "description": description,
-            "targets": [
+        """The pull request's id. The token names the branch, so a retried build opens one
+        pull request, not two."""
+        found = self.codecommit.create_pull_request(
+            title=title[:150],
+            description=description[:10240],
+            targets=[
                 {
                     "repositoryName": self.repository,
                     "sourceReference": branch,
                     "destinationReference": base,
                 }
             ],
-        }
-        if token is not None:
-            request["clientRequestToken"] = token
-        found = self.codecommit.create_pull_request(**request)
+            clientRequestToken=short_hash(self.repository, branch, base, length=32),
+        )
         return str(found["pullRequest"]["pullRequestId"])
 
     @classmethod

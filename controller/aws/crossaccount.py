@@ -14,14 +14,14 @@ no-op plan makes no call.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from controller.aws.preflight import NEEDS_ASSETS, required_objects
-from controller.aws.session import Aws
+from controller.aws.session import Aws, account_of
 from controller.core import grants
 from controller.core.config.model import Pipeline, S3Location, Stage
 from controller.core.plan import Plan
@@ -43,7 +43,15 @@ class _Policies:
     """Each policy read at most once per check."""
 
     home: Aws
+    built: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """Repository -> the accounts the image builder pushing to it grants the pull."""
     read: dict[tuple[str, ...], tuple[Any, str]] = field(default_factory=dict)
+    account: str = ""
+
+    def home_account(self) -> str:
+        if not self.account:
+            self.account = account_of(self.home)
+        return self.account
 
     def get(self, what: tuple[str, ...]) -> tuple[Any, str]:
         """(the policy or None when there is none, a problem reading it or "")."""
@@ -90,11 +98,19 @@ class _Policies:
 
 
 def check(
-    plan: Plan, stage: Stage, home: Aws, assets_bucket: str, assets_key: str | None = None
+    plan: Plan,
+    stage: Stage,
+    home: Aws,
+    assets_bucket: str,
+    assets_key: str | None = None,
+    built: Mapping[str, frozenset[str]] | None = None,
 ) -> dict[str, str]:
     """Stack name -> what the stage account may not read, for each pending change;
-    `assets_key` is `settings.assets_kms_key_arn`, the key the stacks' roles are granted."""
-    policies = _Policies(home)
+    `assets_key` is `settings.assets_kms_key_arn`, the key the stacks' roles are granted;
+    `built` what the config's image builders grant (`render.image_grants`): their builds set
+    the repositories' policies, so an image they push is not checked against a policy the
+    first build may not have written yet."""
+    policies = _Policies(home, built or {})
     failures: dict[str, str] = {}
     for action in plan.actions:
         if action.action not in NEEDS_ASSETS or action.desired is None:
@@ -219,6 +235,10 @@ def _image_problems(image: str, stage: Stage, policies: _Policies) -> Iterator[s
     repository = path.split("@")[0].rpartition(":")[0] if ":" in path else path.split("@")[0]
     if registry == stage.account_id or region != policies.home.region:
         return  # the stage's own registry, or one the orchestrator's session does not reach
+    if stage.account_id in policies.built.get(repository, ()) and (
+        registry == policies.home_account()
+    ):
+        return  # the orchestrator's image builder pushes it, and its build grants the pull
     policy, trouble = policies.get(("repository", registry, repository))
     if trouble.startswith("AccessDenied"):
         return  # another account's registry: only its owner can see its policy

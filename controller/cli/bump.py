@@ -24,11 +24,17 @@ def add_command(commands: Any, add_aws_options: Callable[[argparse.ArgumentParse
         "--config", default="mlops-config.json", help="the config's path in the repository"
     )
     cmd.add_argument("--base", default="HEAD", help="the commit to start from (default: HEAD)")
-    cmd.add_argument("--push", metavar="REMOTE", help="push the new branch to this remote")
+    cmd.add_argument(
+        "--push",
+        metavar="REMOTE",
+        help="push the new branch to this remote (a name or a URL); on a git host "
+        "(MLOPS_GIT_PROVIDER) with its token, as `ci` finds it",
+    )
     cmd.add_argument(
         "--pull-request",
         metavar="REPOSITORY",
-        help="open a CodeCommit pull request in this repository (with --push)",
+        help="open a pull request in this repository (with --push), on the host "
+        "MLOPS_GIT_PROVIDER names (codecommit when unset; owner/name on a git host)",
     )
     cmd.add_argument(
         "--into",
@@ -40,26 +46,33 @@ def add_command(commands: Any, add_aws_options: Callable[[argparse.ArgumentParse
 
 
 def run(options: Options) -> int:
+    """Errors of AWS and of git hosts are `ControllerError`s, which `main` reports."""
+    import os
+
     import git
 
     from controller.aws import registry
-    from controller.aws.codecommit import CodeCommitPullRequests
     from controller.aws.session import Aws
+    from controller.core.redact import redact
     from controller.gitops import bump
+    from controller.gitops.providers import HostError, NewPullRequest, Provider, hosts
 
     clients: dict[str, Any] = {}
+    profile = options.source.profile
 
     def approved(group_arn: str) -> list[str]:
         region = group_arn.split(":")[3]
         if region not in clients:
-            clients[region] = registry.client_in(Aws(region=region, profile=options.source.profile))
+            clients[region] = registry.client_in(Aws(region=region, profile=profile))
         return bump.from_registry(clients[region])(group_arn)
 
     try:
+        # The host is chosen as `ci` chooses it: from the bootstrap's variables.
+        provider = hosts.provider_of(os.environ)
         repo = git.Repo(str(options.source.repo))
         result = bump.bump(repo, str(options.source.config), approved, options.base)
-    except (bump.BumpError, git.GitError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (bump.BumpError, git.GitError, ValueError, HostError) as exc:
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         return EXIT_ERROR
     if result.branch is None:
         print("every pin is the newest Approved version; nothing to bump")
@@ -68,17 +81,30 @@ def run(options: Options) -> int:
         return EXIT_OK
     verb = "committed" if result.created else "already proposed"
     print(f"{verb} on {result.branch} ({result.commit}):\n{result.summary()}")
+    aws = Aws(profile=profile)
+    environ = dict(os.environ)
     try:
         if options.push:
-            repo.remote(options.push).push(f"refs/heads/{result.branch}:refs/heads/{result.branch}")
+            credentials = None
+            if provider is not Provider.CODECOMMIT:
+                # Read once (the secret, maybe): the pull request is opened with it too.
+                token = hosts.token(provider, environ, aws)
+                environ[hosts.TOKEN_VARIABLES[provider]] = token
+                credentials = hosts.git_credentials(provider, token)
+            bump.push(repo, options.push, result.branch, credentials)
         if options.pull_request:
-            requests = CodeCommitPullRequests.of(
-                Aws(profile=options.source.profile), options.pull_request
+            # GitHub Enterprise's and self-managed GitLab's API is found from the address.
+            url = bump.remote_url(repo, options.push) if options.push else ""
+            target = hosts.Target(provider, options.pull_request, url)
+            opener = hosts.opener_for(target, environ, aws)
+            title, text = describe(result)
+            opened = opener.open_pull_request(
+                NewPullRequest(result.branch, options.into, title, text)
             )
-            number = requests.open(result.branch, options.into, *describe(result))
-            print(f"pull request {number} into {options.into}")
-    except git.GitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+            print(f"pull request {opened.number} into {options.into}: {opened.url}")
+    except (git.GitError, HostError, bump.BumpError) as exc:
+        # A git error repeats the command and the remote's answer: no credential shows.
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         return EXIT_ERROR
     return EXIT_OK
 

@@ -138,6 +138,8 @@ class Shape:
     serverless: bool = False
     async_inference: bool = False
     vpc: bool = False
+    pull_accounts: bool = False
+    """An image builder of a config with stages: its build lets the stage accounts pull."""
     scaling_paused: bool = False
     """The autoscaling resources left out while the applier changes an autoscaled variant's
     instance type (`scaling_pause`); never rendered from a config."""
@@ -149,10 +151,16 @@ def boundary_name(stack_prefix: str) -> str:
     return f"{stack_prefix}-boundary"
 
 
-def render(pipeline: Pipeline, settings: Settings) -> RenderedStack:
-    shape = shape_of(pipeline, settings)
+def render(
+    pipeline: Pipeline, settings: Settings, pull_accounts: tuple[str, ...] = ()
+) -> RenderedStack:
+    """`pull_accounts`: the stage accounts of the config, which an image builder's build
+    grants the pull of its image (`pull_accounts_of`)."""
+    shape = shape_of(pipeline, settings, pull_accounts)
     builder = _PARAMETER_BUILDERS[pipeline.kind.family]
     values, run, uploads = builder(pipeline, settings)
+    if shape.pull_accounts:
+        values["PullAccounts"] = ",".join(pull_accounts)
     if shape.kms:
         values["KmsKeyArn"] = str(pipeline.get("kms_key_arn"))
     # After the builders named the jobs: the key lets roles read, it changes no job.
@@ -175,7 +183,25 @@ def render(pipeline: Pipeline, settings: Settings) -> RenderedStack:
 
 
 def render_all(config: Config) -> tuple[RenderedStack, ...]:
-    return tuple(render(pipeline, config.settings) for pipeline in config.pipelines)
+    pull = pull_accounts_of(config)
+    return tuple(render(pipeline, config.settings, pull) for pipeline in config.pipelines)
+
+
+def pull_accounts_of(config: Config) -> tuple[str, ...]:
+    """The accounts of the config's stages, sorted and once each: those that pull the images
+    the orchestrator's image builders push (none for a single-account config)."""
+    return tuple(sorted({part.stage.account_id for part in config.stages if part.stage}))
+
+
+def image_grants(config: Config) -> dict[str, frozenset[str]]:
+    """Repository name -> the accounts whose pull the image builder pushing to it grants (its
+    build sets the repository's policy): what the cross-account pre-flight may count on."""
+    accounts = frozenset(pull_accounts_of(config))
+    return {
+        str(p.get("ecr_repo_name")): accounts
+        for p in config.pipelines
+        if p.kind.family is Family.IMAGE_BUILDER and accounts
+    }
 
 
 def spec_hash(
@@ -197,7 +223,7 @@ def _body_digest(body: str) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
-def shape_of(pipeline: Pipeline, settings: Settings) -> Shape:
+def shape_of(pipeline: Pipeline, settings: Settings, pull_accounts: tuple[str, ...] = ()) -> Shape:
     kind = pipeline.kind
     problem_type = str(pipeline.get("problem_type", ""))
     shap = pipeline.get("shap_config")
@@ -217,6 +243,7 @@ def shape_of(pipeline: Pipeline, settings: Settings) -> Shape:
         validation=pipeline.get("validation_data") is not None,
         register=pipeline.get("model_package_group_name") is not None,
         spot=kind.builtin and kind.family is Family.TRAINING and training.spot(pipeline),
+        pull_accounts=kind.family is Family.IMAGE_BUILDER and bool(pull_accounts),
         **_rollout_shape(pipeline),
     )
 
@@ -291,6 +318,7 @@ def shape_for_parameters(pipeline_type: str, parameters: Mapping[str, str]) -> S
         serverless="ServerlessMemorySize" in parameters,
         async_inference="AsyncOutputBucket" in parameters,
         vpc="VpcSubnetIds" in parameters,
+        pull_accounts="PullAccounts" in parameters,
     )
 
 
@@ -356,6 +384,19 @@ def sagemaker_name(base: str, digest: str) -> str:
     so that the job's ARN (which SageMaker lower-cases) matches the role's policy."""
     head = base[: 62 - len(digest)].rstrip("-")
     return f"{head}-{digest}".lower()
+
+
+MAX_SAGEMAKER_NAME = 63
+
+
+def model_group_name(stack_name: str) -> str:
+    """The bootstrap's model package group: `<stack>-models` as it always was when that fits
+    SageMaker's 63 characters (so no deployed group is renamed), else the stack name cut and
+    made unique again by its hash (a stack name may have 128)."""
+    name = f"{stack_name}-models"
+    if len(name) <= MAX_SAGEMAKER_NAME:
+        return name
+    return sagemaker_name(stack_name, f"models-{short_hash(stack_name, length=8)}")
 
 
 def state_machine_name(pipeline: Pipeline) -> str:

@@ -21,6 +21,7 @@ from controller.aws.session import Aws
 from controller.aws.waiting import POLL_SECONDS
 from controller.core.errors import DeployError
 from controller.core.events import EventSink
+from controller.core.render import model_group_name
 from controller.gitops.wheel import Wheel
 
 DONE = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
@@ -103,6 +104,9 @@ def deploy(
         values |= {"ControllerWheelKey": wheel.key, "ControllerWheelSha256": wheel.sha256}
         if bucket:
             published = publish(aws, bucket, wheel)
+    previous = found.parameters if found else {}
+    if "ModelPackageGroupName" not in values and not previous.get("ModelPackageGroupName"):
+        values["ModelPackageGroupName"] = model_group_name(stack_name)
     done = stack_deploy.deploy(
         aws,
         stack_name,

@@ -9,11 +9,13 @@ nothing. Merging it promotes through the stages like any other commit.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from io import BytesIO
 from typing import Any
+from urllib.parse import urlsplit
 
 import git
 from gitdb.base import IStream
@@ -95,6 +97,36 @@ def bump(repo: git.Repo, config_path: str, approved: Approved, base: str = "HEAD
     commit = _commit(repo, parent, config_path, blob.mode, edited.encode(), message(bumps))
     repo.create_head(branch, commit)
     return BumpResult(bumps, branch, commit.hexsha, True, tuple(unreadable))
+
+
+def push(repo: git.Repo, remote: str, branch: str, credentials: str | None = None) -> None:
+    """Push one of bump's branches to `remote` (a remote's name or a URL).
+
+    `credentials` (`user:token`, a git host's) go to the remote's server alone, as git's
+    `http.<server>/.extraHeader` set through its environment: never on a command line, in the
+    remote's URL or in .git/config, so neither `ps`, a git error nor the clone holds them.
+    """
+    if not branch.startswith(BRANCH_PREFIX):
+        raise BumpError(f"{branch} is not a bump branch ({BRANCH_PREFIX}*): not pushed")
+    env = {"GIT_TERMINAL_PROMPT": "0"}
+    if credentials is not None:
+        server = urlsplit(remote_url(repo, remote))
+        port = f":{server.port}" if server.port else ""
+        encoded = base64.b64encode(credentials.encode()).decode()
+        env |= {
+            "GIT_CONFIG_COUNT": "1",
+            "GIT_CONFIG_KEY_0": f"http.{server.scheme}://{server.hostname}{port}/.extraHeader",
+            "GIT_CONFIG_VALUE_0": f"Authorization: Basic {encoded}",
+        }
+    repo.git.push(remote, f"refs/heads/{branch}:refs/heads/{branch}", env=env)
+
+
+def remote_url(repo: git.Repo, remote: str) -> str:
+    """The address of a remote given by name, or `remote` itself (already a URL or path)."""
+    try:
+        return str(repo.remote(remote).url)
+    except ValueError:
+        return remote
 
 
 def branch_name(bumps: tuple[pins.Bump, ...]) -> str:

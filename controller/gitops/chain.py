@@ -49,6 +49,7 @@ from controller.core.gates import (
     settled,
 )
 from controller.core.plan import Guards, Plan, TargetError, targeted, with_preflight
+from controller.core.render import image_grants
 from controller.core.results import BAD_OUTCOMES, ApplyResult, ResultSink
 from controller.gitops import reconcile, verify
 from controller.present import Console, report
@@ -127,7 +128,8 @@ def guards(chain: Chain, allow_delete_all: bool) -> Guards:
 
 
 def plan_step(step: Step, chain: Chain, sessions: Sessions, request: PlanRequest) -> Plan:
-    """`reconcile.plan_for` in the step's account, plus the cross-account pre-flight."""
+    """`reconcile.plan_for` in the step's account, plus the cross-account pre-flight (with
+    what the config's image builders grant the stages: `render.image_grants`)."""
     assert step.config is not None
     config = step.config
     full = reconcile.plan_for(
@@ -139,7 +141,12 @@ def plan_step(step: Step, chain: Chain, sessions: Sessions, request: PlanRequest
     if step.stage is not None:
         settings = config.settings
         failures = crossaccount.check(
-            full, step.stage, sessions.home, settings.assets_bucket, settings.assets_kms_key_arn
+            full,
+            step.stage,
+            sessions.home,
+            settings.assets_bucket,
+            settings.assets_kms_key_arn,
+            image_grants(chain.config),
         )
         full = with_preflight(full, failures)
     return full

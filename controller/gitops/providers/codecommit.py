@@ -18,7 +18,8 @@ class CodeCommitOpener:
         self._repository = repository
 
     def open_pull_request(self, request: NewPullRequest) -> OpenedPullRequest:
-        number = self._requests.create(request.head, request.base, request.title, request.body)
+        """The token names the branch, so a retried build opens one pull request, not two."""
+        number = self._requests.open(request.head, request.base, request.title, request.body)
         url = (
             f"https://{self._region}.console.aws.amazon.com/codesuite/codecommit/repositories/"
             f"{self._repository}/pull-requests/{number}"

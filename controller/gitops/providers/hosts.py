@@ -33,6 +33,13 @@ API_VARIABLES = {
     Provider.GITLAB: "GITLAB_API_URL",
     Provider.BITBUCKET: "BITBUCKET_API_URL",
 }
+GIT_USERS = {
+    Provider.GITHUB: "x-access-token",
+    Provider.GITHUB_ENTERPRISE: "x-access-token",
+    Provider.GITLAB: "oauth2",
+    Provider.BITBUCKET: "x-token-auth",
+}
+"""The user name each host expects beside an API token in git over HTTPS."""
 SECRET_VARIABLE = "MLOPS_GIT_TOKEN_SECRET"
 PROVIDER_VARIABLE = "MLOPS_GIT_PROVIDER"
 REPOSITORY_VARIABLE = "MLOPS_GIT_REPOSITORY"
@@ -93,6 +100,14 @@ def token(provider: Provider, environ: Mapping[str, str], aws: Aws) -> str:
         return secrets.token_in(aws, secret)
     except secrets.SecretError as exc:
         raise HostError(str(exc)) from None
+
+
+def git_credentials(provider: Provider, secret: str) -> str:
+    """`user:password` for git over HTTPS with the same token the API calls use (`bump`'s
+    push). A Bitbucket API token or app password already names its user (`user:secret`)."""
+    if provider is Provider.BITBUCKET and ":" in secret:
+        return secret
+    return f"{GIT_USERS[provider]}:{secret}"
 
 
 def host_for(target: Target, environ: Mapping[str, str], aws: Aws) -> GitHost:

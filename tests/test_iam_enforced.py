@@ -26,7 +26,7 @@ import git
 import pytest
 from botocore.exceptions import ClientError
 
-from controller.cli.demo import seed
+from controller.aws.demo_world import seed
 from controller.cli.main import main
 from controller.gitops import bootstrap
 from tests.conftest import EXAMPLE, ROOT, _free_port, commit_config, repo_with

@@ -240,7 +240,7 @@ def test_a_promotion_through_stages_runs_with_the_build_and_stage_roles_alone(
         code = main(["apply", "--auto-approve", "--repo", str(repo.working_dir), "-o", "json"])
         out, err = capsys.readouterr()
         assert "AccessDenied" not in out + err, out + err
-        runs = json.loads(out[: out.rindex("]") + 1])
+        runs = json.loads(out)["stages"]
         return {"exit": code, **{r["stage"]: r for r in runs}}
 
     first = promote()

@@ -194,13 +194,18 @@ def test_an_object_value_keyed_by_some_stages_only_misses_the_others() -> None:
 
 
 def test_the_object_valued_keys_are_the_schemas() -> None:
+    defs = schema.schema()["$defs"]
+
+    def is_object(prop: dict[str, Any]) -> bool:
+        ref = str(prop.get("$ref", ""))
+        target = defs.get(ref.rsplit("/", 1)[-1], {}) if ref else prop
+        return ref == "#/$defs/object" or target.get("type") == "object"
+
     def object_keys(node: Any) -> set[str]:
         found: set[str] = set()
         if isinstance(node, dict):
             for key, prop in node.get("properties", {}).items():
-                if isinstance(prop, dict) and (
-                    prop.get("$ref") == "#/$defs/object" or prop.get("type") == "object"
-                ):
+                if isinstance(prop, dict) and is_object(prop):
                     found.add(key)
             for value in node.values():
                 found |= object_keys(value)
@@ -209,7 +214,7 @@ def test_the_object_valued_keys_are_the_schemas() -> None:
                 found |= object_keys(value)
         return found
 
-    pipelines = {k: v for k, v in schema.schema()["$defs"].items() if k.startswith("byom_")}
+    pipelines = {k: v for k, v in defs.items() if k.startswith(("byom_", "model_"))}
     assert object_keys(pipelines) == stages.OBJECT_VALUED
 
 

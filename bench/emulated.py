@@ -27,7 +27,7 @@ import urllib.request
 from typing import Any
 
 from bench.generate import ASSETS_BUCKET, DATA_BUCKET
-from controller.cli.demo import stand_in_artifact
+from controller.aws.demo_world import stand_in_artifact
 
 REGION = "us-east-1"
 _patched = False

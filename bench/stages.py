@@ -58,7 +58,8 @@ def drive_phase(phase: str, path: Path) -> dict[str, Any]:
     started = time.perf_counter()
     from controller.aws.session import Aws
     from controller.core import config
-    from controller.gitops import staged
+    from controller.core.chain import chain_of
+    from controller.gitops import chain as use_case
 
     imported = time.perf_counter()
     loaded = config.load(path.read_bytes(), path.name, revision="b" * 40, environ={})
@@ -66,10 +67,13 @@ def drive_phase(phase: str, path: Path) -> dict[str, Any]:
         raise SystemExit("\n".join(d.format() for d in loaded.diagnostics))
     cfg = loaded.config
     ready = time.perf_counter()
-    sessions = staged.Sessions(Aws(region=cfg.settings.region), cfg)
+    sessions = use_case.Sessions(Aws(region=cfg.settings.region), cfg)
+    # The config's own policy, as the one in force: the benchmark measures planning, not the
+    # policy record's one read.
+    chain = chain_of(cfg)
     result: dict[str, Any] = {}
     if phase == "plan":
-        plans = staged.plan_all(cfg, sessions)
+        plans = use_case.plan(chain, sessions).steps
         problems = [p.problem for p in plans if p.plan is None]
         if problems:
             raise SystemExit("; ".join(problems))
@@ -82,8 +86,8 @@ def drive_phase(phase: str, path: Path) -> dict[str, Any]:
             p.step.name: len(p.plan.actions) for p in plans if p.plan is not None
         }
     else:
-        run = staged.Run(commit=str(cfg.revision), actor="bench")
-        runs = staged.promote(cfg, sessions, run)
+        request = use_case.PromoteRequest(commit=cfg.revision, actor="bench")
+        runs = use_case.promote(chain, sessions, request).steps
         result["outcomes"] = {r.step.name: r.outcome.value if r.outcome else None for r in runs}
         result["messages"] = {r.step.name: r.message for r in runs}
         result["ok"] = all(r.outcome is not None and r.outcome.value == "applied" for r in runs)

@@ -7,8 +7,8 @@ from typing import Any
 
 import boto3
 
+from controller.aws.demo_world import seed
 from controller.aws.session import Aws
-from controller.cli.demo import seed
 
 REALTIME = "mlops-pipeline-linearlearner-byompipelinerealtimebuiltin"
 BATCH = "mlops-pipeline-linearlearner-byompipelinebatchbuiltin"

@@ -17,8 +17,8 @@ import pytest
 from moto.sts.exceptions import STSClientError
 from moto.sts.models import STSBackend
 
+from controller.aws.demo_world import seed
 from controller.aws.session import Aws
-from controller.cli.demo import seed
 from controller.core import grants
 from tests.conftest import ROOT
 from tests.emulated_faults import fail_creates_where

@@ -17,7 +17,7 @@ import pytest
 
 from bench import emulated
 from controller.aws import session as aws_module
-from controller.cli.demo import seed
+from controller.aws.demo_world import seed
 from controller.cli.main import main
 from controller.core.stacks import OWNER_TAG, PIPELINE_TAG, TYPE_TAG
 from tests.aws_calls import count_calls, stack_writes

@@ -20,8 +20,8 @@ from moto.cloudformation.models import cloudformation_backends
 
 from bench.proxy import FaultProxy
 from controller.aws import session as aws_module
+from controller.aws.demo_world import seed
 from controller.aws.watcher import LIVE_BUDGET
-from controller.cli.demo import seed
 from controller.cli.main import main
 from controller.core.stacks import OWNER_TAG
 from tests.aws_calls import count_calls, count_stack_writes
@@ -177,7 +177,7 @@ def test_a_run_stopped_by_its_wait_budget_is_continued_by_the_next_without_dupli
 
 
 def test_a_long_apply_shows_compact_progress(account, tmp_path, capsys, monkeypatch):
-    from controller.core import report
+    from controller.present import report
 
     monkeypatch.setattr(report.ProgressLine, "__init__", _every(0.3))
     hold_creates(monkeypatch, 1.2)
@@ -191,7 +191,7 @@ def test_a_long_apply_shows_compact_progress(account, tmp_path, capsys, monkeypa
 
 
 def _every(seconds: float) -> Any:
-    from controller.core import report
+    from controller.present import report
 
     original = report.ProgressLine.__init__
 
@@ -219,7 +219,7 @@ def _apply_with_throttled_creates(
     """Five pipelines applied at `--parallel 4`, creates held 0.5 s, the first `first`
     CreateStack attempts throttled, retries quick: (exit code, output, throttled answers)."""
     from controller.aws.session import QuickFirstBackoff
-    from controller.core import report
+    from controller.present import report
 
     monkeypatch.setattr(QuickFirstBackoff, "delay_amount", lambda self, context: 0.005)
     monkeypatch.setattr(report.ProgressLine, "__init__", _every(0.0))

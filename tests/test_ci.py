@@ -19,10 +19,11 @@ from botocore.stub import ANY, Stubber
 from markdown_it import MarkdownIt
 from rich.console import Console
 
+from controller.aws.codecommit import request_token
+from controller.aws.ledger import Ledger
 from controller.aws.session import Aws
 from controller.cli.main import main
 from controller.gitops import ci
-from controller.gitops.ledger import Ledger
 from tests.conftest import commit_config
 from tests.emulated_drift import emulate_drift
 from tests.gitops import REALTIME, instance_type, seed_account, small_config, stack_names
@@ -302,7 +303,7 @@ def test_a_pull_request_gets_the_plan_and_the_config_diff_as_one_comment(
             "beforeCommitId": base,
             "afterCommitId": head,
             "content": ANY,
-            "clientRequestToken": ci.request_token(PR_ID, head),
+            "clientRequestToken": request_token(PR_ID, head),
         },
     )
 

@@ -26,9 +26,9 @@ from bench.proxy import Call, FaultProxy
 from controller.aws import lock as lock_module
 from controller.aws import session as aws_module
 from controller.aws.apply import WriteRefused
+from controller.aws.demo_world import seed
 from controller.aws.lock import Holder, Lease, LeaseRecord, LockHeld, lock_key
 from controller.aws.session import Aws
-from controller.cli.demo import seed
 from controller.cli.main import main
 from controller.core import config as config_module
 from controller.core.results import ApplyResult

@@ -777,3 +777,13 @@ def test_single_pipeline_file_without_settings_names_where_to_give_them() -> Non
             "AWS_DEFAULT_REGION or a region in the AWS profile",
         ),
     }
+
+
+def test_a_single_pipeline_without_its_type_is_told_it_lacks_pipeline_type() -> None:
+    pipeline = dict(EXAMPLE_DATA["pipelines"][REALTIME_BUILTIN])
+    del pipeline["pipeline_type"]
+    env = {"MLOPS_REGION": "us-east-1", "MLOPS_ASSETS_BUCKET": "bucket-a"}
+
+    result = config.load(json.dumps(pipeline).encode(), "single.json", environ=env)
+
+    assert [(d.path, d.code) for d in result.errors] == [("$.pipeline_type", "S101")]

@@ -15,8 +15,8 @@ import boto3
 import git
 import pytest
 
+from controller.aws.demo_world import seed
 from controller.aws.session import Aws
-from controller.cli.demo import seed
 from controller.cli.main import main
 
 STACK = re.compile(r"mlops-pipeline-[a-z0-9-]+")
@@ -117,3 +117,32 @@ def test_demo_keep_prints_commands_that_work_from_anywhere(tmp_path: Path) -> No
     finally:
         demo.send_signal(signal.SIGINT)
         demo.wait(timeout=60)
+
+
+def test_an_apply_shows_what_changed_and_counts_what_did_not(
+    aws: str,
+    config_repo: git.Repo,
+    example_config: dict[str, Any],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Quiet output: an unchanged stack is a count, never a line of its own (`--all` lists
+    every row of the summary)."""
+    from tests.conftest import commit_config
+    from tests.gitops import REALTIME
+
+    seed(Aws(region="us-east-1"), example_config["settings"]["assets_bucket"], example_config)
+    repo = str(config_repo.working_dir)
+    assert main(["apply", "--auto-approve", "--repo", repo]) == 0
+    example_config["pipelines"][0]["inference_instance"] = "ml.m5.xlarge"
+    commit_config(config_repo, example_config, "Bigger endpoint")
+    capsys.readouterr()
+
+    assert main(["apply", "--auto-approve", "--repo", repo]) == 0
+    out = capsys.readouterr().out
+    shown = set(STACK.findall(out))
+    unchanged = re.search(r"Apply complete: .*\b(\d+) unchanged\b", out)
+    assert REALTIME in shown and unchanged is not None
+    assert len(shown) == len(_names(example_config)) - int(unchanged.group(1))
+
+    assert main(["apply", "--auto-approve", "--repo", repo, "--all"]) == 0
+    assert set(STACK.findall(capsys.readouterr().out)) == _names(example_config)

@@ -25,8 +25,8 @@ import pytest
 
 from bench.proxy import FaultProxy
 from controller.aws import session as aws_module
+from controller.aws.demo_world import seed
 from controller.aws.lock import LeaseRecord, lock_key
-from controller.cli.demo import seed
 from controller.cli.main import main
 from tests.conftest import commit_config
 from tests.test_config_invalid import EXAMPLE_DATA
@@ -144,7 +144,7 @@ def test_a_killed_apply_is_reported_by_the_next_run_in_its_output_history_and_le
     assert code == 0, out
     assert f"An earlier apply did not finish: {commit[:12]} by" in out
     assert main(["history", "--repo", repo, "--output", "json"]) == 0
-    latest, interrupted = json.loads(capsys.readouterr().out)
+    latest, interrupted = json.loads(capsys.readouterr().out)["applies"]
     assert (latest["commit"], latest["ok"], latest["interrupted"]) == (commit, True, False)
     assert (interrupted["commit"], interrupted["ok"]) == (commit, False)
     assert interrupted["interrupted"] is True

@@ -132,7 +132,7 @@ def test_an_endpoint_deleted_by_hand_is_found_by_drift_detection_and_replaced(
     ]
     assert [calls[op] for op in DETECTION_CALLS] == [1, 2, 1]  # one poll in progress, one done
     assert main(["status", "--config", str(deployed), "--output", "json"]) == 0
-    (row,) = json.loads(capsys.readouterr().out)
+    (row,) = json.loads(capsys.readouterr().out)["pipelines"]
     assert row["drift"].startswith("DRIFTED ")
 
     assert main(["apply", "--auto-approve", "--config", str(deployed), "--detect-drift"]) == 0

@@ -24,7 +24,7 @@ from botocore.retries.standard import ExponentialBackoff
 from bench.proxy import FaultProxy
 from controller.aws import resend
 from controller.aws import session as aws_module
-from controller.cli.demo import seed
+from controller.aws.demo_world import seed
 from controller.cli.main import main
 from tests.emulated_faults import fail_creates, fail_deletes, stick_updates
 from tests.test_config_invalid import EXAMPLE_DATA

@@ -10,28 +10,21 @@ from typing import Any
 
 import pytest
 
-from controller.core import config, grants, stage_report
-from controller.core.gates import (
-    Approval,
-    Decision,
-    GateState,
-    Outcome,
-    StagePlan,
-    gate,
-    outcome,
-    settled,
-    steps,
-)
+from controller.core import config, grants
+from controller.core.chain import ChainPlan, StepPlan, chain_of
+from controller.core.gates import Approval, Decision, GateState, gate, outcome, settled
+from controller.core.gates import PromotionOutcome as Outcome
 from controller.core.plan import Action, Plan, PlannedAction
 from controller.core.render import render_all
 from controller.core.results import ActionResult, ApplyResult
 from controller.core.results import Outcome as Result
 from controller.core.stacks import DeployedStack
+from controller.present import chain as present
 from tests.test_config_stages import STAGED_DATA
 
 STAGED = config.load(json.dumps(STAGED_DATA).encode(), "mlops-config.json", environ={}).config
 assert STAGED is not None
-CHAIN = steps(STAGED)
+CHAIN = chain_of(STAGED).steps
 DEV, STAGING, PROD = (s.stage for s in CHAIN[1:])
 COMMIT, OLDER = "c" * 40, "b" * 40
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
@@ -175,22 +168,22 @@ def test_every_stage_gets_a_share_of_the_comment_and_short_plans_stay_whole() ->
     short_plan = Plan(
         COMMIT, (PlannedAction("only-one", "byom_image_builder", Action.CREATE, "new"),)
     )
-    plans = [
-        StagePlan(CHAIN[0], short_plan),
-        StagePlan(CHAIN[1], long_plan),
-        StagePlan(CHAIN[2], long_plan),
-        StagePlan(CHAIN[3], None, "stage prod: cannot assume role: AccessDenied"),
-    ]
+    plans = (
+        StepPlan(CHAIN[0], short_plan),
+        StepPlan(CHAIN[1], long_plan),
+        StepPlan(CHAIN[2], long_plan),
+        StepPlan(CHAIN[3], None, "stage prod: cannot assume role: AccessDenied"),
+    )
+    chain = chain_of(STAGED)
 
-    text = stage_report.plans_markdown(plans, limit=10_000)
+    text = present.plan_markdown(ChainPlan(chain, plans), "mlops-config.json", limit=10_000)
 
     assert len(text) <= 10_000
     assert "`only-one`" in text
     assert text.count("more row(s) not shown") == 2
     assert "> **No plan:** stage prod: cannot assume role: AccessDenied" in text
-    assert stage_report.plans_markdown(plans[:1], limit=10_000) == stage_report.plans_markdown(
-        plans[:1]
-    )
+    first = ChainPlan(chain, plans[:1])
+    assert present.plan_markdown(first, "m", limit=10_000) == present.plan_markdown(first, "m")
 
 
 # Policies

@@ -19,7 +19,7 @@ import boto3
 import pytest
 
 from controller.aws import session as aws_module
-from controller.cli.demo import seed
+from controller.aws.demo_world import seed
 from controller.cli.main import main
 from controller.core import config as config_module
 from controller.core.render import render_all

@@ -26,7 +26,7 @@ import git
 import pytest
 from botocore.exceptions import ClientError
 
-from controller.cli.demo import seed
+from controller.aws.demo_world import seed
 from controller.cli.main import main
 from controller.gitops import bootstrap
 from tests.conftest import EXAMPLE, ROOT, _free_port, commit_config, repo_with
@@ -240,7 +240,7 @@ def test_a_promotion_through_stages_runs_with_the_build_and_stage_roles_alone(
         code = main(["apply", "--auto-approve", "--repo", str(repo.working_dir), "-o", "json"])
         out, err = capsys.readouterr()
         assert "AccessDenied" not in out + err, out + err
-        runs = json.loads(out[: out.rindex("]") + 1])
+        runs = json.loads(out)["stages"]
         return {"exit": code, **{r["stage"]: r for r in runs}}
 
     first = promote()

@@ -10,8 +10,8 @@ import boto3
 import git
 import pytest
 
+from controller.aws import ledger
 from controller.cli.main import main
-from controller.gitops import ledger
 from tests.conftest import commit_config
 from tests.emulated_faults import fail_creates
 from tests.gitops import REALTIME, seed_account, small_config
@@ -36,7 +36,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 def history(capsys: pytest.CaptureFixture[str], repo: git.Repo) -> list[dict[str, Any]]:
     code, out, err = run(capsys, "history", "--repo", str(repo.working_dir), "--output", "json")
     assert code == 0, err
-    records: list[dict[str, Any]] = json.loads(out)
+    records: list[dict[str, Any]] = json.loads(out)["applies"]
     return records
 
 

@@ -10,9 +10,9 @@ import boto3
 import git
 import pytest
 
+from controller.aws import notify
 from controller.cli.main import main
-from controller.gitops import notify
-from controller.gitops.ledger import Deployment, StackRecord
+from controller.core.records import Deployment, StackRecord
 from tests.conftest import commit_config
 from tests.emulated_faults import fail_creates
 from tests.gitops import REALTIME, seed_account, small_config

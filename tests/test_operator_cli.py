@@ -20,11 +20,11 @@ import pytest
 
 from bench.proxy import FaultProxy
 from controller.aws import session as aws_module
+from controller.aws.demo_world import seed
+from controller.aws.ledger import Ledger
 from controller.aws.lock import lock_key
-from controller.cli.demo import seed
 from controller.cli.main import main
 from controller.core import planfile
-from controller.gitops.ledger import Ledger
 from tests.aws_calls import count_calls, stack_writes
 from tests.conftest import EXAMPLE, commit_config
 
@@ -112,7 +112,7 @@ def test_the_profiles_region_is_the_last_fallback_for_the_region(
     assert "S107 $.settings.region: missing required setting" in without[2]
     assert "a region in the AWS profile" in without[2]
     assert with_flag[0] == 0, with_flag
-    assert json.loads(with_flag[1]) == {"valid": True, "diagnostics": []}
+    assert json.loads(with_flag[1]) == {"version": 2, "valid": True, "diagnostics": []}
     assert typo[0] == 1
     assert "C106 $.settings.region: unknown region 'eu-west-9'; did you mean 'eu-west-" in typo[2]
     assert "(set by the region of AWS profile 'typo')" in typo[2]
@@ -149,7 +149,7 @@ def test_commands_reach_aws_with_the_profiles_credentials_and_region(
     no_keys = run(capsys, "status", "--config", str(path), "--region", "eu-west-1")
 
     assert code == 0, err
-    assert [row["name"] for row in json.loads(out)] == [CUSTOM]
+    assert [row["name"] for row in json.loads(out)["pipelines"]] == [CUSTOM]
     assert no_keys[0] == 1 and "Unable to locate credentials" in no_keys[2]
 
 

@@ -27,8 +27,8 @@ from typing import Any
 import pytest
 
 from controller.aws import calls
+from controller.aws.demo_world import seed
 from controller.aws.session import Aws
-from controller.cli.demo import seed
 from controller.cli.main import main
 from controller.core import intrinsics as cfn
 from controller.core import render

@@ -184,8 +184,8 @@ def test_a_promotion_waits_for_the_soak_and_alarms_then_goes_on(
 
 
 def test_the_pull_request_comment_and_status_show_the_gate_without_alarm_names() -> None:
-    from controller.core import stage_report
-    from controller.core.gates import steps
+    from controller.core.chain import chain_of
+    from controller.present import chain as present
 
     data = staged_example()
     data["settings"]["stages"][0]["promote_after"] = {
@@ -195,10 +195,10 @@ def test_the_pull_request_comment_and_status_show_the_gate_without_alarm_names()
     }
     result = load(json.dumps(data).encode(), "mlops-config.json", environ={})
     assert result.config is not None
-    chain = steps(result.config)
-    assert stage_report.order(chain).startswith(
+    chain = chain_of(result.config).steps
+    assert present.order(chain).startswith(
         "orchestrator -> dev (soak 60 min, 2 alarms OK, monitors clean) -> staging (approval)"
     )
-    assert stage_report.describe(chain[1]).endswith(
+    assert present.describe(chain[1]).endswith(
         "promotes after soak 60 min, 2 alarms OK, monitors clean"
     )

@@ -10,8 +10,9 @@ from typing import Any
 import boto3
 import pytest
 
-from controller.core.gates import Approval, Decision, Outcome, Promotion
-from controller.gitops.promotion import PromotionError, Promotions
+from controller.aws.promotion import PromotionError, Promotions
+from controller.core.gates import Approval, Decision, Promotion
+from controller.core.gates import PromotionOutcome as Outcome
 
 BUCKET = "mlops-assets-example"
 PREFIX = "mlops-controller/mlops-controller/"
@@ -98,3 +99,12 @@ def test_an_unreadable_bucket_is_one_error_naming_it(aws: str) -> None:
         store.reached("dev", COMMIT)
     assert str(caught.value).startswith("cannot list s3://no-such-bucket/mlops-controller/c/")
     assert "NoSuchBucket" in str(caught.value)
+
+
+def test_a_newer_failure_closes_the_gate_an_earlier_success_opened(store) -> None:
+    """`apply --stage prod` reads staging's records: a commit staging applied, then failed
+    to apply again, has not been applied completely there (issue 17, defect 5)."""
+    store.record(Promotion("staging", COMMIT, Outcome.APPLIED, T0, "ci"))
+    store.record(Promotion("staging", COMMIT, Outcome.FAILED, T0 + timedelta(minutes=5), "ci"))
+
+    assert not store.reached("staging", COMMIT)

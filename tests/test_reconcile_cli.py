@@ -12,7 +12,7 @@ import git
 import pytest
 
 from controller.aws import session as aws_module
-from controller.cli.demo import seed
+from controller.aws.demo_world import seed
 from controller.cli.main import main
 from controller.core.stacks import OWNER_TAG, SPEC_HASH_PARAMETER
 from tests.aws_calls import count_calls, stack_writes
@@ -254,7 +254,7 @@ def test_status_lists_managed_pipelines_with_endpoint_state(account, config_repo
     assert run(capsys, "apply", "--auto-approve", "--repo", str(config_repo.working_dir))[0] == 0
     code, out, _ = run(capsys, "status", "--repo", str(config_repo.working_dir), "--output", "json")
     assert code == 0
-    rows = {r["name"]: r for r in json.loads(out)}
+    rows = {r["name"]: r for r in json.loads(out)["pipelines"]}
     assert len(rows) == 9
     realtime = rows["mlops-pipeline-linearlearner-byompipelinerealtimebuiltin"]
     assert realtime["stack_status"] == "CREATE_COMPLETE"
@@ -360,7 +360,7 @@ def test_a_no_op_apply_of_the_applied_commit_takes_no_lease_and_adds_no_record(
     assert code == 0, out + err
     assert "Apply complete" in out
     s3 = {op: n for op, n in calls.items() if op.startswith("s3.")}
-    assert s3 == {"s3.GetObject": 2}, "the pointer and the intent are read; nothing is written"
+    assert s3 == {"s3.GetObject": 3}, "the policy in force, the pointer and the intent are read"
     assert not stack_writes(calls)
 
     Path(repo, "README.md").write_text("The config repository.\n")

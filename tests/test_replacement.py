@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
+from controller.aws.demo_world import seed
 from controller.aws.session import Aws
-from controller.cli.demo import seed
 from controller.cli.main import main
 from controller.core import intrinsics, render, replacement
 from controller.core.config.model import S3Location

@@ -14,7 +14,7 @@ import pytest
 from controller.core import intrinsics, render
 from controller.core.config import load
 from controller.core.plan import Action
-from controller.core.report import plan_json, plan_markdown
+from controller.present.report import plan_json, plan_markdown
 from tests.test_plan import deployed_from, desired, plan_of
 from tests.test_render import rollout_document
 

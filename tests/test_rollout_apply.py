@@ -123,7 +123,7 @@ def test_an_update_rolled_back_by_an_alarm_fails_and_names_the_alarm(
     assert failed["outcome"] == "failed"
     assert "rolled back by alarm churn-5xx (UPDATE_ROLLBACK_COMPLETE" in failed["message"]
     main(["history", "--repo", str(repo.working_dir), "--output", "json"])
-    newest = json.loads(capsys.readouterr().out)[0]
+    newest = json.loads(capsys.readouterr().out)["applies"][0]
     (record,) = [s for s in newest["stacks"] if s["stack_name"] == CANARY]
     assert record["outcome"] == "failed" and "alarm churn-5xx" in record["message"]
     (message,) = test_notify.received(inbox)

@@ -15,7 +15,7 @@ import boto3
 import pytest
 import yaml
 
-from controller.cli.demo import seed
+from controller.aws.demo_world import seed
 from controller.cli.main import main
 from controller.core import config as config_module
 from controller.core.render import render_all

@@ -62,8 +62,8 @@ def promotion(capsys: pytest.CaptureFixture[str], repo: git.Repo, *argv: str) ->
     """`apply --output json`: each step's gate and outcome, by step name."""
     code = main(["apply", "--auto-approve", "--repo", str(repo.working_dir), "-o", "json", *argv])
     out = capsys.readouterr().out
-    runs = json.loads(out[: out.rindex("]") + 1])
-    return {"exit": code, **{r["stage"]: r for r in runs}}
+    document = json.loads(out)
+    return {"exit": code, **{r["stage"]: r for r in document["stages"]}}
 
 
 def approve(capsys: pytest.CaptureFixture[str], repo: git.Repo, stage: str, *extra: str) -> str:
@@ -332,7 +332,7 @@ def test_history_lists_promotions_and_approvals_and_status_every_stage(repo, cap
 
     code, out = run(capsys, repo, "status", "--output", "json")
     assert code == 0
-    status = {s["stage"]: s for s in json.loads(out)}
+    status = {s["stage"]: s for s in json.loads(out)["stages"]}
     assert len(status["dev"]["pipelines"]) == 4 and status["prod"]["pipelines"] == []
     assert status["staging"]["last_promoted"]["commit"] == repo.head.commit.hexsha
     assert status["prod"]["last_promoted"] is None
@@ -368,6 +368,7 @@ def test_stage_records_live_next_to_the_ledger(repo, capsys) -> None:
         "mlops-controller/mlops-controller/stages",
         "mlops-controller/mlops-controller/promotions",
         "mlops-controller/mlops-controller/approvals",
+        "mlops-controller/mlops-controller/policy.json",
     }
     assert any(
         k.startswith(f"mlops-controller/mlops-controller/promotions/dev/{commit}/")
@@ -380,13 +381,18 @@ def test_stage_records_live_next_to_the_ledger(repo, capsys) -> None:
     assert approval.endswith("-approved.json")
 
 
-def test_a_single_account_config_plans_exactly_as_before(
+def test_a_single_account_config_keeps_its_plans_keys_and_gains_the_chains(
     config_repo, capsys, aws, example_config
 ) -> None:
     seed_account(example_config)
     code, out = run(capsys, config_repo, "plan", "--output", "json")
     assert code == 2
-    assert set(json.loads(out)) == {"revision", "refusal", "summary", "changes", "unchanged"}
+    plan = json.loads(out)
+    version_1 = {"revision", "refusal", "summary", "changes", "unchanged"}
+    assert set(plan) == version_1 | {"version", "policy_changes", "stages"}
+    assert plan["version"] == 2
+    (only,) = plan["stages"]
+    assert only["stage"] == "orchestrator" and only["plan"]["changes"] == plan["changes"]
 
 
 def test_watch_continues_the_promotion_each_round_once_approved(repo, capsys) -> None:

@@ -13,7 +13,7 @@ import boto3
 import pytest
 
 from controller.aws import session as aws_module
-from controller.cli.demo import seed
+from controller.aws.demo_world import seed
 from controller.cli.main import main
 from controller.core import render
 from controller.core.config.load import LoadResult, load
@@ -246,7 +246,7 @@ def test_status_and_history_show_the_model_each_pipeline_runs_and_its_origin(
     capsys.readouterr()
 
     assert main(["status", *where, "-o", "json"]) == 0
-    models = {r["name"]: r["model"] for r in json.loads(capsys.readouterr().out)}
+    models = {r["name"]: r["model"] for r in json.loads(capsys.readouterr().out)["pipelines"]}
     assert models["mlops-pipeline-churn-byompipelinerealtimebuiltin"] == (
         "registry churn v1 (trained by test-job-58057a024c)"
     )
@@ -254,7 +254,7 @@ def test_status_and_history_show_the_model_each_pipeline_runs_and_its_origin(
     assert trains.startswith("trains test-job-") and trains.endswith("registers in churn")
 
     assert main(["history", *where, "-o", "json"]) == 0
-    (record,) = json.loads(capsys.readouterr().out)
+    (record,) = json.loads(capsys.readouterr().out)["applies"]
     recorded = {s["stack_name"]: s["model"] for s in record["stacks"]}
     assert recorded["mlops-pipeline-churn-byompipelinerealtimebuiltin"] == "registry churn v1"
     assert "arn:" not in json.dumps(record)  # names and versions; never a parameter value

@@ -110,6 +110,7 @@ def test_json_output(tmp_path: Path) -> None:
     assert done.returncode == 1
     payload = json.loads(done.stdout)
     assert payload == {
+        "version": 2,
         "valid": False,
         "diagnostics": [
             {
@@ -124,7 +125,7 @@ def test_json_output(tmp_path: Path) -> None:
         ],
     }
     valid = json.loads(run(str(EXAMPLE), "--output", "json").stdout)
-    assert valid == {"valid": True, "diagnostics": []}
+    assert valid == {"version": 2, "valid": True, "diagnostics": []}
 
 
 def test_default_path_is_mlops_config_json_in_the_working_directory(workdir: Path) -> None:
@@ -294,7 +295,7 @@ def test_main_with_repo_and_ref(config_repo: git.Repo, capsys: pytest.CaptureFix
     )
 
     assert code == 0
-    assert json.loads(out) == {"valid": True, "diagnostics": []}
+    assert json.loads(out) == {"version": 2, "valid": True, "diagnostics": []}
 
 
 def test_the_pre_commit_hook_runs_validate_on_the_config(workdir: Path) -> None:

@@ -12,10 +12,10 @@ import git
 import pytest
 from rich.console import Console
 
+from controller.aws.ledger import Ledger
 from controller.aws.session import Aws
 from controller.cli.main import main
 from controller.gitops import watch
-from controller.gitops.ledger import Ledger
 from tests.conftest import commit_config
 from tests.gitops import REALTIME, instance_type, seed_account, small_config, stack_names
 

@@ -20,13 +20,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from rich.console import Console
-
 from controller.aws import templates
 from controller.aws.discover import from_api
 from controller.aws.lock import Lease, this_process
 from controller.aws.session import Aws
 from controller.aws.waiting import POLL_SECONDS, TIMEOUT_SECONDS, wait_until_settled
+from controller.core.errors import UsageError
 from controller.core.events import EventSink
 from controller.core.plan import FAILED_CREATE, ParameterChange
 from controller.core.render import RenderedStack
@@ -44,7 +43,7 @@ UPDATABLE = frozenset(
 )
 
 
-class AdoptError(Exception):
+class AdoptError(UsageError):
     """The stack cannot be adopted; the message says why and what to do instead."""
 
 
@@ -207,34 +206,3 @@ def _token(stack: DeployedStack, tags: tuple[tuple[str, str], ...]) -> str:
     """The same adoption of the same stack state sends the same token (a retry is no-op)."""
     seed = repr((stack.stack_id, stack.status, str(stack.last_updated), tags))
     return "mlops-adopt-" + hashlib.sha256(seed.encode()).hexdigest()[:32]
-
-
-def print_adoption(adoption: Adoption, console: Console) -> None:
-    """What adopting changes (tags only) and what the next plan will then do."""
-    stack = adoption.stack
-    console.print(
-        f"Adopt {stack.name} ({stack.status}, {adoption.desired.pipeline.type}): adopting "
-        "writes only these tags; the template and every parameter stay as they are until "
-        "the next apply:",
-        markup=False,
-        soft_wrap=True,
-    )
-    for change in adoption.tag_changes:
-        sign = "+" if change.old is None else "~"
-        was = f" (was {change.old})" if change.old is not None else ""
-        console.print(f"  {sign} {change.key} = {change.new}{was}", markup=False, soft_wrap=True)
-    if adoption.matches_config:
-        after = "nothing: the stack is what the config renders"
-    elif adoption.parameter_changes:
-        after = "an update of " + ", ".join(c.key for c in adoption.parameter_changes)
-    else:
-        after = "an update to the config's template (same parameter values)"
-    console.print(f"Then `plan` shows {after}.", markup=False, soft_wrap=True)
-    if adoption.resources.any:
-        console.print(
-            "The next apply replaces its template with the config's blueprint, and so:",
-            markup=False,
-            soft_wrap=True,
-        )
-        for line in adoption.resources.lines():
-            console.print(f"  {line}", markup=False, soft_wrap=True)

@@ -103,12 +103,12 @@ class WriteRefused(Exception):
         self.reason = reason or message
 
 
-def moved_since_plan(cfn: Any, plan: Plan) -> str:
+def moved_since_plan(aws: Aws, plan: Plan) -> str:
     """The plan was made before the lease was taken: if another apply changed a stack this
     plan writes in between, the plan is stale and applying it could undo that."""
     if not plan.has_changes:
         return ""
-    now = _current(cfn, tuple(a.stack_name for a in plan.changes))
+    now = _current(aws.client("cloudformation"), tuple(a.stack_name for a in plan.changes))
     for action in plan.changes:
         before, after = action.deployed, now.get(action.stack_name)
         if _fingerprint(before) != _fingerprint(after):
@@ -151,7 +151,7 @@ class _Flow:
     action: PlannedAction
     steps: Steps
     height: int = 0
-    """Levels of dependants below it: its steps are sent first (`_Run.backlog`)."""
+    """Levels of dependants below it: its steps are sent first (`_ApplyLoop.backlog`)."""
     started: float = field(default_factory=time.monotonic)
     deadline: float = 0.0
     wrote: bool = False
@@ -217,7 +217,7 @@ class Applier:
         """Run the plan; the caller holds the controller's lease (gitops.reconcile does)."""
         if plan.refusal:
             return ApplyResult(plan.revision, (), plan.refusal)
-        return _Run(self, plan).run()
+        return _ApplyLoop(self, plan).run()
 
     # The steps of each action. They run on the sender threads, one step at a time.
 
@@ -546,7 +546,7 @@ class Applier:
         return {"TemplateURL": str(url)}
 
 
-class _Run:
+class _ApplyLoop:
     """One apply: the schedule, the sender threads, the watcher, and the cap, in one loop.
 
     The loop itself never waits on AWS: senders make the writes and their re-reads, and the

@@ -57,6 +57,7 @@ PROMOTIONS = OWN + "/promotions/*.json"
 APPROVALS = OWN + "/approvals/*.json"
 MACHINE = "arn:{partition}:states:{region}:{account}:stateMachine:{stack_prefix}-*"
 EXECUTION = "arn:{partition}:states:{region}:{account}:execution:{stack_prefix}-*:*"
+POLICY = OWN + "/policy.json"
 PULL_REQUESTS = "arn:{partition}:codecommit:{region}:{account}:{repository}"
 STAGE_ROLE = "arn:{partition}:iam::*:role/{stage_role}"
 CONNECTION = "{connection}"
@@ -124,6 +125,8 @@ CALLS: tuple[ApiCall, ...] = (
     ApiCall("s3.DeleteObject", "s3:DeleteObject", STAGE_INTENT, "a stage apply's intent"),
     ApiCall("s3.GetObject", "s3:GetObject", PROMOTIONS, "promotion records"),
     ApiCall("s3.PutObject", "s3:PutObject", PROMOTIONS, "promotion records"),
+    ApiCall("s3.GetObject", "s3:GetObject", POLICY, "the promotion policy in force"),
+    ApiCall("s3.PutObject", "s3:PutObject", POLICY, "the policy of a completely applied commit"),
     ApiCall("s3.GetObject", "s3:GetObject", APPROVALS, "approvals (never written: people's)"),
     ApiCall("s3.ListObjectsV2", "s3:ListBucket", BUCKET, "history, gates"),
     ApiCall(

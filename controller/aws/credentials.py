@@ -24,12 +24,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from controller.aws.session import Aws
 from controller.core.config.model import Stage
+from controller.core.errors import AwsError
 
 HOME_SERVICES = frozenset({"s3", "sns"})
 """Services whose resources live in the orchestrator account, whatever the stage."""
 
 
-class StageUnreachable(Exception):
+class StageUnreachable(AwsError):
     """The stage's role cannot be assumed; the message names the stage, the role and why."""
 
 

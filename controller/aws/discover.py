@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+from controller.aws.session import Aws
 from controller.core.stacks import DeployedStack
 
 
@@ -20,6 +21,11 @@ def discover(cloudformation: Any) -> tuple[DeployedStack, ...]:
     for page in cloudformation.get_paginator("describe_stacks").paginate():
         stacks.extend(from_api(item) for item in page.get("Stacks", []))
     return tuple(s for s in stacks if s.status != "DELETE_COMPLETE")
+
+
+def deployed(aws: Aws) -> tuple[DeployedStack, ...]:
+    """Every stack of the account and region, in one paginated read."""
+    return discover(aws.client("cloudformation"))
 
 
 def describe(cloudformation: Any, stack: str) -> DeployedStack | None:

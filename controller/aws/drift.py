@@ -23,6 +23,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
+from controller.aws.session import Aws
 from controller.core.drift import DELETED, MODIFIED, ResourceDrift, StackDrift
 from controller.core.stacks import DeployedStack
 
@@ -39,6 +40,11 @@ DETECTABLE = frozenset(
 MAX_POLLS = 12
 IN_FLIGHT = 20
 POLL_SECONDS = float(os.environ.get("MLOPS_DRIFT_POLL_SECONDS", "5"))
+
+
+def detect_in(aws: Aws, stacks: Sequence[DeployedStack]) -> dict[str, StackDrift]:
+    """`detect` with the session's CloudFormation client."""
+    return detect(aws.client("cloudformation"), stacks) if stacks else {}
 
 
 def detect(cfn: Any, stacks: Sequence[DeployedStack]) -> dict[str, StackDrift]:

@@ -32,6 +32,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
 from controller.aws.apply import WriteRefused
+from controller.aws.session import Aws
 
 MAX_LEASE_SECONDS = 3600.0
 """The longest a lease may live without a renewal, whatever its record says: an `expires`
@@ -100,6 +101,11 @@ class LeaseRecord:
             _aware(data["expires"], "expires"),
             str(data["nonce"]),
         )
+
+
+def lease_of(aws: Aws, bucket: str, controller_id: str, holder: Holder) -> Lease:
+    """The controller's lease, in the session's account."""
+    return Lease(aws.client("s3"), bucket, controller_id, holder)
 
 
 def _aware(value: object, name: str) -> datetime:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from controller.aws.session import Aws
 from controller.core.config.model import Pipeline, S3Location
 from controller.core.pipelines import ASSET_KEYS
 from controller.core.plan import Action, Plan
@@ -25,6 +26,11 @@ def required_objects(pipeline: Pipeline) -> Iterator[tuple[str, S3Location]]:
     shap = pipeline.get("shap_config")
     if isinstance(shap, dict) and isinstance(shap.get("baseline"), str):
         yield "shap_config.baseline", S3Location.parse(shap["baseline"])
+
+
+def check_in(aws: Aws, plan: Plan) -> dict[str, str]:
+    """`check` with the session's S3 client."""
+    return check(plan, aws.client("s3"))
 
 
 def check(plan: Plan, s3: Any, parallel: int = 8) -> dict[str, str]:

@@ -5,7 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from controller.aws.session import Aws
+
 APPROVED = "Approved"
+
+
+def client_in(aws: Aws) -> Any:
+    """The SageMaker client the registry is read with (`bump`)."""
+    return aws.client("sagemaker")
 
 
 def approved_versions(sagemaker: Any, group_arn: str) -> list[str]:

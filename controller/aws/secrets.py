@@ -12,9 +12,16 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from controller.aws.session import Aws
+from controller.core.errors import AwsError
 
-class SecretError(Exception):
+
+class SecretError(AwsError):
     """The secret could not be read or holds no token; the message never holds its value."""
+
+
+def token_in(aws: Aws, secret_id: str) -> str:
+    return token(aws.client("secretsmanager"), secret_id)
 
 
 def token(secretsmanager: Any, secret_id: str) -> str:

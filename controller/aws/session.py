@@ -13,6 +13,7 @@ import random
 import threading
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -23,6 +24,7 @@ from botocore.retries import standard
 from botocore.retries.base import BaseRetryBackoff
 
 from controller.core.config.settings import AwsDefaults
+from controller.core.errors import AwsSetupError
 
 RETRIES: Any = {"mode": "standard", "max_attempts": 12}
 """Standard, not adaptive: adaptive mode also slows its client to a send rate it cuts after
@@ -96,7 +98,7 @@ def quick_first_retries(client: Any) -> Any:
     return client
 
 
-class AwsConfigError(Exception):
+class AwsConfigError(AwsSetupError):
     """The local AWS configuration names a profile that does not exist."""
 
 
@@ -170,4 +172,18 @@ class Aws:
 
 def account_of(aws: Aws) -> str:
     """The account the credentials reach (STS GetCallerIdentity needs no permission)."""
-    return str(aws.client("sts").get_caller_identity()["Account"])
+    return caller(aws).account
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who the credentials are (sts:GetCallerIdentity)."""
+
+    account: str
+    user_id: str
+    arn: str
+
+
+def caller(aws: Aws) -> Caller:
+    identity = aws.client("sts").get_caller_identity()
+    return Caller(str(identity["Account"]), str(identity["UserId"]), str(identity["Arn"]))

@@ -9,9 +9,6 @@ from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from controller.aws import registry
 from controller.aws.discover import discover
@@ -19,6 +16,7 @@ from controller.aws.session import Aws
 from controller.core import provenance
 from controller.core.config import LoadResult
 from controller.core.config.settings import DEFAULTS, merge
+from controller.core.gates import Promotion
 from controller.core.pipelines import KINDS, Family
 from controller.core.stacks import DeployedStack
 
@@ -129,22 +127,23 @@ def _endpoint_status(sagemaker: Any, name: str) -> str:
         return "NotFound"
 
 
-def print_table(rows: tuple[PipelineStatus, ...], console: Console, controller_id: str) -> None:
-    table = Table(title=f"Pipelines managed by {controller_id}", title_justify="left")
-    columns = ("stack", "type", "stack status", "last update", "endpoint", "run", "drift", "model")
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        endpoint = f"{row.endpoint_name} {row.endpoint_status}".strip()
-        updated = row.last_updated.strftime("%Y-%m-%d %H:%M:%S") if row.last_updated else ""
-        table.add_row(  # Text, not str: what AWS holds is never read as console markup
-            *(Text(cell) for cell in (row.stack_name, row.pipeline_type, row.stack_status)),
-            updated,
-            Text(endpoint),
-            Text(row.run),
-            row.drift,
-            Text(row.model),
-        )
-    console.print(table)
-    if not rows:
-        console.print("No managed pipelines found.")
+@dataclass(frozen=True)
+class StepStatus:
+    name: str
+    description: str
+    last_promoted: Promotion | None
+    pipelines: tuple[PipelineStatus, ...]
+    problem: str = ""
+    """Why the step could not be read: its role cannot be assumed."""
+
+
+@dataclass(frozen=True)
+class ChainStatus:
+    controller_id: str
+    steps: tuple[StepStatus, ...]
+    several: bool
+    """The chain has stages: each step is shown under its heading."""
+
+    @property
+    def ok(self) -> bool:
+        return not any(s.problem for s in self.steps)

@@ -16,9 +16,15 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 
+from controller.aws.session import Aws
 from controller.core.stacks import DeployedStack
 
 IN_FLIGHT = 8
+
+
+def read_in(aws: Aws, stacks: Sequence[DeployedStack]) -> dict[str, str | Exception]:
+    """`read` with the session's CloudFormation client."""
+    return read(aws.client("cloudformation"), stacks) if stacks else {}
 
 
 def read(cfn: Any, stacks: Sequence[DeployedStack]) -> dict[str, str | Exception]:

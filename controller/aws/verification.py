@@ -11,9 +11,12 @@ from collections.abc import Collection, Iterable
 from datetime import datetime
 from typing import Any
 
+from controller.aws.errors import SDK_ERRORS
 from controller.aws.session import Aws
 from controller.core.config.model import PromoteAfter
+from controller.core.errors import AwsError
 from controller.core.gates import AlarmState, Evidence, Violation
+from controller.core.redact import redact
 
 ALARM_NAMES_PER_CALL = 100
 """DescribeAlarms accepts at most 100 names."""
@@ -68,7 +71,11 @@ def violations(
 
 
 def evidence(aws: Aws, rule: PromoteAfter, since: datetime, schedules: Collection[str]) -> Evidence:
-    """Everything `verify` needs about one stage, from its own account."""
-    alarms = alarm_states(aws.client("cloudwatch"), rule.alarms) if rule.alarms else ()
-    found = violations(aws.client("sagemaker"), since, schedules) if rule.monitors_clean else ()
+    """Everything `verify` needs about one stage, from its own account; `AwsError` when it
+    cannot be read."""
+    try:
+        alarms = alarm_states(aws.client("cloudwatch"), rule.alarms) if rule.alarms else ()
+        found = violations(aws.client("sagemaker"), since, schedules) if rule.monitors_clean else ()
+    except SDK_ERRORS as exc:
+        raise AwsError(redact(str(exc))) from exc
     return Evidence(alarms, found)

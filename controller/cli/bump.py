@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from controller.cli.options import Options
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -42,30 +45,32 @@ def add_command(commands: Any, add_aws_options: Callable[[argparse.ArgumentParse
     cmd.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(options: Options) -> int:
+    """Errors of AWS and of git hosts are `ControllerError`s, which `main` reports."""
     import os
 
     import git
-    from botocore.exceptions import BotoCoreError, ClientError
 
+    from controller.aws import registry
     from controller.aws.session import Aws
     from controller.core.redact import redact
     from controller.gitops import bump
     from controller.gitops.providers import HostError, NewPullRequest, Provider, hosts
 
     clients: dict[str, Any] = {}
+    profile = options.source.profile
 
     def approved(group_arn: str) -> list[str]:
         region = group_arn.split(":")[3]
         if region not in clients:
-            clients[region] = Aws(region=region, profile=args.profile).client("sagemaker")
+            clients[region] = registry.client_in(Aws(region=region, profile=profile))
         return bump.from_registry(clients[region])(group_arn)
 
     try:
         # The host is chosen as `ci` chooses it: from the bootstrap's variables.
         provider = hosts.provider_of(os.environ)
-        repo = git.Repo(args.repo)
-        result = bump.bump(repo, args.config, approved, args.base)
+        repo = git.Repo(str(options.source.repo))
+        result = bump.bump(repo, str(options.source.config), approved, options.base)
     except (bump.BumpError, git.GitError, ValueError, HostError) as exc:
         print(f"error: {redact(str(exc))}", file=sys.stderr)
         return EXIT_ERROR
@@ -76,26 +81,28 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
     verb = "committed" if result.created else "already proposed"
     print(f"{verb} on {result.branch} ({result.commit}):\n{result.summary()}")
-    aws = Aws(profile=args.profile)
+    aws = Aws(profile=profile)
     environ = dict(os.environ)
     try:
-        if args.push:
+        if options.push:
             credentials = None
             if provider is not Provider.CODECOMMIT:
                 # Read once (the secret, maybe): the pull request is opened with it too.
                 token = hosts.token(provider, environ, aws)
                 environ[hosts.TOKEN_VARIABLES[provider]] = token
                 credentials = hosts.git_credentials(provider, token)
-            bump.push(repo, args.push, result.branch, credentials)
-        if args.pull_request:
+            bump.push(repo, options.push, result.branch, credentials)
+        if options.pull_request:
             # GitHub Enterprise's and self-managed GitLab's API is found from the address.
-            url = bump.remote_url(repo, args.push) if args.push else ""
-            target = hosts.Target(provider, args.pull_request, url)
+            url = bump.remote_url(repo, options.push) if options.push else ""
+            target = hosts.Target(provider, options.pull_request, url)
             opener = hosts.opener_for(target, environ, aws)
             title, text = describe(result)
-            opened = opener.open_pull_request(NewPullRequest(result.branch, args.into, title, text))
-            print(f"pull request {opened.number} into {args.into}: {opened.url}")
-    except (git.GitError, ClientError, BotoCoreError, HostError, bump.BumpError) as exc:
+            opened = opener.open_pull_request(
+                NewPullRequest(result.branch, options.into, title, text)
+            )
+            print(f"pull request {opened.number} into {options.into}: {opened.url}")
+    except (git.GitError, HostError, bump.BumpError) as exc:
         # A git error repeats the command and the remote's answer: no credential shows.
         print(f"error: {redact(str(exc))}", file=sys.stderr)
         return EXIT_ERROR

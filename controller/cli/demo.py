@@ -6,27 +6,23 @@ It runs the same library calls as `plan` and `apply` against moto's server; only
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shlex
-import tarfile
 import tempfile
 import time
-import zipfile
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import git
-from rich.console import Console
-from rich.rule import Rule
 
+from controller.aws import demo_world
 from controller.aws.emulator import Emulator, MissingEmulator
 from controller.cli import demo_rollout, demo_stages, demo_training
 from controller.core import config as config_module
-from controller.core import report
 from controller.gitops import source
+from controller.present import Console, report
 
 REGION = "us-east-1"
 
@@ -58,7 +54,7 @@ def _story(console: Console, workdir: Path) -> bool:
     example = json.loads(_example_text())
     settings = example["settings"]
     aws = Aws(region=REGION)
-    seed(aws, settings["assets_bucket"], example)
+    demo_world.seed(aws, settings["assets_bucket"], example)
     repo = config_repo(workdir / "config-repo", example, "Add the example pipelines")
     console.print(f"Config repository: {repo.working_dir}")
     ok = True
@@ -92,9 +88,10 @@ def _story(console: Console, workdir: Path) -> bool:
 
     _rule(console, "5. Status")
     from controller.aws import status
+    from controller.present import status as status_view
 
     settings_id = settings.get("controller_id", "mlops-controller")
-    status.print_table(status.collect(aws, settings_id), console, settings_id)
+    status_view.print_table(status.collect(aws, settings_id), console, settings_id)
     ok &= demo_training.story(console, workdir)
     console.print("[green]Demo complete.[/]" if ok else "[red]Demo finished with failures.[/]")
     return bool(ok)
@@ -102,7 +99,7 @@ def _story(console: Console, workdir: Path) -> bool:
 
 def _rule(console: Console, title: str) -> None:
     """A heading at most 100 columns wide (a build log's console is much wider)."""
-    console.print(Rule(title), width=min(console.width, 100))
+    report.heading(console, title)
 
 
 def _example_text() -> str:
@@ -119,72 +116,34 @@ def load(repo: git.Repo) -> Any:
 
 
 def _plan(console: Console, repo: git.Repo, aws: Any) -> Any:
-    from controller.gitops import reconcile
+    from controller.gitops import chain as use_case
+    from controller.present import chain as present
 
     config = load(repo)
-    plan = reconcile.plan_for(config, aws, reconcile.guards_for(config, False))
-    report.print_plan(plan, console, config.source)
-    return plan
+    chain = use_case.judged(config, aws)
+    planned = use_case.plan(chain, use_case.Sessions(aws, config))
+    present.print_plan(planned, console, config.source)
+    return planned
 
 
 def _reconcile(console: Console, repo: git.Repo, aws: Any) -> bool:
+    """What `apply` does: the chain's promotion (here, of one step)."""
+    from controller.gitops import chain as use_case
     from controller.gitops import reconcile
+    from controller.present import chain as present
 
     config = load(repo)
-    plan = _plan(console, repo, aws)
-    result = reconcile.apply_plan(
-        config,
-        plan,
-        aws,
-        reconcile.options_for(config, poll_seconds=0.2),
-        on_event=lambda e: report.print_event(e, console),
-        on_result=lambda r: report.print_result(r, console),
+    chain = use_case.judged(config, aws)
+    request = use_case.PromoteRequest(
+        commit=config.revision,
         actor=str(repo.head.commit.committer.name),
+        options=lambda c: reconcile.options_for(c, poll_seconds=0.2),
+        hooks=use_case.printing_hooks(console, chain, quiet=True),
         repo=repo,
     )
-    report.print_apply(result, console)
-    return result.ok
-
-
-def seed(aws: Any, assets_bucket: str, example: dict[str, Any]) -> None:
-    """The buckets and small stand-ins for the artifacts the example config names."""
-    from controller.core.config.model import S3Location
-    from controller.core.pipelines import ASSET_KEYS, LOCATION_KEYS
-
-    s3 = aws.client("s3")
-    buckets = {assets_bucket}
-    objects: set[str] = set()
-    for pipeline in example["pipelines"]:
-        for key, value in pipeline.items():
-            if key in LOCATION_KEYS:
-                buckets.add(S3Location.parse(value).bucket)
-            if key in ASSET_KEYS:
-                objects.add(value)
-        baseline = pipeline.get("shap_config", {}).get("baseline")
-        if baseline:
-            objects.add(baseline)
-    for bucket in sorted(buckets):
-        s3.create_bucket(Bucket=bucket)
-    s3.put_bucket_versioning(Bucket=assets_bucket, VersioningConfiguration={"Status": "Enabled"})
-    for key in sorted(objects):
-        s3.put_object(Bucket=assets_bucket, Key=key, Body=stand_in_artifact(key))
-
-
-def stand_in_artifact(key: str) -> bytes:
-    """A tiny file of the right kind (model tarball, Docker zip, CSV) for an emulated bucket."""
-    buffer = io.BytesIO()
-    if key.endswith(".tar.gz"):
-        with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-            data = b"demo model weights\n"
-            info = tarfile.TarInfo("model.bin")
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-        return buffer.getvalue()
-    if key.endswith(".zip"):
-        with zipfile.ZipFile(buffer, "w") as archive:
-            archive.writestr("Dockerfile", "FROM python:3.11-slim\nCOPY . /opt/program\n")
-        return buffer.getvalue()
-    return b"label,feature_a,feature_b\n1,0.5,3\n0,0.1,7\n"
+    done = use_case.promote(chain, use_case.Sessions(aws, config), request)
+    present.print_result(done, console)
+    return not done.failed
 
 
 def config_repo(path: Path, example: dict[str, Any], message: str) -> git.Repo:

@@ -8,7 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 import git
-from rich.console import Console
+
+from controller.aws import demo_world
+from controller.present import Console
 
 ALARM = "linearlearner-5xx"
 
@@ -27,16 +29,7 @@ def canary_update(
     """Two commits: guardrails alone (an in-place update, no new fleet), then two instances
     (a new fleet, shifted as a canary). The alarm is the team's own, made here as they would
     make it in their account."""
-    aws.client("cloudwatch").put_metric_alarm(
-        AlarmName=ALARM,
-        Namespace="AWS/SageMaker",
-        MetricName="Invocation5XXErrors",
-        Statistic="Sum",
-        Period=60,
-        EvaluationPeriods=1,
-        Threshold=1,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
-    )
+    demo_world.alarm(aws, ALARM)
     realtime = example["pipelines"][0]
     realtime["deployment"] = {
         "strategy": "canary",

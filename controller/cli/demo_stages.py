@@ -14,15 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import git
-from rich.console import Console
-from rich.rule import Rule
 
-from controller.aws.session import Aws
-from controller.core import grants, report, stage_report
+from controller.aws import demo_world
+from controller.aws.session import Aws, account_of
+from controller.core.chain import Chain, StepResult
 from controller.core.config.model import Config
-from controller.core.gates import Decision, StageRun, Step, steps
-from controller.core.plan import Plan
-from controller.gitops import reconcile, staged
+from controller.core.gates import Decision
+from controller.gitops import chain as use_case
+from controller.gitops import reconcile
+from controller.present import Console, report
+from controller.present import chain as present
+from controller.present import history as history_view
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "mlops-config.stages.json"
 
@@ -35,11 +37,11 @@ def story(console: Console, workdir: Path) -> bool:
     stages = example["settings"]["stages"]
     bucket = example["settings"]["assets_bucket"]
     accounts = [s["account_id"] for s in stages]
-    demo.seed(aws, bucket, _flattened(example))
-    _grant(aws, bucket, accounts)
-    identity = aws.client("sts").get_caller_identity()
+    demo_world.seed(aws, bucket, _flattened(example))
+    demo_world.grant(aws, bucket, accounts)
+    account = account_of(aws)
     console.print(
-        f"Orchestrator account {identity['Account']} (these credentials) holds the assets, the "
+        f"Orchestrator account {account} (these credentials) holds the assets, the "
         "image builders and the records; stages: "
         + ", ".join(f"{s['name']} {s['account_id']}" for s in stages)
     )
@@ -47,31 +49,27 @@ def story(console: Console, workdir: Path) -> bool:
     console.print(f"Config repository: {repo.working_dir}")
     ok = True
 
-    console.print(Rule("1. Push: the orchestrator's image builder, then dev; staging waits"))
+    report.heading(console, "1. Push: the orchestrator's image builder, then dev; staging waits")
     runs = _promote(console, repo, aws)
     ok &= _reached(runs) == ["orchestrator", "dev"] and _waits(runs, "staging")
 
-    console.print(Rule("2. Approve this commit for staging: the next run takes it there"))
+    report.heading(console, "2. Approve this commit for staging: the next run takes it there")
     _decide(console, repo, aws, "staging")
     runs = _promote(console, repo, aws)
     ok &= "staging" in _reached(runs) and _waits(runs, "prod")
 
-    console.print(Rule("3. Approve it for prod: every account converges"))
+    report.heading(console, "3. Approve it for prod: every account converges")
     _decide(console, repo, aws, "prod")
     runs = _promote(console, repo, aws)
     ok &= _reached(runs) == ["orchestrator", "dev", "staging", "prod"]
     _status(console, repo, aws)
 
-    console.print(
-        Rule("4. staging loses its grant; a new commit fails there and never reaches prod")
+    report.heading(
+        console, "4. staging loses its grant; a new commit fails there and never reaches prod"
     )
-    _grant(aws, bucket, [a for a in accounts if a != stages[1]["account_id"]])
+    demo_world.grant(aws, bucket, [a for a in accounts if a != stages[1]["account_id"]])
     example["pipelines"][0]["model_artifact_location"] = "linearlearner/model-v2.tar.gz"
-    aws.client("s3").put_object(
-        Bucket=bucket,
-        Key="linearlearner/model-v2.tar.gz",
-        Body=demo.stand_in_artifact("model.tar.gz"),
-    )
+    demo_world.put_artifact(aws, bucket, "linearlearner/model-v2.tar.gz")
     demo.commit(repo, example, "Model v2 for linearlearner")
     _promote(console, repo, aws)
     _decide(console, repo, aws, "staging")
@@ -80,10 +78,10 @@ def story(console: Console, workdir: Path) -> bool:
     failed = [r for r in runs if r.failed]
     ok &= [r.step.name for r in failed] == ["staging"] and "prod" not in _reached(runs)
 
-    console.print(Rule("5. History: every promotion and approval, as records"))
+    report.heading(console, "5. History: every promotion and approval, as records")
     config = _load(repo)
-    promotions, approvals = staged.promotions(config, aws).history(limit=20)
-    stage_report.print_history(promotions, approvals, console, f"s3://{bucket}")
+    promotions, approvals = use_case.promotions(config, aws).history(limit=20)
+    history_view.print_promotions(promotions, approvals, console, f"s3://{bucket}")
     console.print("[green]Demo complete.[/]" if ok else "[red]Demo finished with failures.[/]")
     return bool(ok)
 
@@ -99,21 +97,6 @@ def _flattened(example: dict[str, Any]) -> dict[str, Any]:
     return {**example, "pipelines": pipelines}
 
 
-def _grant(aws: Aws, bucket: str, accounts: list[str]) -> None:
-    """What the bootstrap's StageAccountIds deploys: the stage accounts may read the assets
-    and pull the custom image."""
-    statement = grants.bucket_statement(bucket, accounts)
-    policy = json.dumps({"Version": "2012-10-17", "Statement": [statement]})
-    aws.client("s3").put_bucket_policy(Bucket=bucket, Policy=policy)
-    ecr = aws.client("ecr")
-    if not ecr.describe_repositories().get("repositories"):
-        ecr.create_repository(repositoryName="mlops-churn")
-    text = json.dumps(
-        {"Version": "2012-10-17", "Statement": [grants.repository_statement(accounts)]}
-    )
-    ecr.set_repository_policy(repositoryName="mlops-churn", policyText=text)
-
-
 def _load(repo: git.Repo) -> Config:
     from controller.cli import demo
 
@@ -121,30 +104,27 @@ def _load(repo: git.Repo) -> Config:
     return config
 
 
-def _promote(console: Console, repo: git.Repo, aws: Aws) -> tuple[StageRun, ...]:
-    config = _load(repo)
+def _chain(repo: git.Repo, aws: Aws) -> Chain:
+    return use_case.judged(_load(repo), aws)
 
-    def on_plan(step: Step, plan: Plan) -> None:
-        stage_report.print_step(step, console)
-        report.print_plan(plan, console, step.config.source)
 
-    run = staged.Run(
-        commit=str(config.revision),
+def _promote(console: Console, repo: git.Repo, aws: Aws) -> tuple[StepResult, ...]:
+    chain = _chain(repo, aws)
+    request = use_case.PromoteRequest(
+        commit=chain.revision,
         actor=str(repo.head.commit.committer.name),
         options=lambda c: reconcile.options_for(c, poll_seconds=0.2),
-        hooks=staged.Hooks(on_plan=on_plan),
+        hooks=use_case.Hooks(on_plan=use_case.printing_hooks(console, chain).on_plan),
         repo=repo,
     )
-    runs = staged.promote(config, staged.Sessions(aws, config), run)
-    stage_report.print_runs(steps(config), runs, console)
-    if line := stage_report.stopped(runs):
-        console.print(line, markup=False, soft_wrap=True)
-    return runs
+    done = use_case.promote(chain, use_case.Sessions(aws, chain.config), request)
+    present.print_result(done, console)
+    return done.steps
 
 
 def _decide(console: Console, repo: git.Repo, aws: Aws, stage: str) -> None:
-    config = _load(repo)
-    done = staged.decide(config, aws, stage, str(config.revision), Decision.APPROVED)
+    chain = _chain(repo, aws)
+    done = use_case.decide(chain, aws, stage, str(chain.revision), Decision.APPROVED)
     console.print(
         f"$ mlops-controller approve --stage {stage}    # approved {done.commit[:12]} as "
         f"{done.who}",
@@ -154,18 +134,20 @@ def _decide(console: Console, repo: git.Repo, aws: Aws, stage: str) -> None:
 
 def _status(console: Console, repo: git.Repo, aws: Aws) -> None:
     from controller.aws import status
+    from controller.present import status as status_view
 
-    config = _load(repo)
-    sessions = staged.Sessions(aws, config)
-    for step in steps(config):
-        stage_report.print_step(step, console)
-        controller_id = config.settings.controller_id
-        status.print_table(status.collect(sessions.of(step), controller_id), console, controller_id)
+    chain = _chain(repo, aws)
+    sessions = use_case.Sessions(aws, chain.config)
+    controller_id = chain.config.settings.controller_id
+    for step in chain.steps:
+        present.print_step(step, console)
+        rows = status.collect(sessions.of(step), controller_id)
+        status_view.print_table(rows, console, controller_id)
 
 
-def _reached(runs: tuple[StageRun, ...]) -> list[str]:
+def _reached(runs: tuple[StepResult, ...]) -> list[str]:
     return [r.step.name for r in runs if r.outcome is not None and not r.failed]
 
 
-def _waits(runs: tuple[StageRun, ...], stage: str) -> bool:
+def _waits(runs: tuple[StepResult, ...], stage: str) -> bool:
     return bool(runs) and runs[-1].step.name == stage and runs[-1].outcome is None

@@ -14,16 +14,17 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
+from controller.present import Console
 
 CONTROLLER_ID = "mlops-training-demo"
 GROUP = "churn"
 
 
 def story(console: Console, workdir: Path) -> bool:
-    from controller.aws import status
+    from controller.aws import demo_world, registry, status
     from controller.aws.session import Aws
     from controller.cli import demo
+    from controller.present import status as status_view
 
     aws = Aws(region=demo.REGION)
     example = json.loads(
@@ -33,10 +34,10 @@ def story(console: Console, workdir: Path) -> bool:
     example["pipelines"] = [
         p for p in example["pipelines"] if p["pipeline_type"] != "model_autopilot_training"
     ]
-    _seed(aws, example)
-    sagemaker = aws.client("sagemaker")
-    sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
-    first = _register(sagemaker, "churn-xgb-training-0", "Approved")
+    demo_world.seed_training(aws, example)
+    sagemaker = registry.client_in(aws)
+    demo_world.create_group(sagemaker, GROUP)
+    first = demo_world.register(sagemaker, GROUP, "churn-xgb-training-0", "Approved")
     served = next(p for p in example["pipelines"] if "model_package_name" in p)
     served["model_package_name"] = first
     repo = demo.config_repo(workdir / "training-repo", example, "Train churn; serve churn v1")
@@ -47,17 +48,12 @@ def story(console: Console, workdir: Path) -> bool:
 
     demo._rule(console, "T2. Register: the trained model waits for approval in the registry")
     trained = _trained_job(aws, repo)
-    second = _register(sagemaker, trained, "PendingManualApproval")
+    second = demo_world.register(sagemaker, GROUP, trained, "PendingManualApproval")
     console.print(f"Registered {second} as PendingManualApproval (trained by {trained})")
     ok &= _bump(console, repo, sagemaker) is None  # pending: nothing to pin
 
     demo._rule(console, "T3. Approve in the registry: bump proposes a commit, deploys nothing")
-    # The metadata is given again only because moto's update drops what it is not given.
-    sagemaker.update_model_package(
-        ModelPackageArn=second,
-        ModelApprovalStatus="Approved",
-        CustomerMetadataProperties={"TrainingJobName": trained},
-    )
+    demo_world.approve(sagemaker, second, trained)
     branch = _bump(console, repo, sagemaker)
     ok &= branch is not None
     plan = demo._plan(console, repo, aws)
@@ -68,50 +64,9 @@ def story(console: Console, workdir: Path) -> bool:
         repo.git.merge("--ff-only", branch)
         ok &= demo._reconcile(console, repo, aws)
     rows = status.collect(aws, CONTROLLER_ID)
-    status.print_table(rows, console, CONTROLLER_ID)
+    status_view.print_table(rows, console, CONTROLLER_ID)
     ok &= any(r.model.startswith("registry churn v2 (trained by") for r in rows)
     return bool(ok)
-
-
-def _seed(aws: Any, example: dict[str, Any]) -> None:
-    """The buckets (if an earlier story has not made them) and the training data."""
-    from controller.cli.demo import stand_in_artifact
-    from controller.core.config.model import S3Location
-
-    s3 = aws.client("s3")
-    assets = example["settings"]["assets_bucket"]
-    buckets = {assets, S3Location.parse(example["pipelines"][-1]["data_capture_location"]).bucket}
-    existing = {b["Name"] for b in s3.list_buckets()["Buckets"]}
-    for bucket in sorted(buckets - existing):
-        s3.create_bucket(Bucket=bucket)
-    for pipeline in example["pipelines"]:
-        for key in ("training_data", "validation_data"):
-            if key in pipeline:
-                s3.put_object(Bucket=assets, Key=pipeline[key], Body=stand_in_artifact(".csv"))
-    s3.put_object(
-        Bucket=assets, Key="training-output/model.tar.gz", Body=stand_in_artifact(".tar.gz")
-    )
-
-
-def _register(sagemaker: Any, training_job: str, approval: str) -> str:
-    """What the training state machine's Register step sends once its job has finished."""
-    found = sagemaker.create_model_package(
-        ModelPackageGroupName=GROUP,
-        ModelPackageDescription=f"Trained by {training_job}",
-        ModelApprovalStatus=approval,
-        InferenceSpecification={
-            "Containers": [
-                {
-                    "Image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1",
-                    "ModelDataUrl": "s3://mlops-assets-example/training-output/model.tar.gz",
-                }
-            ],
-            "SupportedContentTypes": ["text/csv"],
-            "SupportedResponseMIMETypes": ["text/csv"],
-        },
-        CustomerMetadataProperties={"TrainingJobName": training_job},
-    )
-    return str(found["ModelPackageArn"])
 
 
 def _trained_job(aws: Any, repo: Any) -> str:

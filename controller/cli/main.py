@@ -1,7 +1,10 @@
-"""Command-line entry point: argument parsing and exit codes only.
+"""Command-line entry point: argument parsing, typed options, exit codes.
 
-Heavy modules (boto3, the renderer) are imported inside the commands that need them so that
-`mlops-controller --help` and `validate` stay fast.
+Every command runs on the chain of steps a config is (one step for a plain config): the use
+cases live in `controller.gitops.chain`, the looks in `controller.present`. Heavy modules
+(boto3, the renderer) are imported inside the commands that need them so that
+`mlops-controller --help` and `validate` stay fast. `main` catches the one error root,
+`ControllerError`, once.
 """
 
 from __future__ import annotations
@@ -10,17 +13,29 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from controller import __version__
-from controller.cli import bump, stages
+from controller.cli import bump
+from controller.cli.options import Options, Source
+from controller.core.errors import ControllerError, StageError, UsageError
+
+if TYPE_CHECKING:
+    from controller.aws.session import Aws
+    from controller.core.chain import Chain, ChainPlan, ChainResult
+    from controller.core.config import LoadResult
+    from controller.core.config.model import Config
+    from controller.core.config.settings import AwsDefaults
+    from controller.gitops.chain import PlanRequest, Sessions
+    from controller.present import Console
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -28,11 +43,10 @@ EXIT_CHANGES = 2
 EXIT_INTERRUPTED = 130
 """128 + SIGINT, as shells report a command stopped by Ctrl-C."""
 
-Command = Callable[[argparse.Namespace], int]
+Command = Callable[[Options], int]
 
-
-class CliError(Exception):
-    """A problem with what the command line asks for; printed as one `error:` line, exit 1."""
+CliError = UsageError
+"""A problem with what the command line asks for; printed as one `error:` line, exit 1."""
 
 
 def add_source_options(
@@ -82,26 +96,25 @@ def add_output_option(parser: argparse.ArgumentParser, *choices: str) -> None:
     parser.add_argument("-o", "--output", choices=("text", *choices), default="text")
 
 
-def setting_flags(args: argparse.Namespace) -> dict[str, Any]:
-    keys = ("assets_bucket", "stack_prefix", "controller_id", "region", "max_deletes")
-    more = ("deployment_branch", "assets_kms_key_arn")
-    return {key: getattr(args, key, None) for key in (*keys, *more)}
+def add_stage_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--stage", metavar="NAME", help="only this step of the chain (default: every one, in order)"
+    )
 
 
-def aws_defaults(args: argparse.Namespace) -> Any:
-    """The local AWS configuration (`AwsDefaults`): profile, its region, known regions."""
+def aws_defaults(source: Source) -> AwsDefaults:
+    """The local AWS configuration: profile, its region, known regions."""
     from controller.aws import session
 
-    try:
-        return session.local_defaults(getattr(args, "profile", None))
-    except session.AwsConfigError as exc:
-        raise CliError(str(exc)) from None
+    return session.local_defaults(source.profile)
+
+
+# Loading
 
 
 @dataclass(frozen=True)
 class Loaded:
-    result: Any
-    """The `LoadResult`."""
+    result: LoadResult
     label: str
     """How plans, headers and the ledger name the config (says when it is uncommitted)."""
     raw: bytes
@@ -109,49 +122,93 @@ class Loaded:
     """The git repository it was read from, if any (to name who applies)."""
 
 
-def load(args: argparse.Namespace, *, default_to_git: bool, path: str | None = None) -> Loaded:
-    """The config the arguments point at: a file, a revision (`--ref`), or, in a repository
+def load(source: Source, *, default_to_git: bool, path: str | None = None) -> Loaded:
+    """The config the options point at: a file, a revision (`--ref`), or, in a repository
     without `--ref`, the working tree's file when it differs from HEAD."""
     from controller.core import config
-    from controller.gitops import checkout, source
+    from controller.gitops import checkout
+    from controller.gitops import source as git_source
 
-    path = path or getattr(args, "path", None) or args.config
+    path = path or source.path or source.config
     repo = None
     try:
         if path:
-            text, label = source.read_file(path), path
-        elif args.ref:
-            text = source.read_git(args.repo or ".", args.ref or "HEAD", args.config_path)
-            label, repo = text.name, args.repo or "."
-        elif args.repo or default_to_git:
-            local = checkout.read(args.repo or ".", args.config_path)
-            text, label, repo = local.text, local.label, args.repo or "."
+            text, label = git_source.read_file(path), path
+        elif source.ref:
+            text = git_source.read_git(source.repo or ".", source.ref, source.config_path)
+            label, repo = text.name, source.repo or "."
+        elif source.repo or default_to_git:
+            local = checkout.read(source.repo or ".", source.config_path)
+            text, label, repo = local.text, local.label, source.repo or "."
         else:
-            text, label = source.read_file(args.config_path), args.config_path
-    except source.SourceError as exc:
+            text, label = git_source.read_file(source.config_path), source.config_path
+    except git_source.SourceError as exc:
         return Loaded(config.LoadResult(None, (exc.diagnostic,)), str(path or ""), b"", None)
     # After the text is read (and its size checked): the AWS configuration costs memory.
-    defaults = aws_defaults(args)
+    defaults = aws_defaults(source)
     result = config.load(
-        text.raw, text.name, revision=text.revision, flags=setting_flags(args), aws=defaults
+        text.raw, text.name, revision=text.revision, flags=source.flags, aws=defaults
     )
     if result.config is not None and label != result.config.source:
         result = replace(result, config=replace(result.config, source=label))
     return Loaded(result, label, text.raw, repo)
 
 
-def load_config(args: argparse.Namespace, *, default_to_git: bool) -> Any:
-    """A `LoadResult`, with source problems folded into its diagnostics."""
-    return load(args, default_to_git=default_to_git).result
+def _valid(loaded: Loaded) -> Config:
+    """The config, or a ConfigInvalid after printing why."""
+    config = loaded.result.config
+    if config is None:
+        _print_diagnostics(loaded.result)
+        raise ConfigInvalid()
+    for warning in config.warnings:
+        print(warning.format(), file=sys.stderr)
+    return config
 
 
-def cmd_validate(args: argparse.Namespace) -> int:
+class ConfigInvalid(ControllerError):
+    """The config is invalid; its diagnostics are printed already."""
+
+    code = "MC003"
+
+
+def _print_diagnostics(result: LoadResult) -> None:
+    for diagnostic in result.diagnostics:
+        print(diagnostic.format(), file=sys.stderr)
+
+
+def _console(options: Options) -> Console:
+    """Human output goes to stderr when stdout carries JSON or Markdown."""
+    from controller.present import report
+
+    return report.console(stderr=options.output != "text")
+
+
+def _aws(source: Source, region: str | None) -> Aws:
+    from controller.aws.session import Aws
+
+    return Aws(region=region, profile=source.profile)
+
+
+def _dumps(document: Any) -> str:
+    from controller.present import report
+
+    return report.dumps(document)
+
+
+# validate, render, schema
+
+
+def cmd_validate(options: Options) -> int:
     """Every file given (the pre-commit hook passes each changed config); exit 1 if any fails."""
-    results = [load(args, default_to_git=False, path=p).result for p in args.paths or [None]]
+    paths = options.source.paths or (None,)
+    results = [load(options.source, default_to_git=False, path=p).result for p in paths]
     valid = all(r.config is not None for r in results)
-    if args.output == "json":
+    if options.output == "json":
         diagnostics = [d.to_json() for r in results for d in r.diagnostics]
-        print(json.dumps({"valid": valid, "diagnostics": diagnostics}, indent=2))
+        from controller.core.chain import JSON_VERSION
+
+        document = {"version": JSON_VERSION, "valid": valid, "diagnostics": diagnostics}
+        print(json.dumps(document, indent=2))
         return EXIT_OK if valid else EXIT_ERROR
     for result in results:
         for diagnostic in result.diagnostics:
@@ -169,22 +226,23 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK if valid else EXIT_ERROR
 
 
-def cmd_render(args: argparse.Namespace) -> int:
-    """Write each stack's template and parameters, to review or deploy by other means."""
+def cmd_render(options: Options) -> int:
+    """Write each stack's template and parameters, to review or deploy by other means: the
+    directory itself for a chain of one step, else a directory per step."""
     from controller.core import render
+    from controller.core.chain import chain_of
 
-    result = load_config(args, default_to_git=False)
-    if result.config is None:
-        for diagnostic in result.diagnostics:
-            print(diagnostic.format(), file=sys.stderr)
-        return EXIT_ERROR
-    target = Path(args.out)
+    config = _valid(load(options.source, default_to_git=False))
+    target = Path(str(options.out))
     if target.exists() and not target.is_dir():
-        print(f"error: --out {target}: exists and is not a directory", file=sys.stderr)
-        return EXIT_ERROR
-    for out, config in stages.render_targets(result.config, target):
+        raise UsageError(f"--out {target}: exists and is not a directory")
+    chain = chain_of(config)
+    for step in chain.steps:
+        out = target if len(chain.steps) == 1 else target / step.name
+        if step.config is None:
+            continue
         out.mkdir(parents=True, exist_ok=True)
-        for stack in render.render_all(config):
+        for stack in render.render_all(step.config):
             (out / f"{stack.stack_name}.yaml").write_text(stack.template_body)
             parameters = json.dumps(stack.boto_parameters(), indent=2) + "\n"
             (out / f"{stack.stack_name}.parameters.json").write_text(parameters)
@@ -197,210 +255,264 @@ def cmd_render(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_schema(args: argparse.Namespace) -> int:
+def cmd_schema(options: Options) -> int:
     from controller.core.config import schema
 
     print(json.dumps(schema.schema(), indent=2))
     return EXIT_OK
 
 
-def _print_diagnostics(result: Any) -> None:
-    for diagnostic in result.diagnostics:
-        print(diagnostic.format(), file=sys.stderr)
-
-
-def _console(args: argparse.Namespace) -> Any:
-    """Human output goes to stderr when stdout carries JSON or Markdown."""
-    from controller.core import report
-
-    return report.console(stderr=getattr(args, "output", "text") != "text")
-
-
-def _aws(args: argparse.Namespace, region: str | None) -> Any:
-    from controller.aws.session import Aws
-
-    return Aws(region=region, profile=getattr(args, "profile", None))
+# plan and apply: the chain's use cases
 
 
 @dataclass(frozen=True)
-class Planned:
-    """A plan and what it was made from, for showing, saving and applying it."""
+class Judged:
+    """A loaded config as a chain under the policy in force, with its sessions."""
 
     loaded: Loaded
-    config: Any
-    full: Any
-    """The plan before `--target`: what a saved plan records as seen."""
-    plan: Any
-    aws: Any
-    guards: Any
+    chain: Chain
+    sessions: Sessions
+    request: PlanRequest
 
 
-@dataclass(frozen=True)
-class Staged:
-    """A config with `settings.stages`: `cli.stages` plans and applies it stage by stage."""
+def _judged(options: Options) -> Judged:
+    from controller.gitops import chain as use_case
 
-    config: Any
-
-
-def _plan(args: argparse.Namespace) -> Planned | Staged | None:
-    """None when the config is invalid (already reported)."""
-    from controller.core.plan import TargetError, targeted
-    from controller.gitops import reconcile
-
-    loaded = load(args, default_to_git=True)
-    if loaded.result.config is None:
-        _print_diagnostics(loaded.result)
-        return None
-    config = loaded.result.config
-    for warning in config.warnings:
-        print(warning.format(), file=sys.stderr)
-    if config.stages or getattr(args, "stage", None):
-        if getattr(args, "target", None) or getattr(args, "out", None):
-            raise CliError(
-                "--target and --out plan one account; a config with settings.stages is "
-                "planned and applied per stage: use --stage NAME"
-            )
-        return Staged(config)  # cli.stages plans each stage
-    guards = reconcile.guards_for(config, getattr(args, "allow_delete_all", False))
-    aws = _aws(args, config.settings.region)
-    detect_drift = getattr(args, "detect_drift", False)
-    full = reconcile.plan_for(config, aws, guards, detect_drift=detect_drift)
-    try:
-        plan = targeted(full, args.target or (), guards)
-    except TargetError as exc:
-        raise CliError(str(exc)) from None
-    return Planned(loaded, config, full, plan, aws, guards)
+    loaded = load(options.source, default_to_git=True)
+    config = _valid(loaded)
+    home = _aws(options.source, config.settings.region)
+    chain = use_case.judged(config, home)
+    request = use_case.PlanRequest(
+        options.stage, options.allow_delete_all, options.detect_drift, options.targets
+    )
+    chain.only(options.stage)  # an unknown --stage is an error before any plan
+    return Judged(loaded, chain, use_case.Sessions(home, config), request)
 
 
-def _emit_plan(args: argparse.Namespace, planned: Planned) -> None:
-    from controller.core import report
+def _planned(judged: Judged) -> tuple[ChainPlan, ChainPlan]:
+    """The full plan of each step and the shown one (`--target`)."""
+    from controller.gitops import chain as use_case
 
-    label, plan = planned.loaded.label, planned.plan
-    if args.output == "json":
-        print(report.dumps(report.plan_json(plan)))
-    elif args.output == "markdown":
-        print(report.plan_markdown(plan, label), end="")
+    full = use_case.plan(judged.chain, judged.sessions, judged.request)
+    return full, use_case.targeted_plan(full, judged.request)
+
+
+def _emit_plan(options: Options, judged: Judged, full: ChainPlan, shown: ChainPlan) -> None:
+    from controller.present import chain as present
+
+    label = judged.loaded.label
+    if options.output == "json":
+        print(_dumps(present.plan_json(shown)))
+    elif options.output == "markdown":
+        print(present.plan_markdown(shown, label), end="")
     else:
-        report.print_plan(plan, _console(args), label, show_all=getattr(args, "all", False))
-    _note_targets(args, planned)
+        present.print_plan(shown, _console(options), label, show_all=options.show_all)
+    _note_targets(options, full, shown)
 
 
-def _note_targets(args: argparse.Namespace, planned: Planned) -> None:
-    if args.target:
-        left = len(planned.full.actions) - len(planned.plan.actions)
+def _note_targets(options: Options, full: ChainPlan, shown: ChainPlan) -> None:
+    if options.targets:
+        total = sum(len(p.plan.actions) for p in full.steps if p.plan is not None)
+        planned = sum(len(p.plan.actions) for p in shown.steps if p.plan is not None)
+        steps = f" in {len(shown.steps)} steps" if len(full.steps) > 1 else ""
         print(
-            f"Targeted: {len(planned.plan.actions)} of {len(planned.full.actions)} pipelines "
-            f"planned; {left} left out. As with Terraform's -target, the config is not wholly "
-            "applied: use it to fix one pipeline, then apply without --target.",
+            f"Targeted: {planned} of {total} pipelines planned{steps}; {total - planned} left "
+            "out. As with Terraform's -target, the config is not wholly applied: use it to "
+            "fix one pipeline, then apply without --target.",
             file=sys.stderr,
         )
 
 
-def cmd_plan(args: argparse.Namespace) -> int:
-    with aws_errors():
-        planned = _plan(args)
-        if planned is None:
-            return EXIT_ERROR
-        if isinstance(planned, Staged):
-            return stages.plan(args, planned.config)
-        _emit_plan(args, planned)
-        if getattr(args, "out", None):
-            _save_plan(args, planned)
-        if planned.plan.refusal or planned.plan.blocked:
-            return EXIT_ERROR  # the plan cannot be applied as a whole
-        return EXIT_CHANGES if planned.plan.has_changes else EXIT_OK
-    return EXIT_ERROR
+def _plan_status(shown: ChainPlan) -> int:
+    if shown.blocked:
+        return EXIT_ERROR  # a step's plan cannot be applied as a whole
+    return EXIT_CHANGES if shown.has_changes else EXIT_OK
 
 
-def _save_plan(args: argparse.Namespace, planned: Planned) -> None:
+def cmd_plan(options: Options) -> int:
+    judged = _judged(options)
+    full, shown = _planned(judged)
+    _emit_plan(options, judged, full, shown)
+    if options.out:
+        _save_plan(options, judged, full, shown)
+    return _plan_status(shown)
+
+
+def _save_plan(options: Options, judged: Judged, full: ChainPlan, shown: ChainPlan) -> None:
+    """A saved plan is of one step: the only one, or the one `--stage` names."""
     from datetime import UTC, datetime
 
     from controller.aws.session import account_of
     from controller.core import planfile
 
-    if planned.plan.refusal:
-        print(f"The plan is refused: nothing was written to {args.out}.", file=sys.stderr)
+    if len(full.steps) != 1:
+        raise UsageError(
+            f"plan --out saves the plan of one step: give --stage NAME (one of "
+            f"{', '.join(s.name for s in judged.chain.steps)})"
+        )
+    step_full = full.steps[0]
+    step_shown = shown.steps[0] if shown.steps else None
+    if step_full.plan is None or step_shown is None or step_shown.plan is None:
+        raise UsageError(f"step {step_full.step.name} has no plan to save: {step_full.problem}")
+    if step_shown.plan.refusal:
+        print(f"The plan is refused: nothing was written to {options.out}.", file=sys.stderr)
         return
     text = planfile.dumps(
-        config=planned.config,
-        config_raw=planned.loaded.raw,
-        source=planned.loaded.label,
-        full=planned.full,
-        shown=planned.plan,
-        targets=args.target or (),
-        allow_delete_all=args.allow_delete_all,
-        account=account_of(planned.aws),
+        config=judged.chain.config,
+        config_raw=judged.loaded.raw,
+        source=judged.loaded.label,
+        full=step_full.plan,
+        shown=step_shown.plan,
+        targets=options.targets,
+        allow_delete_all=options.allow_delete_all,
+        account=account_of(judged.sessions.of(step_full.step)),
         created=datetime.now(UTC),
         controller_version=__version__,
+        step=step_full.step.name,
     )
     try:
-        Path(args.out).write_text(text)
+        Path(str(options.out)).write_text(text)
     except OSError as exc:
-        raise CliError(f"cannot write the plan to {args.out}: {exc.strerror}") from None
+        raise UsageError(f"cannot write the plan to {options.out}: {exc.strerror}") from None
     print(
-        f"Saved the plan to {args.out}. Apply exactly this plan with: "
-        f"mlops-controller apply {args.out}",
+        f"Saved the plan to {options.out}. Apply exactly this plan with: "
+        f"mlops-controller apply {options.out}",
         file=sys.stderr,
     )
 
 
-def cmd_apply(args: argparse.Namespace) -> int:
-    apply_limits(args)  # a bad --parallel or --wait-budget is refused before any AWS call
-    if args.plan_file:
-        return _apply_saved(args)
-    if args.dry_run:
-        return cmd_plan(args)
-    from controller.core import report
-
-    if not args.auto_approve and not _interactive():
-        raise CliError(
+def cmd_apply(options: Options) -> int:
+    if options.plan_file:
+        return _apply_saved(options)
+    if options.dry_run:
+        return cmd_plan(options)
+    if not options.auto_approve and not _interactive():
+        raise UsageError(
             "apply asks for confirmation, and stdin is not a terminal: pass --auto-approve "
             "(as CI does), or save a plan with `plan --out FILE` and apply it with "
             "`apply FILE`"
         )
-    with aws_errors():
-        planned = _plan(args)
-        if planned is None:
+    judged = _judged(options)
+    console = _console(options)
+    confirmed: dict[str, Any] = {}
+    if options.auto_approve:
+        from controller.present import chain as present
+
+        for line in present.policy_lines(judged.chain):
+            console.print(line, markup=False, soft_wrap=True)
+    if options.auto_approve and options.targets:
+        _planned(judged)  # a --target that names no pipeline is refused before any write
+    if not options.auto_approve:
+        from controller.present import chain as present
+
+        full, shown = _planned(judged)
+        present.print_plan(shown, console, judged.loaded.label)
+        _note_targets(options, full, shown)
+        if len(judged.chain.steps) == 1:
+            confirmed = {p.step.name: p.plan for p in shown.steps if p.plan is not None}
+        asks = shown.has_changes or len(judged.chain.steps) > 1
+        if asks and not _confirm(console, _question(options, judged, shown)):
+            console.print("Apply cancelled: nothing was changed.")
             return EXIT_ERROR
-        if isinstance(planned, Staged):
-            return stages.apply(args, planned.config)
-        console = _console(args)
-        report.print_plan(planned.plan, console, planned.loaded.label)
-        _note_targets(args, planned)
-        plan = planned.plan
-        if not (args.auto_approve or plan.refusal or not plan.has_changes):
-            question = (
-                f"Apply these {len(plan.changes)} change(s) in {planned.config.settings.region}"
-                f"{_profile_words(args)}?"
-            )
-            if not _confirm(console, question):
-                console.print("Apply cancelled: nothing was changed.")
-                return EXIT_ERROR
-        return _apply(args, planned.config, plan, planned.aws, console, partial=bool(args.target))
-    return EXIT_ERROR
+    return _promote(options, judged, console, confirmed)
 
 
-def _apply_saved(args: argparse.Namespace) -> int:
-    """`apply FILE`: exactly the saved plan, or a refusal saying what changed since."""
-    from controller.aws.session import account_of
-    from controller.core import config as config_module
-    from controller.core import planfile, report
-    from controller.core.plan import Guards, targeted
-    from controller.gitops import reconcile
-
-    given = [flag for flag, value in _source_flags(args).items() if value]
-    if given:
-        raise CliError(
-            f"apply {args.plan_file} takes the config, settings, targets and guards from the "
-            f"plan file: drop {', '.join(given)}"
+def _question(options: Options, judged: Judged, shown: ChainPlan) -> str:
+    chain = judged.chain
+    if len(chain.steps) == 1:
+        changes = sum(len(p.plan.changes) for p in shown.steps if p.plan is not None)
+        return (
+            f"Apply these {changes} change(s) in {chain.config.settings.region}"
+            f"{options.source.profile_words}?"
         )
+    where = options.stage or " -> ".join(step.name for step in chain.steps)
+    return (
+        f"Promote {str(chain.revision)[:12]} through {where}{options.source.profile_words} "
+        "as far as the gates allow?"
+    )
+
+
+def _promote(options: Options, judged: Judged, console: Console, plans: dict[str, Any]) -> int:
+    """Promote under Ctrl-C protection, print the outcome; the exit status."""
+    from controller.aws.apply import WriteRefused
+    from controller.core.chain import ChainResult
+    from controller.gitops import chain as use_case
+    from controller.gitops import reconcile
+    from controller.present import chain as present
+    from controller.present import report
+
+    config = judged.chain.config
+    stop = StopOnInterrupt()
+    limits = options.limits
+    request = use_case.PromoteRequest(
+        commit=config.revision,
+        actor=_actor(options, config),
+        plan=judged.request,
+        options=lambda c: reconcile.options_for(
+            c,
+            limits.parallel,
+            wait_budget_seconds=limits.wait_budget_seconds,
+            on_progress=report.ProgressLine(console),
+        ),
+        hooks=use_case.printing_hooks(
+            console, judged.chain, planned=bool(plans), quiet=len(judged.chain.steps) == 1
+        ),
+        before_write=stop.gate,
+        repo=_repo_for(options.source, config),
+        allow_older=options.allow_older_commit,
+        plans=plans,
+    )
     try:
-        saved = planfile.loads(Path(args.plan_file).read_text("utf-8"), args.plan_file)
+        with stop:
+            done = use_case.promote(judged.chain, judged.sessions, request)
+    except WriteRefused:
+        if not stop.requested.is_set():
+            raise
+        done = ChainResult(judged.chain, (), interrupted=True)
+    if options.output == "json":
+        print(_dumps(present.result_json(done)))
+    elif options.output == "markdown":
+        print(present.result_markdown(done, judged.loaded.label), end="")
+    present.print_result(done, console, show_all=options.show_all)
+    if stop.requested.is_set():
+        console.print(
+            "Interrupted: no stack operation was started after Ctrl-C; those in flight "
+            "finished. Run apply again to converge.",
+            markup=False,
+        )
+        return EXIT_INTERRUPTED
+    return _apply_status(options, done)
+
+
+def _apply_status(options: Options, done: ChainResult) -> int:
+    if done.failed:
+        return EXIT_ERROR
+    asked = options.stage is not None and not any(r.outcome for r in done.steps)
+    return EXIT_ERROR if asked else EXIT_OK
+
+
+def _apply_saved(options: Options) -> int:
+    """`apply FILE`: exactly the saved plan of its step, or a refusal saying what changed."""
+    from controller.core import config as config_module
+    from controller.core import planfile
+    from controller.core.chain import ChainPlan, StepPlan
+    from controller.gitops import saved as saved_plans
+    from controller.present import chain as present
+
+    given = [flag for flag, value in _source_flags(options).items() if value]
+    if given:
+        raise UsageError(
+            f"apply {options.plan_file} takes the config, settings, targets and guards from "
+            f"the plan file: drop {', '.join(given)}"
+        )
+    name = str(options.plan_file)
+    try:
+        saved = planfile.loads(Path(name).read_text("utf-8"), name)
     except OSError as exc:
-        raise CliError(f"cannot read {args.plan_file}: {exc.strerror}") from None
-    except (planfile.PlanFileError, UnicodeDecodeError) as exc:
-        raise CliError(str(exc)) from None
-    revision = _saved_revision(args, saved)
+        raise UsageError(f"cannot read {name}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(str(exc)) from None
+    revision = saved_plans.revision_of(saved, name)
     result = config_module.load(
         saved.config_text.encode(),
         saved.config_name,
@@ -410,127 +522,53 @@ def _apply_saved(args: argparse.Namespace) -> int:
     )
     if result.config is None:
         _print_diagnostics(result)
-        raise CliError(f"the config in {args.plan_file} is not valid for this mlops-controller")
+        raise UsageError(f"the config in {name} is not valid for this mlops-controller")
     config = replace(result.config, source=saved.source)
-    with aws_errors():
-        aws = _aws(args, config.settings.region)
-        guards = Guards(saved.allow_delete_all, config.settings.max_deletes)
-        full = reconcile.plan_for(config, aws, guards)
-        plan = targeted(full, saved.targets, guards)
-        reason = planfile.stale(saved, full, plan, account_of(aws))
-        if reason:
-            raise CliError(
-                f"the saved plan {args.plan_file} no longer holds: {reason}. Nothing was "
-                "changed: make a new plan"
-            )
-        console = _console(args)
-        report.print_plan(plan, console, f"{saved.source} (saved plan {args.plan_file})")
-        return _apply(args, config, plan, aws, console, partial=bool(saved.targets))
-    return EXIT_ERROR
+    again = saved_plans.replan(saved, config, _aws(options.source, config.settings.region), name)
+    console = _console(options)
+    shown = ChainPlan(again.chain, (StepPlan(again.step, again.plan),))
+    present.print_plan(shown, console, f"{saved.source} (saved plan {name})")
+    loaded = Loaded(result, saved.source, saved.config_text.encode(), None)
+    judged = Judged(loaded, again.chain, again.sessions, again.request)
+    plans = {again.step.name: again.plan}
+    return _promote(replace(options, stage=saved.step), judged, console, plans)
 
 
-def _saved_revision(args: argparse.Namespace, saved: Any) -> str | None:
-    """The saved plan's commit, recorded only when its config is that commit's file."""
-    from controller.gitops import source
-
-    if not saved.revision:
-        return None
-    holds = source.committed_as(".", saved.revision, saved.config_name, saved.config_text)
-    if holds is False:
-        raise CliError(
-            f"the saved plan {args.plan_file} no longer holds: its config is not "
-            f"{saved.config_name} at commit {saved.revision[:12]}. Nothing was changed: make "
-            "a new plan"
-        )
-    if holds is None:
-        print(
-            f"Note: commit {saved.revision[:12]} is not in this directory's repository, so the "
-            "plan's config cannot be checked against it: it is applied as a config without a "
-            "commit, and the ledger records none.",
-            file=sys.stderr,
-        )
-        return None
-    return str(saved.revision)
-
-
-def _source_flags(args: argparse.Namespace) -> dict[str, Any]:
+def _source_flags(options: Options) -> dict[str, Any]:
+    source = options.source
     return {
-        "--config": args.config,
-        "--repo": args.repo,
-        "--ref": args.ref,
-        "--target": args.target,
-        "--allow-delete-all": args.allow_delete_all,
-        "--dry-run": args.dry_run,
-        **{f"--{k.replace('_', '-')}": v for k, v in setting_flags(args).items()},
+        "--config": source.config,
+        "--repo": source.repo,
+        "--ref": source.ref,
+        "--target": options.targets,
+        "--stage": options.stage,
+        "--allow-delete-all": options.allow_delete_all,
+        "--dry-run": options.dry_run,
+        **{f"--{k.replace('_', '-')}": v for k, v in source.flags.items()},
     }
 
 
-def _apply(
-    args: argparse.Namespace, config: Any, plan: Any, aws: Any, console: Any, *, partial: bool
-) -> int:
-    """Apply under Ctrl-C protection, print the outcome; the exit status."""
-    from controller.aws.apply import WriteRefused
-    from controller.core import report
-    from controller.gitops import reconcile
-
-    parallel, budget = apply_limits(args)
-    stop = StopOnInterrupt()
-    try:
-        with stop:
-            outcome = reconcile.apply_shown(
-                config,
-                plan,
-                aws,
-                console,
-                parallel=parallel,
-                wait_budget_seconds=budget,
-                actor=_actor(args, config),
-                before_write=stop.gate,
-                partial=partial,
-                repo=_repo_for(args, config),
-                allow_older=getattr(args, "allow_older_commit", False),
-            )
-    except WriteRefused:
-        if not stop.requested.is_set():
-            raise
-        outcome = None
-    if outcome is not None:
-        if args.output == "json":
-            print(report.dumps(report.apply_json(outcome)))
-        elif args.output == "markdown":
-            print(report.apply_markdown(outcome, config.source), end="")
-        report.print_apply(outcome, console)
-    if stop.requested.is_set():
-        console.print(
-            "Interrupted: no stack operation was started after Ctrl-C; those in flight "
-            "finished. Run apply again to converge.",
-            markup=False,
-        )
-        return EXIT_INTERRUPTED
-    return EXIT_OK if outcome is not None and outcome.ok else EXIT_ERROR
-
-
-def _repo_for(args: argparse.Namespace, config: Any) -> Any:
+def _repo_for(source: Source, config: Config) -> Any:
     """The repository the applied commit comes from, for the stale-commit guard; None for a
     working-tree file or a saved plan applied away from its repository (the guard then
     refuses a commit it cannot compare with the last applied one)."""
-    from controller.gitops import source
+    from controller.gitops import source as git_source
 
     if not config.revision:
         return None
     try:
-        return source.open_repo(getattr(args, "repo", None) or ".")
-    except source.SourceError:
+        return git_source.open_repo(source.repo or ".")
+    except git_source.SourceError:
         return None
 
 
-def _actor(args: argparse.Namespace, config: Any) -> str:
+def _actor(options: Options, config: Config) -> str:
     """Who applies: CodeBuild's initiator, else USER, else the committer (or git user.name)."""
+    from controller.aws.ledger import actor
     from controller.gitops import checkout
-    from controller.gitops.ledger import actor
 
-    config_file = getattr(args, "config", None)
-    where = Path(config_file).parent if config_file else (args.repo or ".")
+    config_file = options.source.config
+    where = Path(config_file).parent if config_file else (options.source.repo or ".")
     return actor(os.environ, checkout.who(where, config.revision))
 
 
@@ -580,41 +618,12 @@ def _interactive() -> bool:
     return sys.stdin is not None and sys.stdin.isatty()
 
 
-def _profile_words(args: argparse.Namespace) -> str:
-    profile = getattr(args, "profile", None) or os.environ.get("AWS_PROFILE")
-    return f" with AWS profile {profile}" if profile else ""
-
-
-def _confirm(console: Any, question: str) -> bool:
+def _confirm(console: Console, question: str) -> bool:
     """Terraform's question: only `yes` goes ahead."""
     console.print(f"{question} Only 'yes' is accepted.", markup=False)
     console.print("Enter a value: ", end="", markup=False)
     answer = sys.stdin.readline()
     return answer.strip() == "yes"
-
-
-def apply_limits(args: argparse.Namespace) -> tuple[int | None, float | None]:
-    """`--parallel` and `--wait-budget`, else `MLOPS_PARALLEL` and `MLOPS_WAIT_BUDGET`."""
-    from controller.gitops.watch import WatchError, parse_interval
-
-    parallel_text = args.parallel or os.environ.get("MLOPS_PARALLEL") or None
-    budget_text = args.wait_budget or os.environ.get("MLOPS_WAIT_BUDGET") or None
-    parallel: int | None = None
-    if parallel_text is not None:
-        if not str(parallel_text).isdigit() or int(parallel_text) < 1:
-            raise CliError(
-                f"--parallel / MLOPS_PARALLEL {parallel_text!r}: expected a whole number of "
-                "operations in flight, at least 1"
-            )
-        parallel = int(parallel_text)
-    try:
-        budget = parse_interval(budget_text) if budget_text else None
-    except WatchError:
-        raise CliError(
-            f"--wait-budget / MLOPS_WAIT_BUDGET {budget_text!r}: expected a duration such as "
-            "45m, 2h or 600 (seconds)"
-        ) from None
-    return parallel, budget
 
 
 def add_limit_options(parser: argparse.ArgumentParser) -> None:
@@ -632,224 +641,262 @@ def add_limit_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def cmd_status(args: argparse.Namespace) -> int:
+# status, history, approve, grants: the chain's records
+
+
+def cmd_status(options: Options) -> int:
     from controller.aws import status
-    from controller.core import report
+    from controller.gitops import chain as use_case
+    from controller.gitops import status as chain_status
+    from controller.present import status as status_view
 
-    with aws_errors():
-        loaded = load_config(args, default_to_git=True)
-        if loaded.config is not None and (loaded.config.stages or args.stage):
-            return stages.status(args, loaded.config)
-        controller_id, region = status.identity(loaded, setting_flags(args))
-        rows = status.collect(_aws(args, region), controller_id)
-        if args.output == "json":
-            print(report.dumps([row.to_json() for row in rows]))
-        else:
-            status.print_table(rows, _console(args), controller_id)
-        return EXIT_OK
-    return EXIT_ERROR
+    loaded = load(options.source, default_to_git=True)
+    if loaded.result.config is not None:
+        config = loaded.result.config
+        home = _aws(options.source, config.settings.region)
+        chain = use_case.judged(config, home)
+        found = chain_status.of_chain(chain, home, options.stage)
+    else:
+        if options.stage:
+            _print_diagnostics(loaded.result)
+            raise ConfigInvalid()
+        controller_id, region = status.identity(loaded.result, options.source.flags)
+        found = chain_status.of_account(_aws(options.source, region), controller_id)
+    if options.output == "json":
+        print(_dumps(status_view.status_json(found)))
+    else:
+        status_view.print_status(found, _console(options))
+    return EXIT_OK if found.ok else EXIT_ERROR
 
 
-def cmd_adopt(args: argparse.Namespace) -> int:
-    """Take ownership of a stack made by other means: show what changes, ask, write tags."""
+def cmd_history(options: Options) -> int:
+    from controller.gitops import chain as use_case
+    from controller.gitops import history
+    from controller.present import history as history_view
+
+    loaded = load(options.source, default_to_git=True)
+    chain = None
+    if loaded.result.config is not None:
+        config = loaded.result.config
+        chain = use_case.judged(config, _aws(options.source, config.settings.region))
+    elif options.stage:
+        _print_diagnostics(loaded.result)
+        raise ConfigInvalid()
+    where = history.identity(loaded.result, options.source.flags)
+    if where is None:
+        raise UsageError("history needs the assets bucket: give --assets-bucket or a valid config")
+    found = history.collect(where, chain, options.stage, options.limit, options.source.profile)
+    if options.output == "json":
+        print(json.dumps(history_view.history_json(found), indent=2))
+    else:
+        history_view.print_history(found, _console(options))
+    return EXIT_OK
+
+
+def cmd_approve(options: Options) -> int:
+    """Record a decision with the caller's own identity (`--profile`, else the environment's
+    credentials): the record's key names who decided."""
+    from controller.core.gates import Decision
+    from controller.gitops import chain as use_case
+
+    config = _valid(load(options.source, default_to_git=True))
+    home = _aws(options.source, config.settings.region)
+    chain = use_case.judged(config, home)
+    if len(chain.steps) == 1:
+        raise StageError(f"--stage {options.stage}: the config has no settings.stages")
+    commit = _full_commit(options) if options.commit else None
+    decision = Decision.REJECTED if options.reject else Decision.APPROVED
+    done = use_case.decide(chain, home, str(options.stage), commit, decision, options.note)
+    when = done.time.strftime("%Y-%m-%d %H:%M:%S UTC")
+    print(f"{decision.value.capitalize()} {done.commit} for {done.stage} as {done.who} at {when}.")
+    if decision is Decision.APPROVED:
+        print(
+            "The next run promotes it (CI's hourly run, or `mlops-controller apply`), once "
+            "every stage before it has applied it completely."
+        )
+    return EXIT_OK
+
+
+def _full_commit(options: Options) -> str:
+    """The commit the user named, in full: from the repository when there is one."""
+    from controller.gitops import source
+
+    text = str(options.commit)
+    try:
+        return str(source.resolve(source.open_repo(options.source.repo or "."), text).hexsha)
+    except source.SourceError:
+        if re.fullmatch(r"[0-9a-f]{40}", text):
+            return text
+        raise StageError(f"--commit {text}: not a commit of the repository") from None
+
+
+def cmd_grants(options: Options) -> int:
+    from controller.core import grants
+
+    config = _valid(load(options.source, default_to_git=False))
+    if not config.stages:
+        raise StageError("the config has no settings.stages")
+    accounts = sorted({s.stage.account_id for s in config.stages if s.stage})
+    settings = config.settings
+    key = settings.assets_kms_key_arn
+    payload = {
+        "stage_accounts": accounts,
+        "assets_bucket_policy_statement": grants.bucket_statement(settings.assets_bucket, accounts),
+        "ecr_repository_policy_statement": grants.repository_statement(accounts),
+        "assets_kms_key_arn": key,
+        "kms_key_policy_statement": grants.key_statement(accounts, settings.region),
+        # What the blueprints already give the stacks' roles; for roles of your own.
+        "stage_role_kms_statement": grants.role_statement(key) if key else None,
+    }
+    print(json.dumps(payload, indent=2))
+    return EXIT_OK
+
+
+# adopt, ci, bootstrap, watch, demo
+
+
+def cmd_adopt(options: Options) -> int:
+    """Take ownership of a stack made by other means: show what changes, ask, write tags. The
+    stack is looked for in every step of the chain that deploys the pipeline (`--stage`)."""
     from controller.aws import adopt
-    from controller.core import report
     from controller.core.render import render
+    from controller.gitops import chain as use_case
+    from controller.present import adopt as adopt_view
+    from controller.present import report
 
-    if not args.auto_approve and not _interactive():
-        raise CliError(
+    if not options.auto_approve and not _interactive():
+        raise UsageError(
             "adopt asks for confirmation, and stdin is not a terminal: pass --auto-approve"
         )
-    loaded = load(args, default_to_git=True)
-    config = loaded.result.config
-    if config is None:
-        _print_diagnostics(loaded.result)
-        return EXIT_ERROR
-    pipeline = _pipeline_named(config, args.name)
-    settings = config.settings
+    config = _valid(load(options.source, default_to_git=True))
+    home = _aws(options.source, config.settings.region)
+    chain = use_case.judged(config, home)
+    step, pipeline = _pipeline_named(chain, options.name, options.stage)
+    assert step.config is not None
+    settings = step.config.settings
     console = report.console()
-    with aws_errors():
-        aws = _aws(args, settings.region)
-        try:
-            adoption = adopt.inspect(
-                aws, render(pipeline, settings), settings.controller_id, force=args.force
-            )
-            if adoption.already_owned:
-                console.print(f"{pipeline.stack_name} is managed by this controller already.")
-                return EXIT_OK
-            adopt.print_adoption(adoption, console)
-            if not args.auto_approve and not _confirm(console, "Write these tags?"):
-                console.print("Adopt cancelled: nothing was changed.")
-                return EXIT_ERROR
-            adopt.adopt(
-                aws,
-                adoption,
-                settings.assets_bucket,
-                settings.controller_id,
-                on_event=lambda event: report.print_event(event, console),
-            )
-        except adopt.AdoptError as exc:
-            raise CliError(str(exc)) from None
-        console.print(
-            f"Adopted {pipeline.stack_name}: this controller now plans and applies it.",
-            markup=False,
-        )
+    aws = use_case.Sessions(home, config).of(step)
+    adoption = adopt.inspect(
+        aws, render(pipeline, settings), settings.controller_id, force=options.force
+    )
+    if adoption.already_owned:
+        console.print(f"{pipeline.stack_name} is managed by this controller already.")
         return EXIT_OK
-    return EXIT_ERROR
+    adopt_view.print_adoption(adoption, console)
+    if not options.auto_approve and not _confirm(console, "Write these tags?"):
+        console.print("Adopt cancelled: nothing was changed.")
+        return EXIT_ERROR
+    adopt.adopt(
+        aws,
+        adoption,
+        settings.assets_bucket,
+        settings.controller_id,
+        on_event=lambda event: report.print_event(event, console),
+    )
+    console.print(
+        f"Adopted {pipeline.stack_name}: this controller now plans and applies it.",
+        markup=False,
+    )
+    return EXIT_OK
 
 
-def _pipeline_named(config: Any, name: str) -> Any:
-    """The pipeline whose stack or model is `name`; one, or a CliError naming the choices."""
+def _pipeline_named(chain: Chain, name: str, stage: str | None) -> tuple[Any, Any]:
+    """The step and pipeline whose stack or model is `name`: one, or an error naming the
+    choices. Without `--stage`, the first step that deploys it."""
     import difflib
 
-    found = [p for p in config.pipelines if name in (p.stack_name, p.name)]
-    if len(found) == 1:
-        return found[0]
-    if found:
-        choices = ", ".join(p.stack_name for p in found)
-        raise CliError(f"{name!r} names {len(found)} pipelines: give the stack name ({choices})")
-    known = [p.stack_name for p in config.pipelines] + [p.name for p in config.pipelines]
+    candidates = [s for s in chain.only(stage) if s.config is not None]
+    for step in candidates:
+        assert step.config is not None
+        found = [p for p in step.config.pipelines if name in (p.stack_name, p.name)]
+        if len(found) == 1:
+            return step, found[0]
+        if found:
+            choices = ", ".join(p.stack_name for p in found)
+            raise UsageError(
+                f"{name!r} names {len(found)} pipelines: give the stack name ({choices})"
+            )
+    known = sorted(
+        {
+            x
+            for s in candidates
+            if s.config
+            for p in s.config.pipelines
+            for x in (p.stack_name, p.name)
+        }
+    )
     close = difflib.get_close_matches(name, known, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
-    raise CliError(
-        f"{name!r} is no pipeline of {config.source}{hint} (adopt a stack by adding its "
+    raise UsageError(
+        f"{name!r} is no pipeline of {chain.config.source}{hint} (adopt a stack by adding its "
         "pipeline to the config first: the config says what the stack should be)"
     )
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    from controller.cli import demo
+def cmd_ci(options: Options) -> int:
+    from controller.gitops import ci
+    from controller.present import report
 
-    return demo.run(keep=args.keep, workdir=args.workdir, stages=args.stages)
-
-
-def cmd_ci(args: argparse.Namespace) -> int:
-    from controller.core import report
-    from controller.core.redact import redact
-    from controller.gitops import ci, source
-    from controller.gitops.providers import HostError
-
-    try:
-        context = ci.context_from(os.environ)
-    except ci.CiContextError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    parallel, budget = apply_limits(args)
-    options = ci.CiOptions(
-        Path(args.repo),
-        args.config_path,
-        Path(args.artifacts),
-        setting_flags(args),
+    context = ci.context_from(os.environ)
+    settings = ci.CiOptions(
+        Path(str(options.source.repo or ".")),
+        options.source.config_path,
+        Path(options.artifacts),
+        options.source.flags,
         os.environ,
-        local_aws=aws_defaults(args),
-        parallel=parallel,
-        wait_budget_seconds=budget,
+        local_aws=aws_defaults(options.source),
+        parallel=options.limits.parallel,
+        wait_budget_seconds=options.limits.wait_budget_seconds,
     )
-    with aws_errors():
-        try:
-            return ci.run(context, options, report.console())
-        except (source.SourceError, HostError) as exc:
-            print(redact(str(exc)), file=sys.stderr)
-    return EXIT_ERROR
+    return ci.run(context, settings, report.console())
 
 
-def cmd_history(args: argparse.Namespace) -> int:
-    from controller.gitops import history
-
-    with aws_errors():
-        loaded = load_config(args, default_to_git=True)
-        if loaded.config is not None and (loaded.config.stages or args.stage):
-            return stages.history(args, loaded.config)
-        identity = history.identity(loaded, setting_flags(args))
-        if identity is None:
-            print(
-                "error: history needs the assets bucket: give --assets-bucket or a valid config",
-                file=sys.stderr,
-            )
-            return EXIT_ERROR
-        records = history.read(identity, args.limit, profile=args.profile)
-        if args.output == "json":
-            print(json.dumps([r.to_json() for r in records], indent=2))
-        else:
-            unfinished = history.unfinished(identity)
-            if unfinished is not None:
-                history.print_unfinished(unfinished, _console(args))
-            history.print_table(records, _console(args), identity)
-        return EXIT_OK
-    return EXIT_ERROR
-
-
-def cmd_bootstrap(args: argparse.Namespace) -> int:
-    from controller.core import report
+def cmd_bootstrap(options: Options) -> int:
     from controller.gitops import bootstrap, wheel
+    from controller.present import report
 
     console = report.console()
-    with aws_errors():
-        try:
-            values = bootstrap.parameters(args.notification_email, args.parameter)
-            built = wheel.Wheel.read(Path(args.wheel)) if args.wheel else wheel.this_controller()
-            console.print(
-                f"Controller wheel {built.filename} (sha256 {built.sha256}).", soft_wrap=True
-            )
-            done = bootstrap.deploy(
-                _aws(args, args.region),
-                args.stack_name,
-                values,
-                on_event=lambda event: report.print_event(event, console),
-                wheel=built,
-            )
-        except (bootstrap.BootstrapError, wheel.WheelError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return EXIT_ERROR
-        console.print(f"Stack {done.stack_name} {done.verb} ({done.status}).")
-        if done.published:
-            console.print(f"The build installs {done.published}", markup=False, soft_wrap=True)
-        for key, value in sorted(done.outputs.items()):
-            console.print(f"  {key}: {value}", markup=False, soft_wrap=True)
-        return EXIT_OK
-    return EXIT_ERROR
-
-
-def cmd_watch(args: argparse.Namespace) -> int:
-    from controller.core import report
-    from controller.core.redact import redact
-    from controller.gitops import watch
-
-    parallel, budget = apply_limits(args)
-    options = watch.WatchOptions(
-        args.repo,
-        args.branch,
-        args.config_path,
-        Path(args.cache_dir) if args.cache_dir else watch.DEFAULT_CACHE,
-        setting_flags(args),
-        os.environ,
-        local_aws=aws_defaults(args),
-        parallel=parallel,
-        wait_budget_seconds=budget,
+    values = bootstrap.parameters(options.notification_email, options.parameters)
+    built = wheel.Wheel.read(Path(options.wheel)) if options.wheel else wheel.this_controller()
+    console.print(f"Controller wheel {built.filename} (sha256 {built.sha256}).", soft_wrap=True)
+    done = bootstrap.deploy(
+        _aws(options.source, options.source.flags.get("region")),
+        options.stack_name,
+        values,
+        on_event=lambda event: report.print_event(event, console),
+        wheel=built,
     )
-    try:
-        interval = watch.parse_interval(args.interval)
-        return watch.watch(options, interval, report.console(), once=args.once)
-    except watch.WatchError as exc:
-        print(redact(f"error: {exc}"), file=sys.stderr)
-    return EXIT_ERROR
+    console.print(f"Stack {done.stack_name} {done.verb} ({done.status}).")
+    if done.published:
+        console.print(f"The build installs {done.published}", markup=False, soft_wrap=True)
+    for key, value in sorted(done.outputs.items()):
+        console.print(f"  {key}: {value}", markup=False, soft_wrap=True)
+    return EXIT_OK
 
 
-@contextlib.contextmanager
-def aws_errors() -> Iterator[None]:
-    """Turn "cannot reach AWS" into one line and exit 1, never a traceback."""
-    from botocore.exceptions import BotoCoreError, ClientError
-    from botocore.parsers import ResponseParserError
+def cmd_watch(options: Options) -> int:
+    from controller.gitops import watch
+    from controller.present import report
 
-    from controller.core.redact import redact
-    from controller.gitops.ledger import LedgerError
+    settings = watch.WatchOptions(
+        str(options.source.repo),
+        options.branch,
+        options.source.config_path,
+        Path(options.cache_dir) if options.cache_dir else watch.DEFAULT_CACHE,
+        options.source.flags,
+        os.environ,
+        local_aws=aws_defaults(options.source),
+        parallel=options.limits.parallel,
+        wait_budget_seconds=options.limits.wait_budget_seconds,
+    )
+    interval = watch.parse_interval(options.interval)
+    return watch.watch(settings, interval, report.console(), once=options.once)
 
-    try:
-        yield
-    except (ClientError, BotoCoreError, ResponseParserError) as exc:
-        print(redact(f"error: AWS call failed: {exc}"), file=sys.stderr)
-    except LedgerError as exc:
-        print(redact(f"error: {exc}"), file=sys.stderr)
+
+def cmd_demo(options: Options) -> int:
+    from controller.cli import demo
+
+    return demo.run(keep=options.keep, workdir=options.workdir, stages=options.stages)
 
 
 def _add_plan_options(parser: argparse.ArgumentParser) -> None:
@@ -872,7 +919,7 @@ def _add_plan_options(parser: argparse.ArgumentParser) -> None:
         help="also run CloudFormation drift detection on the managed stacks (slower: "
         "it reads every resource; scheduled ci runs always do)",
     )
-    stages.add_stage_option(parser)
+    add_stage_option(parser)
 
 
 def _add_approval_option(parser: argparse.ArgumentParser) -> None:
@@ -943,11 +990,14 @@ def build_parser() -> argparse.ArgumentParser:
     apply.add_argument("--dry-run", action="store_true", help="only plan")
     add_limit_options(apply)
     add_output_option(apply, "json", "markdown")
+    apply.add_argument(
+        "--all", action="store_true", help="list unchanged stacks in the summary too"
+    )
     apply.set_defaults(handler=cmd_apply)
 
     status_cmd = commands.add_parser("status", help="every managed pipeline and its state")
     add_source_options(status_cmd)
-    stages.add_stage_option(status_cmd)
+    add_stage_option(status_cmd)
     add_output_option(status_cmd, "json")
     status_cmd.set_defaults(handler=cmd_status)
 
@@ -960,6 +1010,7 @@ def build_parser() -> argparse.ArgumentParser:
     adopt_cmd.add_argument(
         "--force", action="store_true", help="adopt a stack another controller manages"
     )
+    add_stage_option(adopt_cmd)
     adopt_cmd.set_defaults(handler=cmd_adopt)
 
     ci_cmd = commands.add_parser(
@@ -990,7 +1041,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     history_cmd = commands.add_parser("history", help="past applies from the ledger, newest first")
     add_source_options(history_cmd)
-    stages.add_stage_option(history_cmd)
+    add_stage_option(history_cmd)
     add_output_option(history_cmd, "json")
     history_cmd.add_argument("--limit", type=int, default=20, metavar="N")
     history_cmd.set_defaults(handler=cmd_history)
@@ -1038,7 +1089,25 @@ def build_parser() -> argparse.ArgumentParser:
     add_limit_options(watch_cmd)
     watch_cmd.set_defaults(handler=cmd_watch)
 
-    stages.add_commands(commands, add_source_options)
+    approve = commands.add_parser(
+        "approve", help="approve (or reject) a commit for a stage that waits for approval"
+    )
+    add_source_options(approve)
+    approve.add_argument("--stage", required=True, help="the stage to approve the commit for")
+    approve.add_argument(
+        "--commit",
+        metavar="SHA",
+        help="the commit (default: the one waiting there, the newest the stage before applied)",
+    )
+    approve.add_argument("--reject", action="store_true", help="reject it instead (final)")
+    approve.add_argument("--note", default="", help="why, recorded with the decision")
+    approve.set_defaults(handler=cmd_approve)
+
+    grants_cmd = commands.add_parser(
+        "grants", help="the policy statements stage accounts need on the orchestrator's assets"
+    )
+    add_source_options(grants_cmd)
+    grants_cmd.set_defaults(handler=cmd_grants)
     bump.add_command(commands, add_aws_options)
 
     demo = commands.add_parser("demo", help="the GitOps story on an embedded AWS emulator")
@@ -1054,22 +1123,49 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; every error a user can meet ends here, as one line (and, with
+    `--output json`, as a JSON value), never as a traceback."""
+    from controller.core.chain import JSON_VERSION
+    from controller.core.redact import redact
+
     args = build_parser().parse_args(argv)
     handler: Command = args.handler
     stdout, sys.stdout = sys.stdout, _Stdout(sys.stdout)
+    output = vars(args).get("output", "text")
     try:
-        return handler(args)
-    except CliError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        return handler(Options.of(args))
+    except ConfigInvalid:
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:
+        error = _controller_error(exc)
+        if error is None:
+            raise
+        refusal = error.refusal()
+        print(redact(f"error: {refusal.message}"), file=sys.stderr)
+        if output == "json":
+            document = {"version": JSON_VERSION, "error": refusal.to_json()}
+            print(redact(json.dumps(document, indent=2)))
+        return EXIT_ERROR
     finally:
         guarded, sys.stdout = sys.stdout, stdout
         guarded.flush()
         if isinstance(guarded, _Stdout) and guarded.closed_early:
             print("note: standard output was closed early; the rest was dropped", file=sys.stderr)
+
+
+def _controller_error(exc: Exception) -> ControllerError | None:
+    """The one root: a ControllerError, or the AWS SDK's error wrapped as one (without
+    importing botocore for a command that never loaded it)."""
+    if isinstance(exc, ControllerError):
+        return exc
+    if "botocore" not in sys.modules:
+        return None
+    from controller.aws.errors import wrapped
+
+    return wrapped(exc)
 
 
 class _Stdout:

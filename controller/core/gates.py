@@ -12,10 +12,9 @@ The rules:
 - a rejection of that commit for that stage, or a failed stage, stops the promotion there;
 - a stage with `promote_after` passes a commit on only once it has run there, clean, for the
   soak (`verify`): its alarms OK and no monitoring violations. Evidence comes from AWS; the
-  verdict, once it holds, is recorded (`Outcome.VERIFIED`) and is not asked again.
+  verdict, once it holds, is recorded (`PromotionOutcome.VERIFIED`) and is not asked again.
 
-The chain itself (`steps`) is the orchestrator's own step (its image builders) followed by
-every stage of `settings.stages`.
+The chain itself is `controller.core.chain`.
 """
 
 from __future__ import annotations
@@ -26,13 +25,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from controller.core.config.model import Config, PromoteAfter, Stage
-from controller.core.config.stages import ORCHESTRATOR
+from controller.core.config.model import PromoteAfter, Stage
 from controller.core.plan import Action, Plan
 from controller.core.results import ApplyResult
 
 
-class Outcome(StrEnum):
+class PromotionOutcome(StrEnum):
     """What one attempt to bring a commit to a stage did."""
 
     APPLIED = "applied"
@@ -57,7 +55,7 @@ class Decision(StrEnum):
 class Promotion:
     stage: str
     commit: str
-    outcome: Outcome
+    outcome: PromotionOutcome
     time: datetime
     actor: str = ""
     message: str = ""
@@ -215,7 +213,7 @@ def verified_before(stage: Stage | None, records: Sequence[Promotion], commit: s
     must be evaluated (or the stage has no `promote_after`: then None too, nothing to do)."""
     if stage is None or stage.promote_after is None:
         return None
-    done = [r for r in records if r.commit == commit and r.outcome is Outcome.VERIFIED]
+    done = [r for r in records if r.commit == commit and r.outcome is PromotionOutcome.VERIFIED]
     if done:
         first = min(done, key=lambda r: r.time)
         return Gate(GateState.OPEN, f"verified in {stage.name} at {_when(first.time)}")
@@ -224,7 +222,9 @@ def verified_before(stage: Stage | None, records: Sequence[Promotion], commit: s
 
 def arrival(records: Sequence[Promotion], commit: str) -> datetime | None:
     """When the stage first applied `commit` completely: the soak starts there."""
-    applied = [r.time for r in records if r.commit == commit and r.outcome is Outcome.APPLIED]
+    applied = [
+        r.time for r in records if r.commit == commit and r.outcome is PromotionOutcome.APPLIED
+    ]
     return min(applied, default=None)
 
 
@@ -249,77 +249,17 @@ def settled(plan: Plan) -> bool:
     return True
 
 
-def outcome(result: ApplyResult, verified: Plan | None) -> Outcome:
+def outcome(result: ApplyResult, verified: Plan | None) -> PromotionOutcome:
     """An apply's outcome for promotion; `verified` is a plan made after it (None when the
     plan before it was settled already, so nothing was written)."""
     if result.refusal:
-        return Outcome.REFUSED
+        return PromotionOutcome.REFUSED
     if not result.ok:
-        return Outcome.FAILED
+        return PromotionOutcome.FAILED
     if verified is not None and not settled(verified):
-        return Outcome.INCOMPLETE
-    return Outcome.APPLIED
+        return PromotionOutcome.INCOMPLETE
+    return PromotionOutcome.APPLIED
 
 
 def _when(time: datetime) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-# The chain of steps a commit goes through
-
-
-class StageError(Exception):
-    """A request about stages that cannot be met; the message says why and what to do."""
-
-
-@dataclass(frozen=True)
-class Step:
-    """One account a commit goes through: the orchestrator's own, or a stage."""
-
-    name: str
-    config: Config
-    previous: str | None
-    """The step before it, which must have applied a commit completely first."""
-
-    @property
-    def stage(self) -> Stage | None:
-        return self.config.stage
-
-
-def steps(config: Config, only: str | None = None) -> tuple[Step, ...]:
-    """The orchestrator's step, then every stage in order; with `only`, that one."""
-    chain = [Step(ORCHESTRATOR, config, None)]
-    for part in config.stages:
-        assert part.stage is not None
-        chain.append(Step(part.stage.name, part, chain[-1].name))
-    if only is None:
-        return tuple(chain)
-    chosen = [s for s in chain if s.name == only]
-    if not chosen:
-        names = ", ".join(s.name for s in chain)
-        raise StageError(f"--stage {only}: no such stage; expected one of {names}")
-    return tuple(chosen)
-
-
-@dataclass(frozen=True)
-class StagePlan:
-    step: Step
-    plan: Plan | None
-    problem: str = ""
-    """Why there is no plan: the stage's role cannot be assumed."""
-
-
-@dataclass(frozen=True)
-class StageRun:
-    """What one run did at one step: the gate it met, and the apply when the gate was open."""
-
-    step: Step
-    gate: Gate
-    outcome: Outcome | None = None
-    plan: Plan | None = None
-    result: ApplyResult | None = None
-    message: str = ""
-
-    @property
-    def failed(self) -> bool:
-        return self.outcome in (Outcome.FAILED, Outcome.REFUSED, Outcome.UNREACHABLE)

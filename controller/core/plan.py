@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from controller.core import replacement, rollout, template_diff
 from controller.core.drift import DELETED, ResourceDrift, StackDrift
+from controller.core.errors import UsageError
 from controller.core.pipelines import KINDS, Family
 from controller.core.redact import redact
 from controller.core.replacement import Replacement
@@ -534,7 +535,7 @@ def _ordered(actions: Sequence[PlannedAction]) -> tuple[PlannedAction, ...]:
     )
 
 
-class TargetError(ValueError):
+class TargetError(UsageError):
     """A `--target` that names no pipeline of the plan; the message lists each one."""
 
 

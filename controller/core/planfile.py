@@ -19,6 +19,8 @@ from datetime import datetime
 from typing import Any
 
 from controller.core.config.model import Config
+from controller.core.config.stages import ORCHESTRATOR
+from controller.core.errors import UsageError
 from controller.core.plan import Plan
 from controller.core.stacks import DeployedStack
 
@@ -27,7 +29,7 @@ VERSION = 2
 """2: the digest covers every field (issue 19); a file of format 1 is refused, not trusted."""
 
 
-class PlanFileError(Exception):
+class PlanFileError(UsageError):
     """A plan file that cannot be read, or one whose plan no longer holds; says why."""
 
 
@@ -74,6 +76,8 @@ class SavedPlan:
     """Stack name -> action, of the (targeted) plan that was shown."""
     created: str = ""
     controller_version: str = ""
+    step: str = ORCHESTRATOR
+    """The step of the chain the plan is of (saved plans are keyed by step)."""
 
 
 def seen(plan: Plan) -> tuple[StackState, ...]:
@@ -98,8 +102,10 @@ def dumps(
     account: str | None,
     created: datetime,
     controller_version: str,
+    step: str = ORCHESTRATOR,
 ) -> str:
-    """The file for `shown` (the plan after `--target`), made from the `full` plan."""
+    """The file for `shown` (the plan after `--target`) of one step of the chain, made from
+    the `full` plan; `config` is the commit's whole config (the step is made again from it)."""
     document = {
         "format": FORMAT,
         "version": VERSION,
@@ -107,6 +113,7 @@ def dumps(
         "controller_version": controller_version,
         "revision": config.revision,
         "source": source,
+        "step": step,
         "account": account,
         "region": config.settings.region,
         "config": {
@@ -114,7 +121,7 @@ def dumps(
             "sha256": hashlib.sha256(config_raw).hexdigest(),
             "text": config_raw.decode("utf-8-sig"),
         },
-        "settings": {k: v for k, v in asdict(config.settings).items() if v is not None},
+        "settings": _settings(config),
         "targets": list(targets),
         "allow_delete_all": allow_delete_all,
         "spec_hashes": spec_hashes(full),
@@ -124,6 +131,14 @@ def dumps(
     }
     document["digest"] = digest(document)
     return json.dumps(document, indent=2, sort_keys=False) + "\n"
+
+
+def _settings(config: Config) -> dict[str, Any]:
+    """The effective settings, to load the config again as it was; the policy settings only
+    as the operator overrode them (the policy in force decides the rest when applying)."""
+    settings = {k: v for k, v in asdict(config.settings).items() if v is not None}
+    settings.pop("max_deletes", None)
+    return {**settings, **config.policy.overrides}
 
 
 def digest(document: Mapping[str, Any]) -> str:
@@ -173,6 +188,7 @@ def loads(text: str, name: str) -> SavedPlan:
             actions={str(k): str(v) for k, v in data["actions"].items()},
             created=str(data.get("created", "")),
             controller_version=str(data.get("controller_version", "")),
+            step=str(data.get("step", ORCHESTRATOR)),
         )
     except (KeyError, TypeError, AttributeError) as exc:
         raise PlanFileError(f"{name}: not a plan file (missing or malformed {exc})") from None

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
 
 import yaml
-from botocore.exceptions import ClientError
 
-from controller.aws.discover import describe
+from controller.aws import stack_deploy
 from controller.aws.session import Aws
-from controller.aws.waiting import POLL_SECONDS, wait_until_settled
+from controller.aws.waiting import POLL_SECONDS
+from controller.core.errors import DeployError
 from controller.core.events import EventSink
 from controller.core.render import model_group_name
 from controller.gitops.wheel import Wheel
@@ -29,7 +28,7 @@ DONE = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
 UNUSABLE = ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED", "UPDATE_ROLLBACK_FAILED")
 
 
-class BootstrapError(Exception):
+class BootstrapError(DeployError):
     """Bad parameters or a stack that did not deploy; the message says which and why."""
 
 
@@ -88,64 +87,49 @@ def deploy(
     With a `wheel`, publish it and point the build at it: before the update when the assets
     bucket exists already, right after the create otherwise (no build runs before a push).
     """
-    cfn = aws.client("cloudformation")
-    existing = describe(cfn, stack_name)
-    if existing is not None and existing.status in UNUSABLE:
+    found = stack_deploy.existing(aws, stack_name)
+    if found is not None and found.status in UNUSABLE:
         raise BootstrapError(
-            f"stack {stack_name} is {existing.status} and cannot be updated: "
+            f"stack {stack_name} is {found.status} and cannot be updated: "
             "delete it (aws cloudformation delete-stack) and run bootstrap again"
         )
-    if wheel is None and existing is None:
+    if wheel is None and found is None:
         raise BootstrapError("a new stack needs the controller's wheel to publish")
     values = dict(values)
     published = ""
-    bucket = (existing.outputs.get("AssetsBucket") if existing else None) or values.get(
+    bucket = (found.outputs.get("AssetsBucket") if found else None) or values.get(
         "ExistingS3Bucket"
     )
     if wheel is not None:
         values |= {"ControllerWheelKey": wheel.key, "ControllerWheelSha256": wheel.sha256}
         if bucket:
             published = publish(aws, bucket, wheel)
-    previous = existing.parameters if existing else {}
+    previous = found.parameters if found else {}
     if "ModelPackageGroupName" not in values and not previous.get("ModelPackageGroupName"):
         values["ModelPackageGroupName"] = model_group_name(stack_name)
-    since = datetime.now(UTC) - timedelta(seconds=5)
-    request: dict[str, Any] = {
-        "StackName": stack_name,
-        "TemplateBody": template_text(),
-        "Capabilities": ["CAPABILITY_IAM"],
-        "Parameters": _boto_parameters(values, existing.parameters if existing else {}),
-    }
-    if existing is None:
-        stack_id = cfn.create_stack(**request)["StackId"]
-        verb = "created"
-    else:
-        try:
-            stack_id = cfn.update_stack(**request)["StackId"]
-        except ClientError as exc:
-            if "No updates are to be performed" not in str(exc):
-                raise
-            return Bootstrapped(
-                stack_name, existing.status, "unchanged", existing.outputs, published
-            )
-        verb = "updated"
-    settled = wait_until_settled(
-        cfn, stack_id, stack_name, since, on_event, poll_seconds=poll_seconds
+    done = stack_deploy.deploy(
+        aws,
+        stack_name,
+        template_text(),
+        _boto_parameters(values, found.parameters if found else {}),
+        on_event,
+        create=found is None,
+        poll_seconds=poll_seconds,
     )
-    if settled.stack is None or settled.status not in DONE:
-        reason = settled.failure_reason or "no reason given"
-        raise BootstrapError(f"stack {stack_name} ended {settled.status}: {reason}")
-    outputs = settled.stack.outputs
+    if done.verb == "unchanged" and found is not None:
+        return Bootstrapped(stack_name, found.status, "unchanged", found.outputs, published)
+    if not done.settled or done.status not in DONE:
+        reason = done.failure_reason or "no reason given"
+        raise BootstrapError(f"stack {stack_name} ended {done.status}: {reason}")
+    outputs = dict(done.outputs)
     if wheel is not None and not published:
         published = publish(aws, outputs["AssetsBucket"], wheel)
-    return Bootstrapped(stack_name, settled.status, verb, outputs, published)
+    return Bootstrapped(stack_name, done.status, done.verb, outputs, published)
 
 
 def publish(aws: Aws, bucket: str, wheel: Wheel) -> str:
     """The wheel under its content-addressed key; writing it again changes nothing."""
-    aws.client("s3").put_object(
-        Bucket=bucket, Key=wheel.key, Body=wheel.body, ContentType="application/zip"
-    )
+    stack_deploy.put_file(aws, bucket, wheel.key, wheel.body, "application/zip")
     return f"s3://{bucket}/{wheel.key}"
 
 

@@ -18,10 +18,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import git
-from botocore.exceptions import BotoCoreError, ClientError
 from gitdb.base import IStream
 
 from controller.aws import registry
+from controller.aws.errors import wrapped
 from controller.core import pins
 from controller.core.config import document
 from controller.core.render import short_hash
@@ -81,7 +81,9 @@ def bump(repo: git.Repo, config_path: str, approved: Approved, base: str = "HEAD
     for group in sorted({p.package.group_arn for p in found}):
         try:
             approved_of[group] = approved(group)
-        except (ClientError, BotoCoreError):
+        except Exception as exc:
+            if wrapped(exc) is None:
+                raise
             unreadable.append(group)  # one group's failure never stops the others
     bumps = tuple(pins.plan(found, approved_of))
     if not bumps:

@@ -10,7 +10,6 @@ a commit older than the last applied one is never applied: a late build cannot r
 from __future__ import annotations
 
 import functools
-import hashlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,20 +17,23 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-from rich.console import Console
+import git
 
+from controller.aws import codecommit
+from controller.aws.ledger import actor as ledger_actor
 from controller.aws.session import Aws
 from controller.core import config as config_module
-from controller.core import report, webhook
-from controller.core.config.model import Config
+from controller.core import webhook
+from controller.core.chain import Chain, ChainPlan
 from controller.core.config.settings import AwsDefaults
 from controller.core.diagnostics import Diagnostic
-from controller.core.plan import Plan
+from controller.core.errors import UsageError
 from controller.core.redact import redact
 from controller.gitops import artifacts, reconcile, source
-from controller.gitops.ledger import actor as ledger_actor
-from controller.gitops.providers import CommitStatus, hosts
+from controller.gitops import chain as use_case
+from controller.gitops.providers import CommitStatus, hosts, stage_context
+from controller.present import Console, report
+from controller.present import chain as present
 
 MARKER = "<!-- mlops-controller plan -->"
 """Hidden in every plan comment, so a later build edits it instead of adding another."""
@@ -45,7 +47,7 @@ class Event(StrEnum):
     SCHEDULE = "schedule"
 
 
-class CiContextError(Exception):
+class CiContextError(UsageError):
     """The build's environment does not describe a run; the message names each variable."""
 
 
@@ -134,7 +136,12 @@ def context_from(environ: Mapping[str, str]) -> CiContext:
 
 
 def run(context: CiContext, options: CiOptions, console: Console, aws: Aws | None = None) -> int:
-    """Exit status: 0 done (or nothing to do), 1 invalid config, refused, blocked or failed."""
+    """Exit status: 0 done (or nothing to do), 1 invalid config, refused, blocked or failed.
+
+    A push to the deployment branch (and the hourly run) promotes the commit through the
+    chain as far as the gates allow, so an approval that arrived since the last run is acted
+    on by the next one; a push elsewhere plans every step; a pull request is commented with
+    the plan of every step."""
     repo = source.open_repo(options.repo_dir)
     text = source.read_git(repo.working_dir, context.commit, options.config_path)
     loaded = config_module.load(
@@ -157,12 +164,10 @@ def run(context: CiContext, options: CiOptions, console: Console, aws: Aws | Non
     config = loaded.config
     for warning in config.warnings:
         _say(console, warning.format())
-    if config.stages:
-        from controller.gitops import staged_ci  # it builds on this module
-
-        return staged_ci.run(context, options, console, aws, config)
+    chain = use_case.judged(config, aws)
+    sessions = use_case.Sessions(aws, config)
     if context.event is Event.PULL_REQUEST:
-        return _pull_request(context, options, console, aws, config)
+        return _pull_request(context, options, console, chain, sessions)
     branch = context.branch or config.settings.deployment_branch
     if branch != config.settings.deployment_branch:
         _say(
@@ -170,65 +175,101 @@ def run(context: CiContext, options: CiOptions, console: Console, aws: Aws | Non
             f"Push to {branch}, not to the deployment branch "
             f"{config.settings.deployment_branch}: planning only.",
         )
-        return _plan_only(options, console, aws, config)
-    committer = str(repo.commit(context.commit).committer.name or "")
-    return _deploy(context, options, console, aws, config, committer)
+        return _plan_status(_planned(options, console, chain, sessions))
+    return _promote(context, options, console, chain, sessions, repo)
 
 
-def _deploy(
+def _promote(
     context: CiContext,
     options: CiOptions,
     console: Console,
-    aws: Aws,
-    config: Config,
-    committer: str,
+    chain: Chain,
+    sessions: use_case.Sessions,
+    repo: git.Repo,
 ) -> int:
-    ledger = reconcile.ledger_for(config, aws)
-    repo = source.open_repo(options.repo_dir)
+    ledger = reconcile.ledger_for(chain.config, sessions.home)
     early = reconcile.stale(ledger, context.commit, repo)
     if early is not None:
         # Only a shortcut that spares planning a late build: apply_plan decides under the lease.
         _say(console, early.message)
         return 0 if early.superseded else 1
-    plan = _planned(options, console, aws, config, detect_drift=context.event is Event.SCHEDULE)
-    result = reconcile.apply_shown(
-        config,
-        plan,
-        aws,
-        console,
-        parallel=options.parallel,
-        wait_budget_seconds=options.wait_budget_seconds,
-        ledger=ledger,
+    committer = str(repo.commit(context.commit).committer.name or "")
+    for line in present.policy_lines(chain):
+        _say(console, line)
+    request = use_case.PromoteRequest(
+        commit=context.commit,
         actor=ledger_actor(options.environ, committer),
+        plan=use_case.PlanRequest(detect_drift=context.event is Event.SCHEDULE),
+        options=lambda c: reconcile.options_for(
+            c,
+            options.parallel,
+            wait_budget_seconds=options.wait_budget_seconds,
+            on_progress=report.ProgressLine(console),
+        ),
+        hooks=use_case.printing_hooks(console, chain, quiet=len(chain.steps) == 1),
         repo=repo,
     )
-    if result.superseded:
-        for note in result.notes:
-            _say(console, f"Note: {note}")
-        _say(console, result.refusal)
+    done = use_case.promote(chain, sessions, request)
+    if done.superseded:
+        for step_result in done.steps:
+            for note in step_result.result.notes if step_result.result else ():
+                _say(console, f"Note: {note}")
+        _say(console, done.superseded)
         return 0
-    artifacts.write_apply(options.artifacts, result)
-    artifacts.write_junit(options.artifacts, artifacts.junit(plan, result))
-    report.print_apply(result, console)
-    return 0 if result.ok else 1
-
-
-def _plan_only(options: CiOptions, console: Console, aws: Aws, config: Config) -> int:
-    plan = _planned(options, console, aws, config)
-    artifacts.write_junit(options.artifacts, artifacts.junit(plan))
-    return _plan_status(plan)
+    artifacts.write_chain_result(options.artifacts, done, chain.config.source)
+    present.print_result(done, console)
+    return 1 if done.failed else 0
 
 
 def _pull_request(
-    context: CiContext, options: CiOptions, console: Console, aws: Aws, config: Config
+    context: CiContext,
+    options: CiOptions,
+    console: Console,
+    chain: Chain,
+    sessions: use_case.Sessions,
 ) -> int:
-    plan = _planned(options, console, aws, config)
-    artifacts.write_junit(options.artifacts, artifacts.junit(plan))
-    body = redact(plan_comment(plan, config.source, pull_request_diff(context, options)))
+    planned = _planned(options, console, chain, sessions)
+    label = chain.config.source
+    diff = pull_request_diff(context, options)
+    body = redact(
+        comment_body(lambda room: present.plan_markdown(planned, label, limit=room), diff)
+    )
     artifacts.write_comment(options.artifacts, body)
-    status = CommitStatus.of(not _plan_status(plan), plan.refusal or report.summary(plan))
-    post_comment(aws, context, body, console, environ=options.environ, statuses=(status,))
-    return _plan_status(plan)
+    post_comment(
+        sessions.home,
+        context,
+        body,
+        console,
+        environ=options.environ,
+        statuses=_statuses(planned),
+    )
+    return _plan_status(planned)
+
+
+def _statuses(planned: ChainPlan) -> tuple[CommitStatus, ...]:
+    """The commit status of the plan; with stages, also one per stage
+    (`mlops-controller/plan/<stage>`), for a rule that requires one."""
+    whole = CommitStatus.of(not planned.blocked, _summary(planned))
+    if len(planned.chain.steps) == 1:
+        return (whole,)
+    return (
+        CommitStatus.of(not planned.blocked, "Every stage"),
+        *(
+            CommitStatus.of(
+                not ChainPlan(planned.chain, (p,)).blocked,
+                p.problem or p.note if p.plan is None else p.plan.refusal or report.summary(p.plan),
+                stage_context(p.step.name),
+            )
+            for p in planned.steps
+        ),
+    )
+
+
+def _summary(planned: ChainPlan) -> str:
+    first = planned.steps[0].plan if planned.steps else None
+    if first is None:
+        return planned.steps[0].problem if planned.steps else ""
+    return first.refusal or report.summary(first)
 
 
 def pull_request_diff(context: CiContext, options: CiOptions) -> str | None:
@@ -259,24 +300,19 @@ def _invalid(
 
 
 def _planned(
-    options: CiOptions, console: Console, aws: Aws, config: Config, *, detect_drift: bool = False
-) -> Plan:
-    """The plan, printed and kept as artifacts; scheduled runs also detect resource drift."""
-    guards = reconcile.guards_for(config, False)
-    plan = reconcile.plan_for(config, aws, guards, detect_drift=detect_drift)
-    report.print_plan(plan, console, config.source)
-    artifacts.write_plan(options.artifacts, plan, config.source)
-    return plan
+    options: CiOptions, console: Console, chain: Chain, sessions: use_case.Sessions
+) -> ChainPlan:
+    """Every step's plan, printed and kept as artifacts."""
+    planned = use_case.plan(chain, sessions)
+    present.print_plan(planned, console, chain.config.source)
+    artifacts.write_chain_plan(options.artifacts, planned, chain.config.source)
+    return planned
 
 
-def _plan_status(plan: Plan) -> int:
-    """A refused or blocked plan fails the build: merging it would not deploy."""
-    return 1 if plan.refusal or plan.blocked else 0
-
-
-def plan_comment(plan: Plan, source_name: str, diff: str | None) -> str:
-    """The comment body: the plan, then the config diff when it fits in one comment."""
-    return comment_body(lambda room: report.plan_markdown(plan, source_name, limit=room), diff)
+def _plan_status(planned: ChainPlan) -> int:
+    """A step that cannot be planned, or a refused or blocked plan, fails the build: merging
+    it would not deploy."""
+    return 1 if planned.blocked else 0
 
 
 def comment_body(render: Callable[[int], str], diff: str | None) -> str:
@@ -314,12 +350,6 @@ def _diff_section(diff: str | None) -> str:
     return f"<details><summary>Config diff</summary>\n\n{fence}diff\n{diff}{fence}\n</details>\n"
 
 
-def request_token(pull_request_id: str, commit: str) -> str:
-    """The same PR and commit give the same token: a retried build posts only once."""
-    digest = hashlib.sha256(f"{pull_request_id}\0{commit}".encode()).hexdigest()[:32]
-    return f"mlops-plan-{digest}"
-
-
 def post_comment(
     aws: Aws,
     context: CiContext,
@@ -329,7 +359,8 @@ def post_comment(
     environ: Mapping[str, str] | None = None,
     statuses: tuple[CommitStatus, ...] = (),
 ) -> None:
-    """The plan comment, and on a git host the commit statuses (CodeCommit has none)."""
+    """The plan comment, and on a git host the commit statuses (CodeCommit has none); a
+    later build edits the comment this controller posted before."""
     if context.target is not None:
         host = hosts.host_for(context.target, environ or {}, aws)
         say = functools.partial(_say, console)
@@ -337,78 +368,15 @@ def post_comment(
             host, str(context.pull_request_id), context.commit, body, statuses, MARKER, say
         )
         return
-    codecommit = aws.client("codecommit")
-    existing = find_plan_comment(codecommit, context, caller_arn(aws.client("sts")))
-    if existing is not None:
-        try:
-            codecommit.update_comment(commentId=existing, content=body)
-            _say(console, f"Updated the plan comment on pull request {context.pull_request_id}.")
-            return
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "CommentNotCreatedByCallerException":
-                raise
-    codecommit.post_comment_for_pull_request(
-        pullRequestId=context.pull_request_id,
-        repositoryName=context.repository,
-        beforeCommitId=context.destination_commit,
-        afterCommitId=context.commit,
-        content=body,
-        clientRequestToken=request_token(str(context.pull_request_id), context.commit),
+    assert context.pull_request_id is not None and context.repository is not None
+    assert context.destination_commit is not None
+    pull_request = codecommit.PullRequest(
+        context.pull_request_id, context.repository, context.destination_commit, context.commit
     )
-    _say(console, f"Posted the plan on pull request {context.pull_request_id}.")
-
-
-def caller_arn(sts: Any) -> str | None:
-    """Who this build is (sts:GetCallerIdentity needs no permission); None if unknown."""
-    try:
-        return str(sts.get_caller_identity()["Arn"])
-    except (ClientError, BotoCoreError):
-        return None
-
-
-def principal(arn: str) -> tuple[str, ...]:
-    """The identity an ARN names, without the session: CodeBuild assumes its role with a new
-    session name for every build, and an IAM role ARN may carry a path."""
-    parts = arn.split(":", 5)
-    if len(parts) < 6:
-        return (arn,)
-    partition, account, resource = parts[1], parts[4], parts[5]
-    kind, _, rest = resource.partition("/")
-    if kind == "assumed-role":
-        return (partition, account, "role", rest.split("/")[0])
-    if kind in ("role", "user"):
-        return (partition, account, kind, rest.rsplit("/", 1)[-1])
-    return (partition, account, resource)
-
-
-def find_plan_comment(codecommit: Any, context: CiContext, caller: str | None) -> str | None:
-    """The id of our earlier plan comment, if there is one.
-
-    Only a top-level comment written by this controller's own identity counts: anyone can
-    paste the marker into a comment, and a reply may quote it. With no known identity, no
-    comment is trusted and a new one is posted.
-    """
-    if caller is None:
-        return None
-    ours = principal(caller)
-    kwargs: dict[str, str] = {
-        "pullRequestId": str(context.pull_request_id),
-        "repositoryName": str(context.repository),
-    }
-    while True:
-        page = codecommit.get_comments_for_pull_request(**kwargs)
-        for thread in page.get("commentsForPullRequestData", ()):
-            for comment in thread.get("comments", ()):
-                if (
-                    MARKER in comment.get("content", "")
-                    and not comment.get("deleted")
-                    and not comment.get("inReplyTo")
-                    and principal(str(comment.get("authorArn", ""))) == ours
-                ):
-                    return str(comment["commentId"])
-        if not page.get("nextToken"):
-            return None
-        kwargs["nextToken"] = page["nextToken"]
+    if codecommit.post_or_update(aws, pull_request, body, MARKER):
+        _say(console, f"Updated the plan comment on pull request {context.pull_request_id}.")
+    else:
+        _say(console, f"Posted the plan on pull request {context.pull_request_id}.")
 
 
 def _say(console: Console, text: str) -> None:

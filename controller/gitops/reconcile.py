@@ -19,14 +19,15 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 import git
-from rich.console import Console
 
-from controller.aws import drift, preflight, templates
+from controller.aws import drift, notify, preflight, templates
 from controller.aws.apply import Applier, ApplyOptions, WriteGate, WriteRefused, moved_since_plan
-from controller.aws.discover import discover
-from controller.aws.lock import Lease, LeaseLost, LockError, LockHeld, this_process
+from controller.aws.discover import deployed as deployed_stacks
+from controller.aws.ledger import Ledger, LedgerError
+from controller.aws.ledger import actor as ledger_actor
+from controller.aws.ledger import now as ledger_now
+from controller.aws.lock import Lease, LeaseLost, LockError, LockHeld, lease_of, this_process
 from controller.aws.session import Aws
-from controller.core import report
 from controller.core.config.model import Config
 from controller.core.events import EventSink, StackEvent
 from controller.core.plan import (
@@ -40,13 +41,11 @@ from controller.core.plan import (
     with_resource_changes,
 )
 from controller.core.progress import ProgressSink
+from controller.core.records import Deployment, Intent
 from controller.core.redact import redact
 from controller.core.render import render_all
 from controller.core.results import ActionResult, ApplyResult, ResultSink
-from controller.gitops import notify, source
-from controller.gitops.ledger import Deployment, Intent, Ledger, LedgerError
-from controller.gitops.ledger import actor as ledger_actor
-from controller.gitops.ledger import now as ledger_now
+from controller.gitops import source
 
 
 def plan_for(config: Config, aws: Aws, guards: Guards, *, detect_drift: bool = False) -> Plan:
@@ -54,18 +53,17 @@ def plan_for(config: Config, aws: Aws, guards: Guards, *, detect_drift: bool = F
     owned stacks the config keeps (bounded in calls: see controller.aws.drift).
 
     The listing's pages are round trips, rendering is CPU: the two overlap."""
-    cfn = aws.client("cloudformation")
     with ThreadPoolExecutor(max_workers=1) as pool:
-        listing = pool.submit(discover, cfn)
+        listing = pool.submit(deployed_stacks, aws)
         desired = render_all(config)
         deployed = listing.result()
     controller_id = config.settings.controller_id
     wanted = {r.stack_name for r in desired}
     checked = [s for s in deployed if s.owned_by(controller_id) and s.name in wanted]
-    found = drift.detect(cfn, checked) if detect_drift else {}
+    found = drift.detect_in(aws, checked) if detect_drift else {}
     plan = make_plan(PlanInput(desired, deployed, controller_id, config.revision, guards, found))
-    plan = with_resource_changes(plan, templates.read(cfn, templates_to_read(plan)))
-    plan = with_preflight(plan, preflight.check(plan, aws.client("s3")))
+    plan = with_resource_changes(plan, templates.read_in(aws, templates_to_read(plan)))
+    plan = with_preflight(plan, preflight.check_in(aws, plan))
     # Reasons quote what AWS said about a stack, which may hold a URL with credentials.
     return replace(plan, actions=tuple(replace(a, reason=redact(a.reason)) for a in plan.actions))
 
@@ -147,7 +145,7 @@ def apply_plan(
         # commit, say): no lease to take and no record to add. Every action reports as
         # planned, without an AWS call.
         return Applier(aws, options, on_event=on_event, on_result=on_result).apply(plan)
-    run = _Run(
+    run = _RecordedApply(
         config,
         plan,
         aws,
@@ -166,9 +164,7 @@ def apply_plan(
     )
     if run.recorded is not None:
         settings = config.settings
-        notify.publish(
-            aws.client("sns"), settings.notification_topic_arn, run.recorded, settings.controller_id
-        )
+        notify.publish(aws, settings.notification_topic_arn, run.recorded, settings.controller_id)
     return result
 
 
@@ -186,7 +182,7 @@ def _already_applied(plan: Plan, ledger: Ledger) -> bool:
 
 
 @dataclass
-class _Run:
+class _RecordedApply:
     """One apply: what it applies, where it records it, and the record once written."""
 
     config: Config
@@ -234,8 +230,8 @@ class _Run:
         if plan.refusal:
             return self._refused(ApplyResult(plan.revision, (), plan.refusal))
         settings = self.config.settings
-        lease = Lease(
-            self.aws.client("s3"),
+        lease = lease_of(
+            self.aws,
             settings.assets_bucket,
             settings.controller_id,
             this_process(plan.revision),
@@ -265,7 +261,7 @@ class _Run:
             return ApplyResult(plan.revision, (), found.message, notes=notes, superseded=True)
         if found is not None:
             return self._refused(ApplyResult(plan.revision, (), found.message, notes=notes))
-        moved = moved_since_plan(self.aws.client("cloudformation"), plan)
+        moved = moved_since_plan(self.aws, plan)
         if moved:
             return self._refused(ApplyResult(plan.revision, (), moved, notes=notes))
         intent = Intent.of(
@@ -370,7 +366,7 @@ def _redacted_events(sink: EventSink) -> EventSink:
 
 
 def ledger_for(config: Config, aws: Aws) -> Ledger:
-    return Ledger(aws.client("s3"), config.settings.assets_bucket, config.settings.controller_id)
+    return Ledger.of(aws, config.settings.assets_bucket, config.settings.controller_id)
 
 
 def options_for(
@@ -391,42 +387,3 @@ def options_for(
     if parallel is not None:
         options = replace(options, parallel=parallel)
     return options if poll_seconds is None else replace(options, poll_seconds=poll_seconds)
-
-
-def apply_shown(
-    config: Config,
-    plan: Plan,
-    aws: Aws,
-    console: Console,
-    *,
-    parallel: int | None = None,
-    wait_budget_seconds: float | None = None,
-    ledger: Ledger | None = None,
-    actor: str | None = None,
-    before_write: WriteGate | None = None,
-    partial: bool = False,
-    repo: git.Repo | None = None,
-    allow_older: bool = False,
-) -> ApplyResult:
-    """`apply_plan` showing its work as it happens (stack events, each result, a progress
-    line): how every command that applies for a person or a build log does it."""
-    options = options_for(
-        config,
-        parallel,
-        wait_budget_seconds=wait_budget_seconds,
-        on_progress=report.ProgressLine(console),
-    )
-    return apply_plan(
-        config,
-        plan,
-        aws,
-        options,
-        on_event=lambda event: report.print_event(event, console),
-        on_result=lambda result: report.print_result(result, console),
-        ledger=ledger,
-        actor=actor,
-        before_write=before_write,
-        partial=partial,
-        repo=repo,
-        allow_older=allow_older,
-    )

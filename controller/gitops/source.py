@@ -19,6 +19,7 @@ import git
 
 from controller.core.config.document import MAX_BYTES
 from controller.core.diagnostics import Diagnostic, error
+from controller.core.errors import SourceProblem
 
 DEFAULT_CONFIG = "mlops-config.json"
 SYMLINK_MODE = 0o120000
@@ -32,7 +33,7 @@ class ConfigText:
     revision: str | None = None
 
 
-class SourceError(Exception):
+class SourceError(SourceProblem):
     def __init__(self, diagnostic: Diagnostic) -> None:
         super().__init__(diagnostic.format())
         self.diagnostic = diagnostic

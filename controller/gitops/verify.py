@@ -13,25 +13,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from controller.aws import verification
-from controller.aws.credentials import StageUnreachable
+from controller.aws.promotion import Promotions
 from controller.aws.session import Aws
 from controller.core import render
+from controller.core.chain import Chain, Step
 from controller.core.config.model import Config
+from controller.core.errors import AwsError
 from controller.core.gates import (
     Gate,
     GateState,
-    Outcome,
     Promotion,
-    Step,
+    PromotionOutcome,
     arrival,
-    steps,
     verified_before,
     verify,
 )
-from controller.gitops.promotion import Promotions
 
 
 def now() -> datetime:
@@ -40,7 +37,7 @@ def now() -> datetime:
 
 
 def gate_after(
-    config: Config,
+    chain: Chain,
     step: Step,
     commit: str,
     store: Promotions,
@@ -49,7 +46,7 @@ def gate_after(
 ) -> Gate | None:
     """The verification gate between `step`'s previous stage and `step`; None when that stage
     declares no `promote_after`, or has not applied `commit` yet (the approval gate says so)."""
-    previous = next((s for s in steps(config) if s.name == step.previous), None)
+    previous = next((s for s in chain.steps if s.name == step.previous), None)
     if previous is None or previous.stage is None or previous.stage.promote_after is None:
         return None
     records = store.attempts(previous.name, commit)
@@ -62,7 +59,7 @@ def gate_after(
     rule = previous.stage.promote_after
     try:
         seen = verification.evidence(session(previous), rule, arrived, schedules(previous.config))
-    except (StageUnreachable, ClientError, BotoCoreError) as exc:
+    except AwsError as exc:
         return Gate(
             GateState.WAITING,
             f"{commit[:12]} waits in {previous.name}: its alarms and monitors cannot be read "
@@ -71,12 +68,16 @@ def gate_after(
     at = now()
     verdict = verify(rule, previous.name, commit, arrived, at, seen)
     if verdict.open:
-        store.record(Promotion(previous.name, commit, Outcome.VERIFIED, at, actor, verdict.reason))
+        verified = PromotionOutcome.VERIFIED
+        store.record(Promotion(previous.name, commit, verified, at, actor, verdict.reason))
     return verdict
 
 
-def schedules(config: Config) -> frozenset[str]:
-    """The monitoring schedules the stage's config deploys: only their findings count."""
+def schedules(config: Config | None) -> frozenset[str]:
+    """The monitoring schedules the stage's config deploys: only their findings count (none
+    when the commit removes the stage)."""
+    if config is None:
+        return frozenset()
     return frozenset(
         dict(stack.parameters)["MonitoringScheduleName"]
         for stack in render.render_all(config)

@@ -17,24 +17,26 @@ from pathlib import Path
 from typing import Any
 
 import git
-from botocore.exceptions import BotoCoreError, ClientError
-from rich.console import Console
 
+from controller.aws.errors import wrapped
+from controller.aws.ledger import actor as ledger_actor
 from controller.aws.session import Aws
 from controller.core import config as config_module
-from controller.core import report
+from controller.core.chain import Chain, reached
 from controller.core.config.settings import AwsDefaults
+from controller.core.errors import UsageError
 from controller.core.redact import redact
+from controller.gitops import chain as use_case
 from controller.gitops import reconcile, source
-from controller.gitops.ledger import LedgerError
-from controller.gitops.ledger import actor as ledger_actor
+from controller.present import Console, report
+from controller.present import chain as present
 
 UNITS = {"h": 3600, "m": 60, "s": 1}
 DURATION = re.compile(r"(\d+(?:\.\d+)?)([hms])")
 DEFAULT_CACHE = Path.home() / ".cache" / "mlops-controller" / "repos"
 
 
-class WatchError(Exception):
+class WatchError(UsageError):
     """A watch that cannot start: a bad interval or a repository that cannot be opened."""
 
 
@@ -142,73 +144,63 @@ def poll(repo: git.Repo, options: WatchOptions, console: Console, resume: str = 
         return Tick(commit, False, False, f"the config at {commit[:12]} is invalid")
     config = loaded.config
     aws = Aws(region=config.settings.region, profile=_profile(options))
+    chain = use_case.judged(config, aws)
     ledger = reconcile.ledger_for(config, aws)
     pointer = ledger.pointer()
     applied = pointer is not None and pointer.commit == commit and pointer.ok
-    if applied and commit != resume and not config.stages:
+    if applied and commit != resume and len(chain.steps) == 1:
         return Tick(commit, False, True, f"{commit[:12]} is applied already")
     early = reconcile.stale(ledger, commit, repo)
     if early is not None:
         # A shortcut that spares planning each round; apply_plan decides under the lease.
         return Tick(commit, False, early.superseded, early.message)
-    if config.stages:
-        return _promote(repo, commit, config, aws, options, console)
-    plan = reconcile.plan_for(config, aws, reconcile.guards_for(config, False))
-    report.print_plan(plan, console, config.source)
-    result = reconcile.apply_shown(
-        config,
-        plan,
-        aws,
-        console,
-        parallel=options.parallel,
-        wait_budget_seconds=options.wait_budget_seconds,
-        ledger=ledger,
-        actor=ledger_actor(options.environ, str(repo.commit(commit).committer.name or "")),
-        repo=repo,
-    )
-    if result.superseded:
-        for note in result.notes:
-            console.print(f"Note: {note}", markup=False, soft_wrap=True)
-        return Tick(commit, False, True, result.refusal)
-    report.print_apply(result, console)
-    verdict = "applied" if result.ok else "apply failed for"
-    message = f"{verdict} {commit[:12]}"
-    if result.stopped:
-        message = f"stopped waiting for {commit[:12]} ({result.stopped}); the next round continues"
-    return Tick(commit, True, result.ok, message, bool(result.stopped))
+    return _promote(repo, commit, chain, aws, options, console)
 
 
 def _promote(
     repo: git.Repo,
     commit: str,
-    config: config_module.Config,
+    chain: Chain,
     aws: Aws,
     options: WatchOptions,
     console: Console,
 ) -> Tick:
-    """With stages, every round continues the promotion of the tip as far as the gates allow
-    (an approval may have arrived since the last round)."""
-    from controller.core import stage_report
-    from controller.core.gates import steps
-    from controller.gitops import staged
-
-    actor = ledger_actor(options.environ, str(repo.commit(commit).committer.name or ""))
-    run = staged.Run(
+    """Every round continues the promotion of the tip as far as the gates allow (an approval
+    may have arrived since the last round)."""
+    for line in present.policy_lines(chain):
+        console.print(line, markup=False, soft_wrap=True)
+    request = use_case.PromoteRequest(
         commit=commit,
-        actor=actor,
+        actor=ledger_actor(options.environ, str(repo.commit(commit).committer.name or "")),
         options=lambda c: reconcile.options_for(
-            c, options.parallel, wait_budget_seconds=options.wait_budget_seconds
+            c,
+            options.parallel,
+            wait_budget_seconds=options.wait_budget_seconds,
+            on_progress=report.ProgressLine(console),
         ),
-        hooks=staged.printing_hooks(console),
+        hooks=use_case.printing_hooks(console, chain, quiet=True),
         repo=repo,
     )
-    runs = staged.promote(config, staged.Sessions(aws, config), run)
-    stage_report.print_runs(steps(config), runs, console)
-    reached = [r.step.name for r in runs if r.outcome is not None]
-    message = f"promoted {commit[:12]} through {', '.join(reached) or 'no stage'}"
-    if line := stage_report.stopped(runs):
-        message += f"; {line}"
-    return Tick(commit, True, not any(r.failed for r in runs), message)
+    done = use_case.promote(chain, use_case.Sessions(aws, chain.config), request)
+    if done.superseded:
+        for step_result in done.steps:
+            for note in step_result.result.notes if step_result.result else ():
+                console.print(f"Note: {note}", markup=False, soft_wrap=True)
+        return Tick(commit, False, True, done.superseded)
+    present.print_result(done, console)
+    if done.error is not None:
+        return Tick(commit, True, False, f"error: {done.error.message} [{done.error.code}]")
+    stopped = next((r.result.stopped for r in done.steps if r.result and r.result.stopped), "")
+    if len(chain.steps) == 1:
+        verdict = "apply failed for" if done.failed else "applied"
+        message = f"{verdict} {commit[:12]}"
+    else:
+        message = f"promoted {commit[:12]} through {', '.join(reached(done.steps)) or 'no stage'}"
+        if line := present.stopped(done.steps):
+            message += f"; {line}"
+    if stopped:
+        message = f"stopped waiting for {commit[:12]} ({stopped}); the next round continues"
+    return Tick(commit, True, not done.failed, message, bool(stopped))
 
 
 def watch(
@@ -233,14 +225,19 @@ def watch(
             console.print(tick.message, markup=False, soft_wrap=True)
             ok = tick.ok
             resume = tick.commit if tick.unfinished else ""
-        except (ClientError, BotoCoreError, LedgerError, source.SourceError) as exc:
-            console.print(redact(f"error: {exc}"), markup=False, soft_wrap=True)
-            ok = False
-        except git.GitCommandError as exc:
-            message = f"error: git {exc.command[1]}: {exc.stderr.strip()}"
-            console.print(redact(message), markup=False, soft_wrap=True)
+        except Exception as exc:
+            error = wrapped(exc)
+            if error is None and not isinstance(exc, git.GitCommandError):
+                raise
+            text = f"error: {error} [{error.code}]" if error else _git_error(exc)
+            console.print(redact(text), markup=False, soft_wrap=True)
             ok = False
         if once:
             return 0 if ok else 1
         if stop.wait(interval):
             return 0
+
+
+def _git_error(exc: Exception) -> str:
+    assert isinstance(exc, git.GitCommandError)
+    return f"error: git {exc.command[1]}: {exc.stderr.strip()}"

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import controller
+from controller.core.errors import DeployError
 
 DISTRIBUTION = "mlops-controller"
 SOURCE_DATE_EPOCH = "315532800"
@@ -32,7 +33,7 @@ NOT_REBUILT = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"})
 """Files the installer wrote, not the wheel."""
 
 
-class WheelError(Exception):
+class WheelError(DeployError):
     """The controller's own wheel could not be made; the message says why."""
 
 

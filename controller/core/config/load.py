@@ -17,7 +17,14 @@ from types import MappingProxyType
 from typing import Any
 
 from controller.core.config import checks, document, original, schema, settings, stages
-from controller.core.config.model import Config, Pipeline, S3Location, Settings
+from controller.core.config.model import (
+    POLICY_SETTINGS,
+    Config,
+    Pipeline,
+    Policy,
+    S3Location,
+    Settings,
+)
 from controller.core.diagnostics import Diagnostic, error, warning
 from controller.core.pipelines import (
     ASSET_KEYS,
@@ -78,7 +85,21 @@ def load(
     wrong_key = [doc.locate(_with_origin(d, origin), key) for d in settings.key_problems(merged)]
     if wrong_key:
         config, found = None, [*found, *wrong_key]
+    if config is not None:
+        config = replace(config, policy=_policy(from_file, merged, origin, revision))
     return _result(config, found, single)
+
+
+def _policy(
+    from_file: Any, merged: Mapping[str, Any], origin: Mapping[str, str], revision: str | None
+) -> Policy:
+    written = from_file if isinstance(from_file, dict) else {}
+    return Policy(
+        {k: written[k] for k in POLICY_SETTINGS if k in written},
+        str(merged.get("region") or ""),
+        {k: merged[k] for k in POLICY_SETTINGS if k in origin},
+        revision,
+    )
 
 
 def _noting(
@@ -179,8 +200,16 @@ def _unique(found: list[Diagnostic] | tuple[Diagnostic, ...]) -> list[Diagnostic
 
 
 def _is_single_pipeline(data: Any) -> bool:
-    """The original's request body: one pipeline object instead of a whole config."""
-    return isinstance(data, dict) and "pipeline_type" in data and "pipelines" not in data
+    """The original's request body: one pipeline object instead of a whole config; a key
+    only a pipeline has says so even when `pipeline_type` is the one missing."""
+    if not isinstance(data, dict) or "pipelines" in data:
+        return False
+    return any(key in data for key in _PIPELINE_ONLY)
+
+
+_PIPELINE_ONLY = frozenset(
+    {"pipeline_type", "model_name", "image_tag", "endpoint_name", "model_artifact_location"}
+)
 
 
 def _wrap_single(doc: document.Document) -> document.Document:

@@ -85,6 +85,40 @@ class Stage:
     soon as this one applied a commit completely)."""
 
 
+POLICY_SETTINGS = ("stages", "max_deletes")
+"""The settings that judge a commit: the chain (every key of every stage, so a key added to
+stages later is policy too) and the delete cap. A commit is judged by the policy in force,
+never by its own values of these (see `controller.core.chain`)."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The promotion policy a commit's file states, as JSON values."""
+
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    """The file's values of `POLICY_SETTINGS`, as written."""
+    region: str = ""
+    """settings.region: a stage without a region of its own deploys there."""
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    """Values the controller's environment or flags set (MLOPS_MAX_DELETES, --max-deletes):
+    the operator's, not the commit's, so they hold whatever policy is in force."""
+    commit: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"commit": self.commit, "region": self.region, "settings": dict(self.settings)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Policy:
+        settings = data.get("settings")
+        commit = data.get("commit")
+        return cls(
+            dict(settings) if isinstance(settings, Mapping) else {},
+            str(data.get("region") or ""),
+            {},
+            str(commit) if commit else None,
+        )
+
+
 @dataclass(frozen=True)
 class Pipeline:
     kind: PipelineKind
@@ -118,6 +152,8 @@ class Config:
     warnings: tuple[Diagnostic, ...] = field(default=())
     stage: Stage | None = None
     """The stage this config deploys, for one of `stages`; None for the orchestrator's own."""
+    policy: Policy = field(default_factory=Policy)
+    """The promotion policy this commit's file states (in force only once applied)."""
     stages: tuple[Config, ...] = ()
     """With `settings.stages`: one config per stage, in promotion order. This config then
     holds only what lives in the orchestrator account (the image builders)."""

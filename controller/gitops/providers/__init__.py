@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from controller.core.errors import ControllerError
+
 STATUS_CONTEXT = "mlops-controller/plan"
 """The status a branch protection rule requires; a staged config adds one per stage below it."""
 
@@ -61,8 +63,10 @@ class OpenedPullRequest:
     url: str
 
 
-class HostError(Exception):
+class HostError(ControllerError):
     """A git host refused or failed a call; the message never holds the token."""
+
+    code = "MC110"
 
 
 class PullRequestOpener(Protocol):

@@ -97,7 +97,7 @@ def token(provider: Provider, environ: Mapping[str, str], aws: Aws) -> str:
             f"GitTokenSecretArn (the build reads it from {SECRET_VARIABLE})"
         )
     try:
-        return secrets.token(aws.client("secretsmanager"), secret)
+        return secrets.token_in(aws, secret)
     except secrets.SecretError as exc:
         raise HostError(str(exc)) from None
 
@@ -132,7 +132,7 @@ def opener_for(target: Target, environ: Mapping[str, str], aws: Aws) -> PullRequ
     if target.provider is Provider.CODECOMMIT:
         from controller.gitops.providers.codecommit import CodeCommitOpener
 
-        return CodeCommitOpener(aws.client("codecommit"), target.repository)
+        return CodeCommitOpener(aws, target.repository)
     return host_for(target, environ, aws)
 
 

@@ -17,34 +17,41 @@ approvals at all (the bucket policy refuses them).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from controller.core.gates import Approval, Decision, Outcome, Promotion
-from controller.gitops.ledger import STAMP, Ledger
+from controller.aws.ledger import Ledger
+from controller.aws.session import Aws
+from controller.aws.store import MISSING, Failure, JsonStore
+from controller.core.config.model import Policy
+from controller.core.errors import RecordError
+from controller.core.gates import Approval, Decision, Promotion, PromotionOutcome
+from controller.core.records import STAMP
 
 PROMOTIONS = "promotions/"
+POLICY = "policy.json"
 APPROVALS = "approvals/"
 
 
-class PromotionError(Exception):
+class PromotionError(RecordError):
     """The records cannot be read or written; the message says where and why."""
 
 
-def stage_ledger(s3: Any, bucket: str, controller_id: str, stage: str) -> Ledger:
+def stage_ledger(aws: Aws, bucket: str, controller_id: str, stage: str) -> Ledger:
     """Each stage's own ledger, `mlops-controller/<controller_id>/stages/<stage>/ledger/`, so
     its applies and its last applied commit are its own. (The orchestrator's step keeps the
     controller's ledger.)"""
-    return Ledger(s3, bucket, f"{controller_id}/stages/{stage}")
+    return Ledger.of(aws, bucket, f"{controller_id}/stages/{stage}")
 
 
 class Promotions:
+    @classmethod
+    def of(cls, aws: Aws, bucket: str, controller_id: str) -> Promotions:
+        return cls(aws.client("s3"), bucket, controller_id)
+
     def __init__(self, s3: Any, bucket: str, controller_id: str) -> None:
-        self.s3 = s3
+        self.store = JsonStore(s3, bucket, self._error)
         self.bucket = bucket
         self.prefix = f"mlops-controller/{controller_id}/"
 
@@ -68,7 +75,7 @@ class Promotions:
 
     # Reading what gates need: keys only
 
-    def outcomes(self, stage: str, commit: str) -> tuple[Outcome, ...]:
+    def outcomes(self, stage: str, commit: str) -> tuple[PromotionOutcome, ...]:
         """Outcomes of every attempt to bring `commit` to `stage`, oldest first."""
         prefix = f"{self.prefix}{PROMOTIONS}{stage}/{commit}/"
         return tuple(p.outcome for _, p in sorted(self._promotion_keys(prefix), key=_time))
@@ -79,7 +86,30 @@ class Promotions:
         return tuple(p for _, p in sorted(self._promotion_keys(prefix), key=_time))
 
     def reached(self, stage: str, commit: str) -> bool:
-        return Outcome.APPLIED in self.outcomes(stage, commit)
+        """The newest attempt applied `commit` completely (a later failure closes the gate
+        an earlier success opened)."""
+        outcomes = [o for o in self.outcomes(stage, commit) if o is not PromotionOutcome.VERIFIED]
+        return bool(outcomes) and outcomes[-1] is PromotionOutcome.APPLIED
+
+    # The policy in force
+
+    def policy(self) -> Policy | None:
+        """The policy of the last commit the chain applied completely (or the one pinned by
+        the first promotion); None before any."""
+        key = self.prefix + POLICY
+        try:
+            # No bucket yet: nothing was ever promoted (status works before the bootstrap).
+            data = self.store.read_json(key, missing=(*MISSING, "NoSuchBucket"))
+        except ValueError as exc:
+            raise PromotionError(f"s3://{self.bucket}/{key}: not a policy record ({exc})") from exc
+        if data is None:
+            return None
+        if not isinstance(data, dict):
+            raise PromotionError(f"s3://{self.bucket}/{key}: not a policy record")
+        return Policy.from_json(data)
+
+    def set_policy(self, policy: Policy) -> None:
+        self._put(self.prefix + POLICY, policy.to_json())
 
     def decisions(self, stage: str, commit: str) -> tuple[Approval, ...]:
         """Every approval or rejection of `commit` for `stage`, with the approver's ARN."""
@@ -92,7 +122,7 @@ class Promotions:
         applied = [
             item
             for item in self._promotion_keys(f"{self.prefix}{PROMOTIONS}{stage}/")
-            if item[1].outcome is Outcome.APPLIED
+            if item[1].outcome is PromotionOutcome.APPLIED
         ]
         newest = max(applied, key=_time, default=None)
         return self._promotion_body(*newest) if newest else None
@@ -122,7 +152,7 @@ class Promotions:
             parts = key.removeprefix(self.prefix + PROMOTIONS).split("/")
             time, value = _stamped(parts[-1]) if len(parts) == 3 else (None, "")
             if time is not None and value in _OUTCOMES:
-                yield key, Promotion(parts[0], parts[1], Outcome(value), time)
+                yield key, Promotion(parts[0], parts[1], PromotionOutcome(value), time)
 
     def _approval_keys(self, prefix: str) -> Iterator[tuple[str, Approval]]:
         """Keys of exactly <stage>/<commit>/<user id>/<file>: anything else is not a decision
@@ -134,16 +164,7 @@ class Promotions:
                 yield key, Approval(parts[0], parts[1], Decision(value), time, parts[2])
 
     def _keys(self, prefix: str) -> list[str]:
-        keys: list[str] = []
-        try:
-            pages = self.s3.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=prefix
-            )
-            for page in pages:
-                keys += [o["Key"] for o in page.get("Contents", ())]
-        except ClientError as exc:
-            raise self._error(exc, "list", prefix) from exc
-        return keys
+        return self.store.keys(prefix)
 
     # Bodies
 
@@ -174,35 +195,22 @@ class Promotions:
 
     def _get(self, key: str) -> Mapping[str, Any]:
         try:
-            body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
-        except ClientError as exc:
-            raise self._error(exc, "read", key) from exc
-        try:
-            loaded = json.loads(body)
+            loaded = self.store.read_json(key)
         except ValueError:
             return {}
         return loaded if isinstance(loaded, dict) else {}
 
     def _put(self, key: str, payload: Mapping[str, Any]) -> None:
-        try:
-            self.s3.put_object(
-                Bucket=self.bucket,
-                Key=key,
-                Body=json.dumps(payload, indent=2).encode(),
-                ContentType="application/json",
-            )
-        except ClientError as exc:
-            raise self._error(exc, "write", key) from exc
+        self.store.put(key, payload)
 
-    def _error(self, exc: ClientError, verb: str, key: str) -> PromotionError:
-        error = exc.response.get("Error", {})
+    def _error(self, failure: Failure) -> PromotionError:
         return PromotionError(
-            f"cannot {verb} s3://{self.bucket}/{key}: {error.get('Code', 'Error')}: "
-            f"{error.get('Message', exc)} (promotion records live in settings.assets_bucket)"
+            f"cannot {failure.verb} s3://{self.bucket}/{failure.key}: {failure.code}: "
+            f"{failure.message} (promotion records live in settings.assets_bucket)"
         )
 
 
-_OUTCOMES = frozenset(o.value for o in Outcome)
+_OUTCOMES = frozenset(o.value for o in PromotionOutcome)
 _DECISIONS = frozenset(d.value for d in Decision)
 
 

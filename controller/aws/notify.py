@@ -7,11 +7,10 @@ otherwise mail everyone every hour.
 
 from __future__ import annotations
 
-from typing import Any
-
+from controller.aws.session import Aws
 from controller.core.config.stages import stage_of_source
+from controller.core.records import Deployment
 from controller.core.redact import redact
-from controller.gitops.ledger import Deployment
 
 MAX_SUBJECT = 100
 
@@ -55,11 +54,11 @@ def message(deployment: Deployment, controller_id: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def publish(sns: Any, topic_arn: str | None, deployment: Deployment, controller_id: str) -> bool:
+def publish(aws: Aws, topic_arn: str | None, deployment: Deployment, controller_id: str) -> bool:
     """Publish when a topic is configured and the apply is worth telling; True if sent."""
     if not topic_arn or not should_notify(deployment):
         return False
-    sns.publish(
+    aws.client("sns").publish(
         TopicArn=topic_arn,
         Subject=redact(subject(deployment, controller_id)),
         Message=redact(message(deployment, controller_id)),

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console
+from rich.rule import Rule
 from rich.table import Table
 from rich.text import Text
 
@@ -327,6 +328,11 @@ def _one_line(text: str) -> str:
     return re.sub(r"[\x00-\x1f\x7f]", " ", text)
 
 
+def heading(console: Console, title: str) -> None:
+    """A rule across the console with a title: one chapter of a story (the demos)."""
+    console.print(Rule(title), width=min(console.width, 100))
+
+
 def print_event(event: StackEvent, console: Console) -> None:
     style = (
         "red" if "FAILED" in event.status else ("green" if "COMPLETE" in event.status else "blue")
@@ -368,6 +374,9 @@ def progress_text(progress: Progress) -> str:
 
 
 def print_result(result: ActionResult, console: Console) -> None:
+    """One line as a stack finishes; an unchanged stack is only counted in the summary."""
+    if result.outcome is Outcome.UNCHANGED:
+        return
     style = OUTCOME_STYLE[result.outcome]
     console.print(
         Text.assemble(
@@ -379,7 +388,9 @@ def print_result(result: ActionResult, console: Console) -> None:
     )
 
 
-def print_apply(result: ApplyResult, console: Console) -> None:
+def print_apply(result: ApplyResult, console: Console, *, show_all: bool = False) -> None:
+    """The summary lists what changed, failed or waits; unchanged stacks are a count
+    (`show_all` lists them too)."""
     for note in result.notes:
         console.print(Text(f"Note: {note}", style="yellow"), soft_wrap=True)
     if result.refusal:
@@ -389,7 +400,8 @@ def print_apply(result: ApplyResult, console: Console) -> None:
     table = Table(title="Apply summary", title_justify="left")
     for column in ("stack", "action", "outcome", "seconds", "message"):
         table.add_column(column, overflow="fold")
-    for item in result.results:
+    shown = [r for r in result.results if show_all or r.outcome is not Outcome.UNCHANGED]
+    for item in shown:
         table.add_row(
             Text(item.stack_name),
             item.action.value,
@@ -397,7 +409,8 @@ def print_apply(result: ApplyResult, console: Console) -> None:
             f"{item.seconds:.1f}",
             Text(item.message),
         )
-    console.print(table)
+    if shown:
+        console.print(table)
     counts = Counter(r.outcome for r in result.results)
     parts = ", ".join(f"{n} {o.value}" for o, n in counts.items())
     verdict = "[green]Apply complete[/]" if result.ok else "[bold red]Apply failed[/]"

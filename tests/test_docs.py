@@ -20,8 +20,6 @@ DOCUMENTS = [
     *sorted((ROOT / "docs").glob("*.md")),
 ]
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
-WRITTEN_ELSEWHERE = {"chain.md"}
-"""docs/ files written on other branches of issue 17; linked from the README before they land."""
 
 
 def test_the_config_reference_is_what_the_schema_says() -> None:
@@ -92,9 +90,6 @@ def _anchors(path: Path) -> set[str]:
 def test_every_relative_link_leads_somewhere(document: Path, link: str) -> None:
     target, _, anchor = link.partition("#")
     path = (document.parent / target).resolve() if target else document
-    if not path.exists() and path.name in WRITTEN_ELSEWHERE:
-        pytest.skip(f"{path.name} comes with another branch of issue 17")
-
     assert path.exists(), f"{document.name}: {link}"
     if anchor:
         assert anchor in _anchors(path), f"{document.name}: {link}"

@@ -13,6 +13,8 @@ import boto3
 import git
 import pytest
 
+from controller.aws import demo_world
+from controller.aws.session import Aws
 from controller.cli.main import main
 from tests import test_notify
 from tests.conftest import commit_config
@@ -34,18 +36,9 @@ def _config(**canary: Any) -> dict[str, Any]:
 
 
 def _alarms() -> None:
-    cloudwatch = boto3.client("cloudwatch", region_name="us-east-1")
+    aws = Aws(region="us-east-1")
     for name in ALARMS:
-        cloudwatch.put_metric_alarm(
-            AlarmName=name,
-            MetricName="Invocation5XXErrors",
-            Namespace="AWS/SageMaker",
-            Statistic="Sum",
-            Period=60,
-            EvaluationPeriods=1,
-            Threshold=1,
-            ComparisonOperator="GreaterThanOrEqualToThreshold",
-        )
+        demo_world.alarm(aws, name)
 
 
 @pytest.fixture
